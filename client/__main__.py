@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .demo import run as run_demo
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m client")
@@ -12,9 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="run the demonstration on loopback, without an external server")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from .demo import run
-
-        return run()
+        return run_demo()
     return 2
 
 
