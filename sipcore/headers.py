@@ -249,6 +249,24 @@ class Headers:
         if self._map.pop(key, None) is not None:
             self._fields = [f for f in self._fields if f[0] != key]
 
+    def replace_line(self, name: str, index: int, value: str) -> None:
+        """Replace the ``index``-th line of ``name`` in place."""
+        _check_field(name, value)
+        key = canonical_name(name)
+        values = self._map.get(key)
+        if values is None or not -len(values) <= index < len(values):
+            raise IndexError(f"{name} has no line {index}")
+        self._typed.pop(key, None)
+        position = index % len(values)
+        seen = 0
+        for i, (field_key, field_name, _) in enumerate(self._fields):
+            if field_key == key:
+                if seen == position:
+                    self._fields[i] = (key, field_name, value)
+                    break
+                seen += 1
+        values[position] = value
+
     def remove_first(self, name: str) -> None:
         """Remove the first line of ``name`` (e.g. the top Via of a response, §18.1.2)."""
         key = canonical_name(name)
