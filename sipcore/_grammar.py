@@ -69,6 +69,8 @@ CALL_ID_RE = re.compile(rf"{WORD}(?:@{WORD})?")
 # §20.15 media-type = m-type SLASH m-subtype *(SEMI m-parameter)
 MEDIA_TYPE_RE = re.compile(rf"({TOKEN}){SWS}/{SWS}({TOKEN})")
 # RFC 7230 style challenge: scheme then auth-params
+# RFC 7235 §2.1 token68
+TOKEN68_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 AUTH_PARAM_RE = re.compile(rf"{SWS}({TOKEN}){SWS}={SWS}({TOKEN}|{QUOTED_STRING}){SWS}(?:,|$)")
 
 UNFOLD_RE = re.compile(r"\r?\n[ \t]+")

@@ -542,11 +542,17 @@ class AuthHeader:
     @classmethod
     def parse(cls, text: str) -> AuthHeader:
         text = text.strip(" \t")
-        scheme, _, rest = text.partition(" ")
+        end = len(text)
+        for sep in (" ", "\t"):
+            pos = text.find(sep)
+            if 0 <= pos < end:
+                end = pos
+        scheme, rest = text[:end], text[end:].strip(" \t")
         if not g.TOKEN_RE.fullmatch(scheme):
             raise ParseError(f"bad auth scheme: {text[:40]!r}")
-        rest = rest.strip(" \t")
         if rest and "=" not in rest.rstrip("="):
+            if not g.TOKEN68_RE.fullmatch(rest):
+                raise ParseError(f"bad token68 credentials for {scheme}")
             return cls(scheme, token68=rest)
         params: dict[str, str] = {}
         pos, end = 0, len(rest)
@@ -554,8 +560,11 @@ class AuthHeader:
             m = g.AUTH_PARAM_RE.match(rest, pos)
             if m is None:
                 raise ParseError(f"bad auth parameter: {rest[pos : pos + 40]!r}")
+            key = m.group(1).lower()
+            if key in params:  # RFC 7235 §2.2: each parameter at most once
+                raise ParseError(f"repeated auth parameter: {key!r}")
             value = m.group(2)
-            params[m.group(1).lower()] = unquote_string(value) if value[0] == '"' else value
+            params[key] = unquote_string(value) if value[0] == '"' else value
             pos = m.end()
         return cls(scheme, params)
 
@@ -563,8 +572,10 @@ class AuthHeader:
         if self.token68 is not None:
             return f"{self.scheme} {self.token68}"
         parts = []
+        credentials = "response" in self.params  # Authorization: qop is a bare token there
         for name, value in self.params.items():
-            if name in self._QUOTED or not g.TOKEN_RE.fullmatch(value):
+            quoted = name in self._QUOTED and not (credentials and name == "qop")
+            if quoted or not g.TOKEN_RE.fullmatch(value):
                 parts.append(f"{name}={quote_string(value)}")
             else:
                 parts.append(f"{name}={value}")

@@ -153,3 +153,12 @@ class TestAuthHeader:
     def test_invalid(self, text: str) -> None:
         with pytest.raises(ParseError):
             AuthHeader.parse(text)
+
+
+def test_auth_header_rules() -> None:
+    creds = AuthHeader.parse('Digest\tusername="a", qop=auth, nc=00000001, response="x"')
+    assert "qop=auth," in str(creds)  # a bare token in credentials (RFC 7616 §3.4)
+    with pytest.raises(ParseError):
+        AuthHeader.parse('Digest realm="a", realm="b"')  # RFC 7235 §2.2
+    with pytest.raises(ParseError):
+        AuthHeader.parse("Bearer abc def")

@@ -1,0 +1,1039 @@
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sipcore import (
+    AuthenticationError,
+    AuthHeader,
+    NameAddr,
+    Request,
+    Response,
+    SipUri,
+    Via,
+    build_request,
+    build_response,
+)
+from sipcore.auth import (
+    SUPPORTED_ALGORITHMS,
+    DigestClient,
+    _hash_available,
+    authorization,
+    bearer,
+    bearer_error,
+    check_nonce,
+    make_challenge,
+    make_nonce,
+    select_challenge,
+    userhash,
+    verify,
+)
+
+HASHES = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
+
+
+def H(algorithm: str, data: str | bytes) -> str:
+    """An independent H(): hashlib on the UTF-8 octets, lower-case hex."""
+    if isinstance(data, str):
+        data = data.encode()
+    return hashlib.new(HASHES[algorithm.removesuffix("-sess")], data).hexdigest()
+
+
+def params(value: str) -> dict[str, str]:
+    return AuthHeader.parse(value).params
+
+
+# -- published test vectors --------------------------------------------------------------------
+
+RFC2617_CHALLENGE = (
+    'Digest realm="testrealm@host.com", qop="auth,auth-int", '
+    'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"'
+)
+
+RFC7616_NONCE = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"
+RFC7616_CNONCE = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
+RFC7616_OPAQUE = "FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"
+
+
+def rfc7616_challenge(algorithm: str) -> str:
+    # RFC 7616 §3.9.1: the 401 carries one such challenge per algorithm
+    return (
+        f'Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm={algorithm}, '
+        f'nonce="{RFC7616_NONCE}", opaque="{RFC7616_OPAQUE}"'
+    )
+
+
+class TestVectors:
+    def test_rfc2617_section_3_5(self) -> None:
+        value = authorization(
+            RFC2617_CHALLENGE,
+            method="GET",
+            uri="/dir/index.html",
+            username="Mufasa",
+            password="Circle Of Life",
+            cnonce="0a4f113b",
+        )
+        assert value == (
+            'Digest username="Mufasa", realm="testrealm@host.com", '
+            'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", uri="/dir/index.html", '
+            'response="6629fae49393a05397450978507c4ef1", cnonce="0a4f113b", qop=auth, '
+            'nc=00000001, opaque="5ccc069c403ebaf9f0171e9517f40e41"'
+        )
+
+    @pytest.mark.parametrize(
+        ("algorithm", "response"),
+        [
+            ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+            ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
+        ],
+    )
+    def test_rfc7616_section_3_9_1(self, algorithm: str, response: str) -> None:
+        # the password is "Circle of Life" with a lower-case "of" (erratum 4495)
+        value = authorization(
+            rfc7616_challenge(algorithm),
+            method="GET",
+            uri="/dir/index.html",
+            username="Mufasa",
+            password="Circle of Life",
+            cnonce=RFC7616_CNONCE,
+            nc=1,
+        )
+        p = params(value)
+        assert p["response"] == response
+        assert p["username"] == "Mufasa"
+        assert p["realm"] == "http-auth@example.org"
+        assert p["uri"] == "/dir/index.html"
+        assert p["nonce"] == RFC7616_NONCE
+        assert p["cnonce"] == RFC7616_CNONCE
+        assert p["opaque"] == RFC7616_OPAQUE
+        assert f"algorithm={algorithm}, " in value
+        assert "qop=auth, nc=00000001" in value
+        assert verify(AuthHeader.parse(value), method="GET", password="Circle of Life")
+
+    def test_rfc7616_section_3_9_1_selects_sha256(self) -> None:
+        sha256 = AuthHeader.parse(rfc7616_challenge("SHA-256"))
+        md5 = AuthHeader.parse(rfc7616_challenge("MD5"))
+        assert select_challenge([sha256, md5]) is sha256
+        assert select_challenge([md5, sha256]) is sha256
+
+    def test_rfc7616_section_3_9_2_sha512_256_userhash(self) -> None:
+        # RFC 7616 §3.9.2. The username hash and response printed in the RFC are wrong: erratum
+        # 4897 (https://www.rfc-editor.org/errata/eid4897) shows they do not follow from the
+        # example's inputs (they came from an early SHA-512/256 implementation). The right values
+        # are computed here independently and must differ from the printed ones.
+        printed_userhash = "488869477bf257147b804c45308cd62ac4e25eb717b12b298c79e62dcea254ec"
+        printed_response = "ae66e67d6b427bd3f120414a82e4acff38e8ecd9101d6c861229025f607a79dd"
+        nonce = "5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK"
+        cnonce = "NTg6RKcb9boFIAS3KrFK9BGeh+iDa/sm6jUMp2wds69v"
+        opaque = "HRPCssKJSGjCrkzDg8OhwpzCiGPChXYjwrI2QmXDnsOS"
+        user = "J\u00e4s\u00f8n Doe"  # U+00E4 and U+00F8, as the RFC says
+        challenge = (
+            'Digest realm="api@example.org", qop="auth", algorithm=SHA-512-256, '
+            f'nonce="{nonce}", opaque="{opaque}", charset=UTF-8, userhash=true'
+        )
+
+        def h(s: str) -> str:
+            return hashlib.new("sha512_256", s.encode()).hexdigest()
+
+        expected_userhash = h(f"{user}:api@example.org")
+        ha1 = h(f"{user}:api@example.org:Secret, or not?")
+        expected = h(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{h('GET:/doe.json')}")
+        # the values erratum 4897 gives
+        assert expected_userhash == (
+            "793263caabb707a56211940d90411ea4a575adeccb7e360aeb624ed06ece9b0b"
+        )
+        assert expected == "3798d4131c277846293534c3edc11bd8a5e4cdcbff78b05db9d95eeb1cec68a5"
+
+        value = authorization(
+            challenge,
+            method="GET",
+            uri="/doe.json",
+            username=user,
+            password="Secret, or not?",
+            cnonce=cnonce,
+        )
+        p = params(value)
+        assert p["username"] == expected_userhash != printed_userhash
+        assert p["response"] == expected != printed_response
+        assert p["userhash"] == "true"
+        assert "algorithm=SHA-512-256, " in value
+        assert userhash(user, "api@example.org", "SHA-512-256") == expected_userhash
+        credentials = AuthHeader.parse(value)
+        assert verify(credentials, method="GET", password="Secret, or not?", username=user)
+        assert not verify(credentials, method="GET", password="Secret, or not?", username="Doe")
+        assert not verify(credentials, method="GET", password="Secret, or not?")
+
+    def test_hash_availability_probe(self) -> None:
+        assert _hash_available("sha256")
+        assert not _hash_available("no-such-hash")
+
+    def test_sha512_256_is_available(self) -> None:
+        assert "sha512_256" in hashlib.algorithms_available
+        assert SUPPORTED_ALGORITHMS == (
+            "MD5",
+            "MD5-sess",
+            "SHA-256",
+            "SHA-256-sess",
+            "SHA-512-256",
+            "SHA-512-256-sess",
+        )
+
+
+# -- the digest computation ------------------------------------------------------------------
+
+
+def sip_challenge(algorithm: str | None = "SHA-256", qop: str | None = "auth", **extra: str) -> str:
+    parts = ['realm="example.com"', 'nonce="n0nce"']
+    if algorithm is not None:
+        parts.append(f"algorithm={algorithm}")
+    if qop is not None:
+        parts.append(f'qop="{qop}"')
+    parts += [f"{k}={v}" for k, v in extra.items()]
+    return "Digest " + ", ".join(parts)
+
+
+def digest(
+    challenge: str,
+    *,
+    username: str = "alice",
+    password: str = "s3cret",
+    body: bytes = b"",
+    cnonce: str | None = None,
+    nc: int = 1,
+) -> str:
+    """authorization() for a REGISTER to sip:example.com."""
+    return authorization(
+        challenge,
+        method="REGISTER",
+        uri="sip:example.com",
+        username=username,
+        password=password,
+        body=body,
+        cnonce=cnonce,
+        nc=nc,
+    )
+
+
+class TestDigest:
+    @pytest.mark.parametrize("algorithm", ["MD5-sess", "SHA-256-sess", "SHA-512-256-sess"])
+    def test_sess_variants(self, algorithm: str) -> None:
+        value = digest(sip_challenge(algorithm), cnonce="c0ffee", nc=3)
+        # RFC 7616 §3.4.2: HA1 = H(H(user:realm:pass):nonce:cnonce)
+        ha1 = H(algorithm, H(algorithm, "alice:example.com:s3cret") + ":n0nce:c0ffee")
+        ha2 = H(algorithm, "REGISTER:sip:example.com")
+        expected = H(algorithm, f"{ha1}:n0nce:00000003:c0ffee:auth:{ha2}")
+        assert params(value)["response"] == expected
+        assert f"algorithm={algorithm}, " in value
+        assert "nc=00000003" in value
+
+    @pytest.mark.parametrize("algorithm", ["MD5", "SHA-256", "SHA-512-256"])
+    def test_auth_int_hashes_the_body(self, algorithm: str) -> None:
+        body = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n"
+        value = digest(sip_challenge(algorithm, "auth-int"), body=body, cnonce="c", nc=1)
+        ha1 = H(algorithm, "alice:example.com:s3cret")
+        ha2 = H(algorithm, f"REGISTER:sip:example.com:{H(algorithm, body)}")
+        assert params(value)["response"] == H(algorithm, f"{ha1}:n0nce:00000001:c:auth-int:{ha2}")
+        assert "qop=auth-int, " in value
+        other = digest(sip_challenge(algorithm, "auth-int"), body=b"x", cnonce="c")
+        assert params(other)["response"] != params(value)["response"]
+
+    def test_auth_int_empty_body_is_hash_of_empty_string(self) -> None:
+        # RFC 3261 §22.4 item 7: H(entity-body) = MD5("") = d41d8cd98f00b204e9800998ecf8427e
+        value = digest(sip_challenge(None, "auth-int"), cnonce="c")
+        ha1 = H("MD5", "alice:example.com:s3cret")
+        ha2 = H("MD5", "REGISTER:sip:example.com:d41d8cd98f00b204e9800998ecf8427e")
+        assert params(value)["response"] == H("MD5", f"{ha1}:n0nce:00000001:c:auth-int:{ha2}")
+
+    @pytest.mark.parametrize(
+        ("offered", "used"),
+        [
+            ("auth,auth-int", "auth"),
+            ("auth-int,auth", "auth"),
+            ("auth-int", "auth-int"),
+            ("AUTH", "auth"),
+            ("auth-conf, auth-int", "auth-int"),
+        ],
+    )
+    def test_qop_choice(self, offered: str, used: str) -> None:
+        value = digest(sip_challenge("MD5", offered))
+        assert f"qop={used}, " in value
+
+    def test_unsupported_qop(self) -> None:
+        with pytest.raises(AuthenticationError, match="qop"):
+            digest(sip_challenge("MD5", "auth-conf"))
+
+    def test_no_qop_is_rfc2069(self) -> None:
+        value = digest(sip_challenge(None, None), cnonce="ignored", nc=5)
+        ha1 = H("MD5", "alice:example.com:s3cret")
+        ha2 = H("MD5", "REGISTER:sip:example.com")
+        assert value == (
+            'Digest username="alice", realm="example.com", nonce="n0nce", '
+            f'uri="sip:example.com", response="{H("MD5", f"{ha1}:n0nce:{ha2}")}"'
+        )
+        # an empty qop from a broken server is the same as none
+        assert digest(sip_challenge(None, "")) == value
+
+    def test_no_algorithm_means_md5_and_is_not_echoed(self) -> None:
+        value = digest(sip_challenge(None), cnonce="c")
+        md5 = digest(sip_challenge("MD5"), cnonce="c")
+        assert "algorithm" not in value
+        assert params(value)["response"] == params(md5)["response"]
+
+    def test_algorithm_is_case_insensitive_and_echoed_verbatim(self) -> None:
+        lower = digest(sip_challenge("sha-256"), cnonce="c")
+        upper = digest(sip_challenge("SHA-256"), cnonce="c")
+        assert params(lower)["response"] == params(upper)["response"]
+        assert "algorithm=sha-256, " in lower
+
+    def test_quoting(self) -> None:
+        value = digest(sip_challenge(opaque='"op\\\\aque"'), cnonce="c", nc=1)
+        names = re.findall(r"(\w+)=", value)
+        assert names == [
+            "username",
+            "realm",
+            "nonce",
+            "uri",
+            "response",
+            "algorithm",
+            "cnonce",
+            "qop",
+            "nc",
+            "opaque",
+        ]
+        for name in ("username", "realm", "nonce", "uri", "response", "cnonce", "opaque"):
+            assert f'{name}="' in value
+        for token in ("algorithm=SHA-256,", "qop=auth,", "nc=00000001,"):
+            assert token in value
+        assert params(value)["opaque"] == "op\\aque"
+
+    def test_username_with_quotes_round_trips(self) -> None:
+        value = digest(sip_challenge(), username='a"b\\c')
+        assert params(value)["username"] == 'a"b\\c'
+        assert verify(AuthHeader.parse(value), method="REGISTER", password="s3cret")
+
+    @pytest.mark.parametrize(
+        ("nc", "text"), [(1, "00000001"), (255, "000000ff"), (2**32 - 1, "ffffffff")]
+    )
+    def test_nc_is_eight_hex_digits(self, nc: int, text: str) -> None:
+        assert f"nc={text}" in digest(sip_challenge(), nc=nc)
+
+    @pytest.mark.parametrize("nc", [0, -1, 2**32])
+    def test_nc_out_of_range(self, nc: int) -> None:
+        with pytest.raises(AuthenticationError, match="nonce count"):
+            digest(sip_challenge(), nc=nc)
+
+    def test_cnonce_generated(self) -> None:
+        first = params(digest(sip_challenge()))["cnonce"]
+        second = params(digest(sip_challenge()))["cnonce"]
+        assert len(first) >= 16
+        assert first != second
+
+    def test_opaque_echoed_only_when_sent(self) -> None:
+        assert "opaque" not in digest(sip_challenge())
+        value = digest(sip_challenge(opaque='""'))
+        assert params(value)["opaque"] == ""
+
+    def test_charset_utf8_normalises(self) -> None:
+        nfc = "J\u00e4s\u00f8n"
+        nfd = unicodedata.normalize("NFD", nfc)
+        assert nfd != nfc
+        with_charset = sip_challenge(charset="UTF-8")
+
+        def response(challenge: str, username: str) -> str:
+            value = authorization(
+                challenge, method="GET", uri="/", username=username, password="p", cnonce="c"
+            )
+            return params(value)["response"]
+
+        assert response(with_charset, nfd) == response(with_charset, nfc)
+        assert response(sip_challenge(), nfd) != response(sip_challenge(), nfc)
+
+    @pytest.mark.parametrize(
+        "challenge",
+        [
+            sip_challenge("SHA-1"),
+            sip_challenge("SHA-512"),
+            'Basic realm="example.com"',
+            "Bearer abcdef",
+            'Digest realm="example.com"',
+            'Digest nonce="n"',
+            sip_challenge("MD5-sess", None),
+            'Digest realm="unterminated',
+            "",
+        ],
+    )
+    def test_unanswerable(self, challenge: str) -> None:
+        with pytest.raises(AuthenticationError):
+            digest(challenge)
+
+    def test_line_breaks_refused_and_password_not_in_errors(self) -> None:
+        with pytest.raises(AuthenticationError) as info:
+            digest(sip_challenge(), username="a\r\nX-Evil: 1")
+        assert "s3cret" not in str(info.value)
+        with pytest.raises(AuthenticationError) as info:
+            digest(sip_challenge("SHA-1"), password="SHA-1-pass")
+        assert "pass" not in str(info.value)
+
+    @given(
+        username=st.text(st.characters(exclude_characters="\r\n\0", exclude_categories=["Cs"])),
+        password=st.text(st.characters(exclude_categories=["Cs"])),
+        body=st.binary(max_size=64),
+        algorithm=st.sampled_from(SUPPORTED_ALGORITHMS),
+        qop=st.sampled_from(["auth", "auth-int"]),
+    )
+    def test_round_trip_property(
+        self, username: str, password: str, body: bytes, algorithm: str, qop: str
+    ) -> None:
+        challenge = make_challenge("example.com", algorithm=algorithm, qop=qop)
+        value = authorization(
+            challenge,
+            method="INVITE",
+            uri="sip:b@x",
+            username=username,
+            password=password,
+            body=body,
+        )
+        credentials = AuthHeader.parse(value)
+        assert credentials.params["username"] == username
+        assert verify(credentials, method="INVITE", password=password, body=body)
+        assert not verify(credentials, method="INVITE", password=password + "x", body=body)
+
+
+# -- challenge selection ----------------------------------------------------------------------
+
+
+def challenge(algorithm: str | None, realm: str = "example.com", nonce: str = "n") -> AuthHeader:
+    text = f'Digest realm="{realm}", nonce="{nonce}", qop="auth"'
+    if algorithm is not None:
+        text += f", algorithm={algorithm}"
+    return AuthHeader.parse(text)
+
+
+class TestSelectChallenge:
+    def test_strongest_wins(self) -> None:
+        md5, sha256, sha512 = challenge("MD5"), challenge("SHA-256"), challenge("SHA-512-256")
+        assert select_challenge([md5, sha256, sha512]) is sha512
+        assert select_challenge([sha512, md5, sha256]) is sha512
+        assert select_challenge([md5, sha256]) is sha256
+        assert select_challenge([challenge(None), sha256]) is sha256
+
+    def test_sess_ranks_with_its_base_and_ties_go_first(self) -> None:
+        sess, plain = challenge("SHA-256-sess"), challenge("SHA-256")
+        assert select_challenge([sess, plain]) is sess
+        assert select_challenge([plain, sess]) is plain
+        strongest = challenge("SHA-512-256-sess")
+        assert select_challenge([challenge("MD5"), strongest]) is strongest
+        md5, md5_default = challenge("MD5"), challenge(None)
+        assert select_challenge([md5_default, md5]) is md5_default
+
+    def test_unsupported_ignored(self) -> None:
+        md5 = challenge("MD5")
+        others = [
+            challenge("SHA-1"),
+            challenge("SHA-512"),
+            AuthHeader.parse('Basic realm="example.com"'),
+            AuthHeader.parse("Bearer token"),
+            AuthHeader.parse('Digest realm="example.com", algorithm=SHA-256'),  # no nonce
+            AuthHeader.parse('Digest nonce="n", algorithm=SHA-256'),  # no realm
+            AuthHeader.parse('Digest realm="r", nonce="n", qop="auth-conf", algorithm=SHA-256'),
+            AuthHeader.parse('Digest realm="r", nonce="n", algorithm=SHA-256-sess'),  # no qop
+        ]
+        assert select_challenge([*others, md5]) is md5
+        assert select_challenge(others) is None
+        assert select_challenge([]) is None
+
+
+# -- the client -------------------------------------------------------------------------------
+
+ALICE = SipUri("example.com", user="alice")
+
+
+def request(
+    method: str = "REGISTER",
+    *,
+    to: SipUri = ALICE,
+    call_id: str = "call-1",
+    cseq: int = 1,
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+) -> Request:
+    return build_request(
+        method,
+        SipUri("example.com") if method == "REGISTER" else to,
+        from_addr=NameAddr(ALICE, params={"tag": "f1"}),
+        to_addr=NameAddr(to),
+        call_id=call_id,
+        cseq=cseq,
+        via=Via("WSS", "client.invalid", params={"branch": f"z9hG4bK{cseq}"}),
+        headers=headers or [],
+        body=body,
+        content_type="application/sdp" if body else None,
+    )
+
+
+def challenged(req: Request, *challenges: str, status: int = 401) -> Response:
+    name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+    return build_response(req, status, headers=[(name, c) for c in challenges])
+
+
+def retry(req: Request, header: tuple[str, str] | None) -> Request:
+    """The request re-sent with CSeq + 1 and the new credentials (replacing old ones)."""
+    assert header is not None
+    name, value = header
+    kept = [(n, v) for n, v in req.headers if n.lower() not in ("via", "cseq", name.lower())]
+    cseq = req.cseq.number + 1
+    fields = [("Via", f"SIP/2.0/WSS client.invalid;branch=z9hG4bK{cseq}"), *kept]
+    fields += [("CSeq", f"{cseq} {req.method}"), (name, value)]
+    return Request(req.method, req.uri, fields, req.body)
+
+
+def sent(req: Request, name: str = "Authorization") -> dict[str, str]:
+    return params(req.headers.get(name) or "")
+
+
+def ch(nonce: str = "N1", realm: str = "example.com", **kwargs: Any) -> str:
+    """A challenge from the test server."""
+    return make_challenge(realm, nonce=nonce, **kwargs)
+
+
+def answer(client: DigestClient, req: Request, *challenges: str, status: int = 401) -> Request:
+    """Challenge ``req``, let ``client`` answer, and give the retried request."""
+    return retry(req, client.respond(challenged(req, *challenges, status=status), req))
+
+
+def refused(client: DigestClient, req: Request, *challenges: str, status: int = 401) -> bool:
+    """Whether ``client`` refuses to retry ``req`` after this challenge."""
+    return client.respond(challenged(req, *challenges, status=status), req) is None
+
+
+BOB = SipUri("example.com", user="bob")
+
+
+def sent_nc(headers: list[tuple[str, str]]) -> list[str]:
+    return [params(value)["nc"] for _, value in headers]
+
+
+class TestDigestClient:
+    def test_401_answered_with_authorization(self) -> None:
+        client = DigestClient("alice", "pw")
+        req = request()
+        header = client.respond(challenged(req, ch("N1")), req)
+        assert header is not None
+        name, value = header
+        assert name == "Authorization"
+        p = params(value)
+        assert (p["username"], p["realm"], p["nonce"], p["uri"], p["nc"]) == (
+            "alice",
+            "example.com",
+            "N1",
+            "sip:example.com",
+            "00000001",
+        )
+        assert verify(AuthHeader.parse(value), method="REGISTER", password="pw")
+
+    def test_407_answered_with_proxy_authorization(self) -> None:
+        client = DigestClient("alice", "pw")
+        req = request("INVITE", to=BOB, body=b"v=0\r\n")
+        chall = ch("P1", "proxy.example.com", qop="auth-int")
+        header = client.respond(challenged(req, chall, status=407), req)
+        assert header is not None
+        assert header[0] == "Proxy-Authorization"
+        credentials = AuthHeader.parse(header[1])
+        assert credentials.params["uri"] == "sip:bob@example.com"
+        assert verify(credentials, method="INVITE", password="pw", body=b"v=0\r\n")
+
+    @pytest.mark.parametrize("status", [200, 403, 404, 423, 500])
+    def test_other_statuses_are_not_answered(self, status: int) -> None:
+        req = request()
+        response = build_response(req, status, headers=[("WWW-Authenticate", ch())])
+        client = DigestClient("alice", "pw")
+        assert client.respond(response, req) is None
+        assert client.respond_all(response, req) is None
+
+    def test_401_without_usable_challenge(self) -> None:
+        client = DigestClient("alice", "pw")
+        req = request()
+        assert refused(client, req)
+        assert refused(client, req, 'Basic realm="x"', "Digest garbage =")
+        # a 401 is answered from WWW-Authenticate: a Proxy-Authenticate alone is not enough
+        only_proxy = build_response(req, 401, headers=[("Proxy-Authenticate", ch())])
+        assert client.respond(only_proxy, req) is None
+
+    def test_malformed_lines_are_skipped(self) -> None:
+        client = DigestClient("alice", "pw")
+        retried = answer(client, request(), 'Digest realm="x', ch("N1"))
+        assert sent(retried)["nonce"] == "N1"
+
+    def test_wrong_password_never_loops(self) -> None:
+        client = DigestClient("alice", "wrong")
+        req2 = answer(client, request(), ch("N1"))
+        # the server refuses the credentials: a new nonce, not stale
+        assert refused(client, req2, ch("N2"))
+        # the same nonce again is a refusal too, even when it claims to be stale
+        assert refused(client, req2, ch("N1"))
+        assert refused(client, req2, ch("N1", stale=True))
+
+    def test_stale_retries_with_the_new_nonce(self) -> None:
+        client = DigestClient("alice", "pw")
+        req2 = answer(client, request(), ch("N1"))
+        req3 = answer(client, req2, ch("N2", stale=True))
+        assert (sent(req3)["nonce"], sent(req3)["nc"]) == ("N2", "00000001")
+        credentials = AuthHeader.parse(req3.headers.get("Authorization") or "")
+        assert verify(credentials, method="REGISTER", password="pw")
+        # one retry per nonce: a stale challenge with a nonce already answered is refused
+        assert refused(client, req3, ch("N1", stale=True))
+        # a fresh stale nonce is answered
+        assert sent(answer(client, req3, ch("N3", stale=True)))["nonce"] == "N3"
+
+    def test_stale_is_case_insensitive(self) -> None:
+        client = DigestClient("alice", "pw")
+        req2 = answer(client, request(), ch("N1"))
+        assert not refused(client, req2, 'Digest realm="example.com", nonce="N2", stale=TRUE')
+
+    def test_nonce_count_increases_for_later_requests(self) -> None:
+        client = DigestClient("alice", "pw")
+        req2 = answer(client, request(), ch("N1"))
+        assert sent(req2)["nc"] == "00000001"
+        cnonce = sent(req2)["cnonce"]
+        for cseq, expected in [(3, "00000002"), (4, "00000003")]:
+            headers = client.authorize(request(cseq=cseq))
+            assert [name for name, _ in headers] == ["Authorization"]
+            p = params(headers[0][1])
+            assert (p["nonce"], p["nc"], p["cnonce"]) == ("N1", expected, cnonce)
+            assert verify(AuthHeader.parse(headers[0][1]), method="REGISTER", password="pw")
+
+    def test_same_nonce_for_a_new_request_continues_the_count(self) -> None:
+        client = DigestClient("alice", "pw")
+        first = answer(client, request(cseq=1), ch("N1"))
+        # a request that carried nothing gets a challenge with the nonce already in use
+        other = answer(client, request(cseq=5), ch("N1"))
+        assert (sent(first)["nc"], sent(other)["nc"]) == ("00000001", "00000002")
+        assert sent(first)["cnonce"] == sent(other)["cnonce"]
+
+    def test_rejected_preemptive_credentials_get_one_fresh_answer(self) -> None:
+        client = DigestClient("alice", "pw")
+        answer(client, request(), ch("N1"))
+        pre = request(cseq=10)
+        pre = Request(pre.method, pre.uri, [*pre.headers, *client.authorize(pre)])
+        assert sent(pre)["nc"] == "00000002"
+        # the server forgot N1 and does not say stale: credentials sent before any challenge
+        # to this request are no answer to it, so this challenge gets one
+        req2 = answer(client, pre, ch("N2"))
+        assert (sent(req2)["nonce"], sent(req2)["nc"]) == ("N2", "00000001")
+        # and when that answer is refused too, the client stops
+        assert refused(client, req2, ch("N3"))
+
+    def test_unknown_credentials_count_as_an_answer(self) -> None:
+        client = DigestClient("alice", "pw")
+        foreign = authorization(
+            ch("X"), method="REGISTER", uri="sip:example.com", username="alice", password="pw"
+        )
+        req = request(headers=[("Authorization", foreign)])
+        assert refused(client, req, ch("Y"))
+        assert not refused(client, req, ch("Y", stale=True))
+
+    def test_credentials_for_another_realm_do_not_block(self) -> None:
+        client = DigestClient("alice", "pw")
+        other = authorization(
+            ch("X", "other.org"), method="REGISTER", uri="sip:x", username="a", password="b"
+        )
+        req = request(headers=[("Authorization", other)])
+        assert not refused(client, req, ch("Y"))
+
+    def test_www_credentials_scoped_by_to(self) -> None:
+        # RFC 3261 §22.2: cached "for a given value of the To header field and realm"
+        client = DigestClient("alice", "pw")
+        answer(client, request("INVITE", to=BOB), ch("N1"))
+        assert len(client.authorize(request("INVITE", to=BOB, call_id="call-2"))) == 1
+        assert client.authorize(request("INVITE", to=SipUri("example.com", user="carol"))) == []
+
+    def test_proxy_credentials_scoped_by_call_id(self) -> None:
+        # RFC 3261 §22.3: proxy credentials are reused for requests with the same Call-ID
+        client = DigestClient("alice", "pw")
+        answer(client, request("INVITE", to=BOB), ch("P1", "proxy.example.com"), status=407)
+        bye = request("BYE", to=BOB, call_id="call-1", cseq=2)
+        assert [name for name, _ in client.authorize(bye)] == ["Proxy-Authorization"]
+        assert client.authorize(request("INVITE", to=BOB, call_id="call-2")) == []
+
+    def test_outbound_proxy_realm_crosses_dialogs(self) -> None:
+        client = DigestClient("alice", "pw", proxy_realms=["proxy.example.com"])
+        answer(client, request("INVITE", to=BOB), ch("P1", "proxy.example.com"), status=407)
+        headers = client.authorize(request("INVITE", to=SipUri("x.org", user="c"), call_id="c2"))
+        assert [(n, params(v)["nc"]) for n, v in headers] == [("Proxy-Authorization", "00000002")]
+
+    @pytest.mark.parametrize("method", ["ACK", "CANCEL"])
+    def test_ack_and_cancel_are_never_challenged(self, method: str) -> None:
+        client = DigestClient("alice", "pw")
+        answer(client, request(), ch("N1"))
+        req = request(method, to=SipUri("example.com", user="alice"))
+        assert client.authorize(req) == []
+        assert refused(client, req, ch("N2"))
+
+    def test_strongest_challenge_of_a_realm(self) -> None:
+        client = DigestClient("alice", "pw")
+        retried = answer(
+            client,
+            request(),
+            ch("a", algorithm="MD5"),
+            ch("b", algorithm="SHA-512-256"),
+            ch("c", algorithm="SHA-256"),
+        )
+        assert (sent(retried)["algorithm"], sent(retried)["nonce"]) == ("SHA-512-256", "b")
+
+    def test_lookup_per_realm(self) -> None:
+        def lookup(realm: str) -> tuple[str, str] | None:
+            return ("alice-proxy", "proxy-pw") if realm == "proxy.example.com" else None
+
+        client = DigestClient("alice", "pw", lookup=lookup)
+        req = request("INVITE", to=BOB)
+        retried = answer(client, req, ch("P", "proxy.example.com"), status=407)
+        credentials = AuthHeader.parse(retried.headers.get("Proxy-Authorization") or "")
+        assert credentials.params["username"] == "alice-proxy"
+        assert verify(credentials, method="INVITE", password="proxy-pw")
+        assert sent(answer(client, req, ch("W")))["username"] == "alice"
+
+    def test_several_realms(self) -> None:
+        client = DigestClient("alice", "pw")
+        req = request("INVITE", to=BOB)
+        # RFC 3261 §22.3: a forking proxy puts every branch's challenge in one response
+        response = build_response(
+            req,
+            407,
+            headers=[
+                ("Proxy-Authenticate", ch("A", "a.example.com")),
+                ("Proxy-Authenticate", ch("B", "b.example.com")),
+                ("WWW-Authenticate", ch("C", "bob.example.com")),
+            ],
+        )
+        header = client.respond(response, req)
+        assert header is not None
+        assert (header[0], params(header[1])["realm"]) == ("Proxy-Authorization", "a.example.com")
+        headers = DigestClient("alice", "pw").respond_all(response, req)
+        assert headers is not None
+        assert [(n, params(v)["realm"]) for n, v in headers] == [
+            ("Authorization", "bob.example.com"),
+            ("Proxy-Authorization", "a.example.com"),
+            ("Proxy-Authorization", "b.example.com"),
+        ]
+
+    def test_no_retry_when_one_realm_rejected(self) -> None:
+        client = DigestClient("alice", "pw")
+        req2 = answer(client, request("INVITE", to=BOB), ch("A", "a.org"), status=407)
+        response = build_response(
+            req2,
+            407,
+            headers=[
+                ("Proxy-Authenticate", ch("A", "a.org")),
+                ("Proxy-Authenticate", ch("B", "b.org")),
+            ],
+        )
+        assert client.respond_all(response, req2) is None
+        assert client.respond(response, req2) is None
+
+    def test_reset_forgets(self) -> None:
+        client = DigestClient("alice", "pw")
+        answer(client, request(), ch())
+        assert client.authorize(request(cseq=2))
+        client.reset()
+        assert client.authorize(request(cseq=3)) == []
+
+    def test_realm_without_answerable_challenge_is_skipped(self) -> None:
+        client = DigestClient("alice", "pw")
+        req = request()
+        sha1 = 'Digest realm="a.org", nonce="X", algorithm=SHA-1, qop="auth"'
+        assert refused(client, req, sha1)
+        assert sent(answer(client, req, sha1, ch("Y")))["realm"] == "example.com"
+
+    def test_request_without_to_or_call_id(self) -> None:
+        client = DigestClient("alice", "pw")
+        req = request()
+        bare = Request("OPTIONS", req.uri, [("Via", "SIP/2.0/WSS x.invalid;branch=z9hG4bK1")])
+        response = Response(401, headers=[("WWW-Authenticate", ch())])
+        assert client.respond(response, bare) is None
+        assert client.authorize(bare) == []
+
+    def test_used_up_nonce_is_forgotten(self) -> None:
+        client = DigestClient("alice", "pw")
+        answer(client, request(), ch("N1"))
+        (session,) = client._sessions.values()
+        session.nc = 2**32 - 2
+        assert sent_nc(client.authorize(request(cseq=2))) == ["ffffffff"]
+        assert client.authorize(request(cseq=3)) == []  # nc cannot go past ffffffff
+        assert not client._sessions
+
+    def test_cache_is_bounded(self) -> None:
+        client = DigestClient("alice", "pw")
+        for i in range(300):
+            answer(client, request("MESSAGE", to=SipUri("example.com", user=f"u{i}")), ch(f"N{i}"))
+        assert len(client._sessions) == 256
+        assert client.authorize(request("MESSAGE", to=SipUri("example.com", user="u0"))) == []
+        assert client.authorize(request("MESSAGE", to=SipUri("example.com", user="u299")))
+
+    def test_password_never_shown(self) -> None:
+        secret = "Pa55-w0rd-XYZ"
+
+        def lookup(realm: str) -> tuple[str, str] | None:
+            return ("proxy-user", secret + "-proxy") if realm == "proxy.example.com" else None
+
+        client = DigestClient("alice", secret, lookup=lookup)
+        assert secret not in repr(client)
+        assert secret not in str(client)
+        answer(client, request(), ch())
+        answer(client, request("INVITE", to=BOB), ch("P", "proxy.example.com"), status=407)
+        client.authorize(request(cseq=2))
+        sessions = list(client._sessions.values())
+        assert len(sessions) == 2
+        for text in (repr(client), str(client), repr(sessions)):
+            assert secret not in text
+        assert repr(client) == (
+            "DigestClient(username='alice', realms=['example.com', 'proxy.example.com'])"
+        )
+        assert client.username == "alice"
+        with pytest.raises(TypeError):  # no __dict__ to dump
+            vars(client)
+
+
+# -- server side ------------------------------------------------------------------------------
+
+
+class TestServer:
+    @pytest.mark.parametrize(
+        ("algorithm", "qop"),
+        [
+            (algorithm, qop)
+            for algorithm in SUPPORTED_ALGORITHMS
+            for qop in ("auth", "auth-int", "auth,auth-int", "")
+            if qop or not algorithm.endswith("-sess")  # -sess needs a qop (RFC 3261 §22.4)
+        ],
+    )
+    def test_round_trip(self, algorithm: str, qop: str) -> None:
+        body = b"v=0\r\n"
+        chall = make_challenge("example.com", algorithm=algorithm, qop=qop, opaque="op")
+        value = authorization(
+            chall,
+            method="INVITE",
+            uri="sip:bob@example.com",
+            username="alice",
+            password="pw",
+            body=body,
+        )
+        credentials = AuthHeader.parse(value)
+        assert credentials.params.get("algorithm") == algorithm
+        assert credentials.params["opaque"] == "op"
+
+        def check(
+            realm: str | None = None, username: str | None = None, uri: str | None = None
+        ) -> bool:
+            return verify(
+                credentials,
+                method="INVITE",
+                password="pw",
+                body=body,
+                expected_realm=realm,
+                username=username,
+                uri=uri,
+            )
+
+        assert check()
+        assert check(realm="example.com", username="alice", uri="sip:bob@example.com")
+        assert not check(realm="other.com")
+        assert not check(username="bob")
+        assert not check(uri="sip:carol@example.com")
+        assert not verify(credentials, method="INVITE", password="pW", body=body)
+        assert not verify(credentials, method="BYE", password="pw", body=body)
+        body_matters = qop == "auth-int"
+        assert verify(credentials, method="INVITE", password="pw", body=b"x") is not body_matters
+
+    def test_make_challenge_format(self) -> None:
+        assert make_challenge(
+            "example.com", nonce="abc", opaque="xyz", stale=True, qop="auth,auth-int"
+        ) == (
+            'Digest realm="example.com", nonce="abc", algorithm=SHA-256, qop="auth,auth-int", '
+            'opaque="xyz", stale=true'
+        )
+        assert make_challenge("r", algorithm="md5", qop="", nonce="n") == (
+            'Digest realm="r", nonce="n", algorithm=MD5'
+        )
+        assert make_challenge("r", nonce="n", userhash=True).endswith(", userhash=true")
+        first, second = make_challenge("r"), make_challenge("r")
+        assert params(first)["nonce"] != params(second)["nonce"]
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"algorithm": "SHA-1"},
+            {"qop": "auth-conf"},
+            {"algorithm": "MD5-sess", "qop": ""},
+            {"opaque": "a\r\nb"},
+        ],
+    )
+    def test_make_challenge_errors(self, kwargs: dict[str, Any]) -> None:
+        with pytest.raises(AuthenticationError):
+            make_challenge("example.com", **kwargs)
+
+    def test_userhash_round_trip(self) -> None:
+        chall = make_challenge("example.com", algorithm="SHA-512-256", userhash=True)
+        value = authorization(
+            chall, method="REGISTER", uri="sip:example.com", username="alice", password="pw"
+        )
+        credentials = AuthHeader.parse(value)
+        assert credentials.params["username"] == userhash("alice", "example.com", "SHA-512-256")
+        assert verify(credentials, method="REGISTER", password="pw", username="alice")
+        assert not verify(credentials, method="REGISTER", password="pw", username="bob")
+        assert not verify(credentials, method="REGISTER", password="pw")
+
+    def test_qop_hashed_as_sent(self) -> None:
+        chall = make_challenge("r", qop="auth-int", nonce="n")
+        value = authorization(
+            chall, method="MESSAGE", uri="sip:r", username="u", password="p", cnonce="c"
+        )
+        credentials = AuthHeader.parse(value.replace("qop=auth-int", "qop=AUTH-INT"))
+        assert not verify(credentials, method="MESSAGE", password="p")
+        ha1 = H("SHA-256", "u:r:p")
+        ha2 = H("SHA-256", f"MESSAGE:sip:r:{H('SHA-256', b'')}")
+        credentials.params["response"] = H("SHA-256", f"{ha1}:n:00000001:c:AUTH-INT:{ha2}")
+        assert verify(credentials, method="MESSAGE", password="p")
+        assert not verify(credentials, method="MESSAGE", password="p", body=b"x")
+
+    def test_response_hex_case_is_ignored(self) -> None:
+        value = authorization(
+            make_challenge("r"), method="REGISTER", uri="sip:r", username="u", password="p"
+        )
+        credentials = AuthHeader.parse(value)
+        credentials.params["response"] = credentials.params["response"].upper()
+        assert verify(credentials, method="REGISTER", password="p")
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "Basic dXNlcjpwYXNz",
+            'Digest realm="r", nonce="n", uri="sip:r", response="00"',  # no username
+            'Digest username="u", nonce="n", uri="sip:r", response="00"',  # no realm
+            'Digest username="u", realm="r", uri="sip:r", response="00"',  # no nonce
+            'Digest username="u", realm="r", nonce="n", response="00"',  # no uri
+            'Digest username="u", realm="r", nonce="n", uri="sip:r"',  # no response
+            'Digest username="u", realm="r", nonce="n", uri="sip:r", response="00", '
+            "algorithm=SHA-1",
+            'Digest username="u", realm="r", nonce="n", uri="sip:r", response="00", qop=auth-conf, '
+            'cnonce="c", nc=00000001',
+            'Digest username="u", realm="r", nonce="n", uri="sip:r", response="00", qop=auth, '
+            "nc=00000001",  # no cnonce
+            'Digest username="u", realm="r", nonce="n", uri="sip:r", response="00", qop=auth, '
+            'cnonce="c", nc=1',  # nc not 8 digits
+            'Digest username="u", realm="r", nonce="n", uri="sip:r", response="00", '
+            "algorithm=MD5-sess",  # -sess without qop
+            'Digest username="u", realm="r", nonce="n", uri="sip:r", response="00", qop=auth, '
+            'cnonce="c", nc=0000000g',  # nc not hex
+            'Digest username="u", realm="r", nonce="n", uri="sip:r", response="\u00e9"',
+        ],
+    )
+    def test_malformed_credentials_are_false(self, text: str) -> None:
+        assert verify(AuthHeader.parse(text), method="REGISTER", password="p") is False
+
+    def test_tampered_credentials(self) -> None:
+        value = authorization(
+            make_challenge("r", qop="auth"),
+            method="REGISTER",
+            uri="sip:r",
+            username="u",
+            password="p",
+            cnonce="c",
+            nc=1,
+        )
+        for name, changed in [
+            ("nonce", "other"),
+            ("cnonce", "d"),
+            ("nc", "00000002"),
+            ("uri", "sip:x"),
+            ("username", "v"),
+            ("realm", "s"),
+        ]:
+            credentials = AuthHeader.parse(value)
+            credentials.params[name] = changed
+            assert not verify(credentials, method="REGISTER", password="p"), name
+
+
+class TestNonce:
+    SECRET = b"server secret"
+
+    def test_ok(self) -> None:
+        nonce = make_nonce(self.SECRET, 1000.0)
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", nonce)
+        assert check_nonce(self.SECRET, nonce, 1000.0, 30) == "ok"
+        assert check_nonce(self.SECRET, nonce, 1030.0, 30) == "ok"
+        assert make_nonce(self.SECRET, 1000.0) != nonce
+
+    def test_stale(self) -> None:
+        nonce = make_nonce(self.SECRET, 1000.0)
+        assert check_nonce(self.SECRET, nonce, 1030.5, 30) == "stale"
+        # dated after now: made with another clock, so ask for a fresh one
+        assert check_nonce(self.SECRET, nonce, 999.0, 30) == "stale"
+
+    def test_invalid(self) -> None:
+        nonce = make_nonce(self.SECRET, 1000.0)
+        assert check_nonce(b"other secret", nonce, 1000.0, 30) == "invalid"
+        flipped = nonce[:20] + ("A" if nonce[20] != "A" else "B") + nonce[21:]
+        assert check_nonce(self.SECRET, flipped, 1000.0, 30) == "invalid"
+        for bad in ("", "abc", "A" * 41, nonce[:-1], nonce + "AAAA", "é" * 43, "!" * 43, "A" * 200):
+            assert check_nonce(self.SECRET, bad, 1000.0, 30) == "invalid", bad
+
+    def test_in_a_challenge(self) -> None:
+        nonce = make_nonce(self.SECRET, 5.0)
+        value = authorization(
+            make_challenge("r", nonce=nonce),
+            method="REGISTER",
+            uri="sip:r",
+            username="u",
+            password="p",
+        )
+        credentials = AuthHeader.parse(value)
+        assert verify(credentials, method="REGISTER", password="p")
+        assert check_nonce(self.SECRET, credentials.params["nonce"], 6.0, 30) == "ok"
+
+    def test_negative_now(self) -> None:
+        with pytest.raises(ValueError, match="negative"):
+            make_nonce(self.SECRET, -1.0)
+
+
+# -- Bearer -----------------------------------------------------------------------------------
+
+
+class TestBearer:
+    @pytest.mark.parametrize("token", ["abc", "eyJhbGciOi.J9.x-y_z~+/", "abc==", "A1"])
+    def test_bearer(self, token: str) -> None:
+        assert bearer(token) == f"Bearer {token}"
+        assert AuthHeader.parse(bearer(token)).token68 == token
+
+    @pytest.mark.parametrize("token", ["", "a b", "abc\r\n", "=abc", "a=b", "t\u00f6ken", '"x"'])
+    def test_invalid_token(self, token: str) -> None:
+        with pytest.raises(AuthenticationError) as info:
+            bearer(token)
+        if token:
+            assert token not in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("challenge", "verdict"),
+        [
+            (
+                'Bearer realm="r", error="invalid_token", error_description="The token expired"',
+                "expired",
+            ),
+            ('Bearer error="invalid_token", error_description="Token EXPIRED at 12:00"', "expired"),
+            ('Bearer realm="r", error="invalid_token"', "invalid"),
+            ('Bearer error="invalid_token", error_description="bad signature"', "invalid"),
+            ('Bearer realm="r", error="insufficient_scope", scope="sip"', "insufficient_scope"),
+            ('Bearer error="invalid_request"', "invalid_request"),
+            ('Bearer realm="r"', None),
+            ('bearer realm="r", error="invalid_token"', "invalid"),
+            ('Digest realm="r", nonce="n", error="invalid_token"', None),
+            ("Bearer abcdef", None),
+        ],
+    )
+    def test_bearer_error(self, challenge: str, verdict: str | None) -> None:
+        assert bearer_error(AuthHeader.parse(challenge)) == verdict
