@@ -15,6 +15,7 @@ from .errors import (
     SipError,
     TransactionError,
     TransactionTimeout,
+    TransportError,
     TransportFailure,
 )
 from .framer import KeepAlive, StreamFramer
@@ -62,6 +63,7 @@ __all__ = [
     "TelUri",
     "TransactionError",
     "TransactionTimeout",
+    "TransportError",
     "TransportFailure",
     "Uri",
     "Via",

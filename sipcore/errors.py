@@ -11,6 +11,7 @@ Every exception raised by ``sipcore`` derives from :class:`SipError`::
     ├── TransactionError           a transaction ended without a final response (§8.1.3.1)
     │   ├── TransactionTimeout     status 408
     │   └── TransportFailure       status 503
+    ├── TransportError             a transport could not connect, or lost or refused a flow
     └── AuthenticationError        credentials rejected or a challenge that cannot be answered
 
 Receive paths never raise: bad requests are answered (400 ...) and bad responses are dropped with an
@@ -68,6 +69,10 @@ class TransportFailure(TransactionError):
     """The transport reported a fatal error (§8.1.3.1, §18.4): treated as a 503."""
 
     status = 503
+
+
+class TransportError(SipError):
+    """A transport could not connect, or a flow is closed or refused the data (§18.4)."""
 
 
 class AuthenticationError(SipError):
