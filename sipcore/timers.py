@@ -13,6 +13,8 @@ from dataclasses import dataclass
 class Timer(enum.Enum):
     """The RFC 3261 / RFC 6026 transaction timers (C belongs to proxies and is not used here)."""
 
+    __hash__ = object.__hash__  # identity, as Enum equality is; faster than hashing the name
+
     A = "A"  # INVITE request retransmit interval, unreliable transports
     B = "B"  # INVITE transaction timeout
     D = "D"  # wait time for response retransmits

@@ -33,6 +33,8 @@ from .timers import Timer, TimerConfig
 class State(enum.Enum):
     """States named as in RFC 3261 Figures 5-8 and RFC 6026 Figures 5 and 7."""
 
+    __hash__ = object.__hash__  # identity, as Enum equality is; faster than by name
+
     CALLING = "Calling"
     TRYING = "Trying"
     PROCEEDING = "Proceeding"
@@ -43,6 +45,8 @@ class State(enum.Enum):
 
 
 class Input(enum.Enum):
+    __hash__ = object.__hash__
+
     # from the network
     PROVISIONAL = "1xx received"
     SUCCESS = "2xx received"
@@ -75,6 +79,8 @@ _TU = frozenset({Input.SEND_PROVISIONAL, Input.SEND_SUCCESS, Input.SEND_FAILURE}
 
 
 class Action(enum.Enum):
+    __hash__ = object.__hash__
+
     SEND_REQUEST = "send the request"
     SEND_ACK = "send ACK for the non-2xx final response"  # §17.1.1.3
     PASS_UP = "pass the response to the TU"
