@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from sipcore import (  # noqa: E402
+from sipcore import (
     NameAddr,
     Request,
     SipUri,
@@ -32,9 +28,9 @@ from sipcore import (  # noqa: E402
     build_response,
     generate_branch,
 )
-from sipcore.events import RequestReceived, ResponseReceived  # noqa: E402
-from sipcore.flow import Flow  # noqa: E402
-from sipcore.transaction_layer import TransactionLayer  # noqa: E402
+from sipcore.events import RequestReceived, ResponseReceived
+from sipcore.flow import Flow
+from sipcore.transaction_layer import TransactionLayer
 
 UAC = ("127.0.0.1", 5070)
 UAS = ("127.0.0.1", 5080)
