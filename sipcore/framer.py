@@ -47,18 +47,23 @@ class StreamFramer:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[bytes | KeepAlive]:
+        """The messages and keep-alives completed by ``data``. After a framing error the
+        messages completed before it are still returned; the error is raised by the next call
+        (and by every call after it)."""
         if self._failed is not None:
             raise self._failed
+        out: list[bytes | KeepAlive] = []
         try:
-            return self._feed(data)
+            self._feed(data, out)
         except ParseError as exc:
             self._failed = exc
-            raise
+            if not out:
+                raise
+        return out
 
-    def _feed(self, data: bytes) -> list[bytes | KeepAlive]:
+    def _feed(self, data: bytes, out: list[bytes | KeepAlive]) -> None:
         buf = self._buffer
         buf += data
-        out: list[bytes | KeepAlive] = []
         limit = self._limits.max_message_size
         while buf:
             if self._total is None:
@@ -101,4 +106,3 @@ class StreamFramer:
             del buf[: self._total]
             self._total = None
             self._scanned = 0
-        return out

@@ -98,3 +98,10 @@ def test_random_bytes_raise_only_parse_error(data: bytes) -> None:
             assert isinstance(item, bytes | KeepAlive)
     except ParseError:
         pass
+
+
+def test_messages_before_a_framing_error_are_kept() -> None:
+    framer = StreamFramer()
+    assert framer.feed(MSG_A + b"\rX") == [MSG_A]
+    with pytest.raises(ParseError):
+        framer.feed(b"")

@@ -1,0 +1,184 @@
+"""What every transport offers the driver, and what the driver offers back (RFC 3261 §18).
+
+A transport owns sockets and turns them into :class:`~sipcore.flow.Flow` objects: one per UDP peer
+address, one per connection (TCP, TLS, WS, WSS). Inbound traffic is pushed into a
+:class:`Receiver` synchronously from asyncio callbacks; outbound traffic goes through
+:meth:`Transport.send`, which never blocks: it queues the bytes on the socket or fails at once.
+
+Keep-alives follow RFC 5626 §4.4.1 on every reliable transport: a double CRLF is a ping that the
+transport answers itself with a single CRLF (the pong); pongs reach the driver through
+:meth:`Receiver.keepalive_received` so that it can run the keep-alive timers.
+"""
+
+from __future__ import annotations
+
+import abc
+import ipaddress
+import itertools
+import logging
+import ssl
+from collections.abc import Callable
+from types import TracebackType
+from typing import Protocol, Self
+
+from sipcore.errors import TransportError
+from sipcore.flow import RELIABLE_TRANSPORTS, Flow
+
+logger = logging.getLogger("sipcore.transport")
+
+# RFC 5626 §4.4.1: the CRLF keep-alive on connection-oriented transports
+PING = b"\r\n\r\n"
+PONG = b"\r\n"
+
+DEFAULT_MAX_BUFFER = 4 * 1024 * 1024
+"""Outbound octets a connection may have queued before it is considered dead and closed."""
+
+_connection_ids = itertools.count(1)
+
+
+def next_connection_id() -> int:
+    """A process-wide unique number for :attr:`Flow.connection` (never 0, which means UDP)."""
+    return next(_connection_ids)
+
+
+def address(sockaddr: object) -> tuple[str, int]:
+    """(host, port) of a socket address; IPv6 addresses come as 4-tuples from the socket API."""
+    if isinstance(sockaddr, tuple) and len(sockaddr) >= 2:
+        return str(sockaddr[0]), int(sockaddr[1])
+    return ("", 0)
+
+
+def normalize_host(host: str) -> str:
+    """The canonical spelling of a host for lookups: IP literals compressed, names lower-case."""
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        return host.lower()
+
+
+class Receiver(Protocol):
+    """The driver's side of a transport.
+
+    Transports call these methods synchronously from asyncio callbacks, one call per event (no
+    task per packet). Implementations must not block; an exception raised here is logged and the
+    flow it concerns is closed.
+    """
+
+    def message_received(self, data: bytes, flow: Flow) -> None:
+        """One complete SIP message: a datagram, a framed stream message or a WebSocket message."""
+
+    def keepalive_received(self, flow: Flow) -> None:
+        """A RFC 5626 §4.4.1 pong (a single CRLF) arrived on ``flow``."""
+
+    def flow_opened(self, flow: Flow) -> None:
+        """An incoming connection was accepted."""
+
+    def flow_closed(self, flow: Flow, error: BaseException | None) -> None:
+        """A connection was lost or closed, by either side; ``error`` is None for a clean close."""
+
+
+class Transport(abc.ABC):
+    """One listening socket or client endpoint and the flows it carries (RFC 3261 §18)."""
+
+    name: str
+    """Upper-case transport name as it appears in Via: UDP, TCP, TLS, WS or WSS."""
+
+    @property
+    @abc.abstractmethod
+    def local(self) -> tuple[str, int]:
+        """The bound (host, port); ("", 0) for a client-only transport."""
+
+    @property
+    def reliable(self) -> bool:
+        """True for TCP, TLS, WS and WSS: no retransmissions of requests (§17.1.1.2)."""
+        return self.name in RELIABLE_TRANSPORTS
+
+    @abc.abstractmethod
+    def send(self, data: bytes, flow: Flow) -> None:
+        """Queue ``data`` on ``flow`` without blocking.
+
+        Raises :class:`~sipcore.errors.TransportError` if the flow is unknown or closed, or if
+        the data cannot be queued (the flow is closed then).
+        """
+
+    def ping(self, flow: Flow) -> None:
+        """Send a RFC 5626 §4.4.1 keep-alive ping (double CRLF) on a connection."""
+        raise TransportError(f"{self.name} has no CRLF keep-alive (RFC 5626 §4.4.2 uses STUN)")
+
+    @abc.abstractmethod
+    def flows(self) -> list[Flow]:
+        """The open connections (always empty for UDP)."""
+
+    @abc.abstractmethod
+    def close_flow(self, flow: Flow) -> None:
+        """Close one connection after the queued data is sent; flow_closed follows. No-op if
+        the flow is unknown or already closed."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close every socket and wait until they are closed; idempotent."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        host, port = self.local
+        return f"<{type(self).__name__} {self.name} {host}:{port}>"
+
+
+def client_ssl_context(*, cafile: str | None = None, verify: bool = True) -> ssl.SSLContext:
+    """A TLS client context (RFC 3261 §26.3.1: TLS must authenticate the server).
+
+    Verification is on by default, against the system's trusted CAs plus ``cafile``. With
+    ``verify=False`` the server is not authenticated at all (``cafile`` is then ignored); this is
+    logged as a warning because it gives up what TLS is for.
+    """
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        logger.warning(
+            "TLS certificate verification disabled for connections made with this client "
+            "context: servers are not authenticated"
+        )
+        return context
+    if cafile is not None:
+        context.load_verify_locations(cafile=cafile)
+    return context
+
+
+def server_ssl_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:
+    """A TLS server context presenting ``certfile`` (chain in PEM) with ``keyfile``.
+
+    Client certificates are not requested. ``keyfile`` may be omitted when ``certfile`` holds the
+    key too.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certfile, keyfile)
+    return context
+
+
+def deliver(callback: Callable[..., object], *args: object) -> Exception | None:
+    """Call a :class:`Receiver` method; log and return the exception if it raised.
+
+    Transports call this from asyncio callbacks, which must never raise; on an exception they
+    close the flow concerned.
+    """
+    try:
+        callback(*args)
+    except Exception as exc:
+        flows = ", ".join(str(arg) for arg in args if isinstance(arg, Flow))
+        logger.exception("%s failed on %s", getattr(callback, "__name__", "receiver"), flows)
+        return exc
+    return None

@@ -1,0 +1,422 @@
+"""SIP over TCP and TLS (RFC 3261 §18.3, §26.2; RFC 5626 §4.4.1 keep-alives; RFC 5923 reuse).
+
+Each connection is an :class:`asyncio.Protocol` with its own :class:`~sipcore.framer.StreamFramer`:
+bytes are cut into messages inside ``data_received`` and handed to the receiver at once, so there
+is no reader task per connection. A framing error cannot be recovered from on a stream (§18.3):
+the connection is closed and the error is reported with ``flow_closed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl as ssl_module
+from typing import cast
+
+from sipcore.errors import ParseError, TransportError
+from sipcore.flow import Flow
+from sipcore.framer import KeepAlive, StreamFramer
+from sipcore.message import DEFAULT_LIMITS, Limits
+from sipcore.transport.base import (
+    DEFAULT_MAX_BUFFER,
+    PING,
+    PONG,
+    Receiver,
+    Transport,
+    address,
+    client_ssl_context,
+    deliver,
+    logger,
+    next_connection_id,
+    normalize_host,
+)
+
+_WRITE_HIGH_WATER = 64 * 1024  # pause reading the peer while this much is queued to it
+_CLOSE_TIMEOUT = 2.0  # close(): how long a connection may take to close before it is aborted
+_TLS_HANDSHAKE_TIMEOUT = 10.0  # incoming TLS handshakes that take longer are dropped
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP or TLS connection, incoming or outgoing."""
+
+    def __init__(self, owner: StreamTransport, *, incoming: bool) -> None:
+        self._owner = owner
+        self.incoming = incoming
+        self.transport: asyncio.Transport | None = None
+        self.flow = Flow(owner.name, ("", 0))  # replaced in connection_made
+        self.keys: list[tuple[str, int]] = []  # entries of the owner's route table
+        self._framer = StreamFramer(owner._limits)
+        self._error: BaseException | None = None
+        self.registered = False
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @property
+    def is_open(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def fail(self, error: BaseException, *, abort: bool = False) -> None:
+        """Close the connection; ``error`` is what flow_closed will report."""
+        if self._error is None:
+            self._error = error
+        if self.transport is not None:
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise TransportError(f"{self.flow} is closed")
+        max_buffer = self._owner._max_buffer
+        if transport.get_write_buffer_size() + len(data) > max_buffer:
+            # The peer stopped reading: rather than buffer without bound, give the flow up.
+            error = TransportError(f"{self.flow}: over {max_buffer} octets queued, flow closed")
+            logger.warning("%s", error)
+            self.fail(error, abort=True)
+            raise error
+        transport.write(data)
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.flow = Flow(
+            self._owner.name,
+            address(transport.get_extra_info("peername")),
+            address(transport.get_extra_info("sockname")),
+            next_connection_id(),
+        )
+        self.transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+        self._owner._connection_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            items = self._framer.feed(data)
+        except ParseError as exc:
+            # §18.3: the stream cannot be resynchronised after a framing error
+            logger.info("%s: framing error, closing: %s", self.flow, exc)
+            self.fail(exc)
+            return
+        receiver = self._owner._receiver
+        for item in items:
+            if not self.is_open:
+                break
+            if item is KeepAlive.PING:
+                # RFC 5626 §4.4.1: answer a double-CRLF ping with a single-CRLF pong
+                self.write_quietly(PONG)
+                continue
+            if item is KeepAlive.PONG:
+                error = deliver(receiver.keepalive_received, self.flow)
+            else:
+                error = deliver(receiver.message_received, item, self.flow)
+            if error is not None:
+                self.fail(error)
+
+    def write_quietly(self, data: bytes) -> None:
+        with contextlib.suppress(TransportError):  # logged, and the connection is closing
+            self.write(data)
+
+    def eof_received(self) -> bool:
+        return False  # a half-closed SIP connection is of no use: close our side too
+
+    def pause_writing(self) -> None:
+        # Back-pressure: stop reading requests from a peer that does not read our responses.
+        logger.debug("%s: write buffer high, reading paused", self.flow)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        logger.debug("%s: write buffer drained, reading resumed", self.flow)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self._owner._connection_lost(self, self._error or exc)
+        finally:
+            if not self.closed.done():
+                self.closed.set_result(None)
+
+
+class StreamTransport(Transport):
+    """TCP or TLS connections: a listening socket, outgoing connections, or both.
+
+    Flows are ``Flow("TCP" | "TLS", remote, local, connection=<unique int>)``. :meth:`connect`
+    reuses an open connection to the same destination (RFC 3261 §18.1.1, in the spirit of
+    RFC 5923), and :meth:`send` with a flow whose ``connection`` is 0 picks the open connection to
+    ``flow.remote``.
+    """
+
+    def __init__(
+        self,
+        receiver: Receiver,
+        *,
+        tls: bool = False,
+        client_ssl: ssl_module.SSLContext | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        max_connections: int = 1000,
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+    ) -> None:
+        """Use :meth:`listen` or :meth:`client`."""
+        self.name = "TLS" if tls else "TCP"
+        self._receiver = receiver
+        self._client_ssl = client_ssl
+        self._limits = limits
+        self._max_connections = max_connections
+        self._max_buffer = max_buffer
+        self._server: asyncio.Server | None = None
+        self._local: tuple[str, int] = ("", 0)
+        self._connections: dict[int, _Connection] = {}
+        self._routes: dict[tuple[str, int], _Connection] = {}
+        self._pending: dict[tuple[str, int], asyncio.Task[_Connection]] = {}
+        self._incoming = 0
+        self._closed = False
+
+    @classmethod
+    async def listen(
+        cls,
+        receiver: Receiver,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ssl: ssl_module.SSLContext | None = None,
+        client_ssl: ssl_module.SSLContext | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        max_connections: int = 1000,
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+    ) -> StreamTransport:
+        """Listen on (host, port); TLS when ``ssl`` (a server context) is given.
+
+        ``client_ssl`` is the default context of :meth:`connect` on a TLS transport (else
+        :func:`~sipcore.transport.client_ssl_context`). Incoming connections beyond
+        ``max_connections`` are closed at once.
+        """
+        self = cls(
+            receiver,
+            tls=ssl is not None,
+            client_ssl=client_ssl,
+            limits=limits,
+            max_connections=max_connections,
+            max_buffer=max_buffer,
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                lambda: _Connection(self, incoming=True),
+                host,
+                port,
+                ssl=ssl,
+                ssl_handshake_timeout=_TLS_HANDSHAKE_TIMEOUT if ssl is not None else None,
+            )
+        except OSError as exc:
+            raise TransportError(
+                f"cannot listen on {self.name} {host}:{port}: {exc.strerror or exc}"
+            ) from exc
+        self._local = address(self._server.sockets[0].getsockname())
+        return self
+
+    @classmethod
+    def client(
+        cls,
+        receiver: Receiver,
+        *,
+        tls: bool = False,
+        ssl: ssl_module.SSLContext | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+    ) -> StreamTransport:
+        """A transport for outgoing connections only; TLS when ``tls`` or ``ssl`` is given.
+
+        ``ssl`` is the default client context of :meth:`connect` (else
+        :func:`~sipcore.transport.client_ssl_context`: system CAs, verification on).
+        """
+        return cls(
+            receiver,
+            tls=tls or ssl is not None,
+            client_ssl=ssl,
+            limits=limits,
+            max_buffer=max_buffer,
+        )
+
+    @property
+    def local(self) -> tuple[str, int]:
+        return self._local
+
+    async def connect(
+        self,
+        host: str,
+        port: int,
+        *,
+        ssl: ssl_module.SSLContext | None = None,
+        server_hostname: str | None = None,
+        timeout: float = 5.0,
+    ) -> Flow:
+        """Open a connection to (host, port), or return the open one (RFC 3261 §18.1.1).
+
+        Concurrent calls for one destination share one attempt. On a TLS transport the server is
+        verified against ``server_hostname`` (default: ``host``) with ``ssl`` or the transport's
+        client context (§26.3.1). Raises :class:`~sipcore.errors.TransportError` saying whether
+        the connection was refused, timed out, or failed certificate verification.
+        """
+        if ssl is not None and self.name != "TLS":
+            raise ValueError("ssl= given to connect() on a TCP transport; use a TLS transport")
+        key = (normalize_host(host), port)
+        while True:
+            self._check_open()
+            conn = self._routes.get(key)
+            if conn is not None and conn.is_open:
+                return conn.flow
+            attempt = self._pending.get(key)
+            if attempt is None:
+                break
+            await asyncio.wait([attempt])  # another caller's attempt: share its outcome
+            if not attempt.cancelled() and (error := attempt.exception()) is not None:
+                raise TransportError(str(error)) from error
+        attempt = asyncio.get_running_loop().create_task(
+            self._open(key, host, port, ssl, server_hostname, timeout)
+        )
+        self._pending[key] = attempt
+        attempt.add_done_callback(lambda task: self._attempt_done(key, task))
+        try:
+            return (await attempt).flow
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if attempt.cancelled() and self._closed and current and not current.cancelling():
+                raise TransportError(f"{self!r} closed while connecting to {host}:{port}") from None
+            raise
+
+    async def _open(
+        self,
+        key: tuple[str, int],
+        host: str,
+        port: int,
+        context: ssl_module.SSLContext | None,
+        server_hostname: str | None,
+        timeout: float,
+    ) -> _Connection:
+        """The connect attempt, run as a task that close() cancels."""
+        if self.name == "TLS" and context is None:
+            if self._client_ssl is None:
+                self._client_ssl = client_ssl_context()
+            context = self._client_ssl
+        target = f"{self.name} {host}:{port}"
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(self, incoming=False),
+                    host,
+                    port,
+                    ssl=context,
+                    server_hostname=(server_hostname or host) if context is not None else None,
+                )
+        except TimeoutError as exc:
+            raise TransportError(f"connection to {target} timed out after {timeout:g} s") from exc
+        except ConnectionRefusedError as exc:
+            raise TransportError(f"connection to {target} refused") from exc
+        except ssl_module.SSLCertVerificationError as exc:
+            raise TransportError(
+                f"connection to {target}: certificate verify failed: {exc.verify_message}"
+            ) from exc
+        except ssl_module.SSLError as exc:
+            raise TransportError(
+                f"connection to {target}: TLS handshake failed: {exc.reason or exc}"
+            ) from exc
+        except OSError as exc:
+            raise TransportError(f"connection to {target} failed: {exc.strerror or exc}") from exc
+        if not conn.registered:  # closed meanwhile, or the transport was closed
+            raise TransportError(f"connection to {target} closed at once")
+        conn.keys.append(key)
+        self._routes[key] = conn
+        return conn
+
+    def _attempt_done(self, key: tuple[str, int], task: asyncio.Task[_Connection]) -> None:
+        if self._pending.get(key) is task:
+            del self._pending[key]
+        if not task.cancelled():
+            task.exception()  # mark it retrieved: its caller or the waiters report it
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportError(f"{self!r} is closed")
+
+    def _connection_made(self, conn: _Connection) -> None:
+        if self._closed:
+            conn.fail(TransportError(f"{self!r} is closed"), abort=True)
+            return
+        if conn.incoming and self._incoming >= self._max_connections:
+            logger.warning("%r: %d connections, refusing %s", self, self._incoming, conn.flow)
+            conn.fail(TransportError("too many connections"), abort=True)
+            return
+        conn.registered = True
+        self._connections[conn.flow.connection] = conn
+        remote = (normalize_host(conn.flow.remote[0]), conn.flow.remote[1])
+        conn.keys.append(remote)
+        self._routes[remote] = conn
+        if conn.incoming:
+            self._incoming += 1
+            error = deliver(self._receiver.flow_opened, conn.flow)
+            if error is not None:
+                conn.fail(error)
+
+    def _connection_lost(self, conn: _Connection, error: BaseException | None) -> None:
+        if not conn.registered:
+            return
+        conn.registered = False
+        del self._connections[conn.flow.connection]
+        for key in conn.keys:
+            if self._routes.get(key) is conn:
+                del self._routes[key]
+        if conn.incoming:
+            self._incoming -= 1
+        logger.debug("%s closed: %s", conn.flow, error or "clean")
+        deliver(self._receiver.flow_closed, conn.flow, error)
+
+    def _find(self, flow: Flow) -> _Connection:
+        if flow.connection:
+            conn = self._connections.get(flow.connection)
+        else:
+            conn = self._routes.get((normalize_host(flow.remote[0]), flow.remote[1]))
+        if conn is None or not conn.is_open:
+            raise TransportError(f"{flow}: no open connection")
+        return conn
+
+    def send(self, data: bytes, flow: Flow) -> None:
+        self._find(flow).write(data)
+
+    def ping(self, flow: Flow) -> None:
+        """Send a RFC 5626 §4.4.1 ping (CRLF CRLF); the pong comes as keepalive_received."""
+        self._find(flow).write(PING)
+
+    def flows(self) -> list[Flow]:
+        return [conn.flow for conn in self._connections.values() if conn.is_open]
+
+    def close_flow(self, flow: Flow) -> None:
+        conn = self._connections.get(flow.connection) if flow.connection else None
+        if conn is not None and conn.transport is not None:
+            conn.transport.close()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._server is not None:
+            self._server.close()
+        attempts = list(self._pending.values())
+        for attempt in attempts:
+            attempt.cancel()
+        if attempts:
+            await asyncio.wait(attempts)
+        conns = list(self._connections.values())
+        for conn in conns:
+            if conn.transport is not None:
+                conn.transport.close()
+        waiting = {conn.closed for conn in conns}
+        if waiting:
+            _, late = await asyncio.wait(waiting, timeout=_CLOSE_TIMEOUT)
+            if late:
+                for conn in conns:
+                    if not conn.closed.done() and conn.transport is not None:
+                        conn.transport.abort()
+                await asyncio.wait(late)
+        if self._server is not None:
+            await self._server.wait_closed()

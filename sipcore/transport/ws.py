@@ -1,0 +1,488 @@
+"""SIP over WebSocket, WS and WSS (RFC 7118), on the asyncio API of ``websockets``.
+
+- The opening handshake negotiates the ``sip`` subprotocol (RFC 7118 §4): the client fails a
+  connection whose server did not select it; the server rejects other clients with HTTP 400.
+- One WebSocket message carries exactly one SIP message (RFC 7118 §5); text and binary frames are
+  both accepted, and a message is sent as text when it is valid UTF-8, else as binary (§5.1).
+- CRLF keep-alives (RFC 5626 §4.4.1) ride in their own messages: "\\r\\n\\r\\n" is a ping that is
+  answered with "\\r\\n", a pong. WebSocket ping/pong frames (``ping_interval``,
+  ``ping_timeout``) detect dead connections, which then end with ``flow_closed``.
+
+Sending never blocks: each connection has a bounded queue drained by one writer task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import ssl as ssl_module
+from collections.abc import Coroutine
+
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.connection import Connection
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import HeadersLike
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
+from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
+
+from sipcore.errors import TransportError
+from sipcore.flow import Flow
+from sipcore.message import DEFAULT_LIMITS, Limits
+from sipcore.transport.base import (
+    DEFAULT_MAX_BUFFER,
+    PING,
+    PONG,
+    Receiver,
+    Transport,
+    address,
+    client_ssl_context,
+    deliver,
+    logger,
+    next_connection_id,
+    normalize_host,
+)
+
+SIP_SUBPROTOCOL = Subprotocol("sip")  # RFC 7118 §4, IANA WebSocket Subprotocol Name Registry
+
+
+def _is_utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _WsConnection:
+    """One WebSocket connection: its flow, its outgoing queue and its writer task."""
+
+    def __init__(
+        self, owner: WebSocketTransport, ws: Connection, flow: Flow, *, incoming: bool
+    ) -> None:
+        self.owner = owner
+        self.ws = ws
+        self.flow = flow
+        self.incoming = incoming
+        self.error: BaseException | None = None
+        # Outgoing messages; None asks the writer to close the connection after what precedes it
+        self._queue: collections.deque[bytes | None] = collections.deque()
+        self._queued = 0
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._close_code: int = CloseCode.NORMAL_CLOSURE
+        self.writer = owner._spawn(self._write())
+
+    @property
+    def is_open(self) -> bool:
+        return not self._closing and self.ws.state is State.OPEN
+
+    def enqueue(self, data: bytes) -> None:
+        if not self.is_open:
+            raise TransportError(f"{self.flow} is closed")
+        max_buffer = self.owner._max_buffer
+        if self._queued + len(data) > max_buffer:
+            # The peer stopped reading: rather than queue without bound, give the flow up.
+            error = TransportError(f"{self.flow}: over {max_buffer} octets queued, flow closed")
+            logger.warning("%s", error)
+            self.fail(error, abort=True)
+            raise error
+        self._queue.append(data)
+        self._queued += len(data)
+        self._wake.set()
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE) -> None:
+        """Close after the queued messages are sent."""
+        if not self._closing:
+            self._closing = True
+            self._queue.append(None)
+            self._close_code = code
+            self._wake.set()
+
+    def fail(self, error: BaseException, *, abort: bool = False) -> None:
+        """Close the connection; ``error`` is what flow_closed will report."""
+        if self.error is None:
+            self.error = error
+        if abort:
+            self._closing = True
+            self.ws.transport.abort()
+        else:
+            self.close(CloseCode.INTERNAL_ERROR)
+
+    async def _write(self) -> None:
+        ws = self.ws
+        try:
+            while True:
+                while not self._queue:
+                    self._wake.clear()
+                    await self._wake.wait()
+                data = self._queue.popleft()
+                if data is None:
+                    await ws.close(self._close_code)
+                    return
+                self._queued -= len(data)
+                await ws.send(data, text=_is_utf8(data))  # RFC 7118 §5.1
+        except ConnectionClosed:
+            pass  # the reader reports the end of the flow
+        except Exception as exc:
+            logger.exception("%s: sending failed", self.flow)
+            self.fail(exc, abort=True)
+
+    async def read(self) -> None:
+        """Deliver messages until the connection ends, then report flow_closed."""
+        receiver = self.owner._receiver
+        closed_by: BaseException | None = None
+        try:
+            while True:
+                message = await self.ws.recv(decode=False)
+                if self._closing:
+                    continue  # closing: drain until the close handshake ends, deliver nothing
+                if message == PING:
+                    # RFC 5626 §4.4.1: answer a double-CRLF ping with a single-CRLF pong
+                    with contextlib.suppress(TransportError):
+                        self.enqueue(PONG)
+                    continue
+                if message == PONG:
+                    error = deliver(receiver.keepalive_received, self.flow)
+                else:
+                    error = deliver(receiver.message_received, message, self.flow)
+                if error is not None:
+                    self.fail(error)
+        except ConnectionClosedOK:
+            pass
+        except ConnectionClosed as exc:  # abnormal closure, keep-alive timeout, message too big
+            closed_by = exc
+        except Exception as exc:
+            logger.exception("%s: receiving failed", self.flow)
+            closed_by = exc
+            self.ws.transport.abort()
+        finally:
+            self._closing = True
+            self.writer.cancel()
+            self.owner._connection_lost(self, self.error or closed_by)
+            await asyncio.wait([self.writer])
+
+
+class WebSocketTransport(Transport):
+    """WS or WSS connections (RFC 7118): a listening server, outgoing connections, or both.
+
+    Flows are ``Flow("WS" | "WSS", remote=peer (host, port), local, connection=<unique int>)``.
+    """
+
+    def __init__(
+        self,
+        receiver: Receiver,
+        *,
+        tls: bool = False,
+        client_ssl: ssl_module.SSLContext | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float = 2.0,
+        max_connections: int = 1000,
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+    ) -> None:
+        """Use :meth:`listen` or :meth:`client`."""
+        self.name = "WSS" if tls else "WS"
+        self._receiver = receiver
+        self._client_ssl = client_ssl
+        self._limits = limits
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._close_timeout = close_timeout
+        self._max_connections = max_connections
+        self._max_buffer = max_buffer
+        self._server: Server | None = None
+        self._local: tuple[str, int] = ("", 0)
+        self._connections: dict[int, _WsConnection] = {}
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._attempts: set[asyncio.Task[_WsConnection]] = set()
+        self._incoming = 0
+        self._closed = False
+
+    @classmethod
+    async def listen(
+        cls,
+        receiver: Receiver,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ssl: ssl_module.SSLContext | None = None,
+        client_ssl: ssl_module.SSLContext | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float = 2.0,
+        max_connections: int = 1000,
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+    ) -> WebSocketTransport:
+        """Serve WebSocket (WSS when ``ssl``, a server context, is given) on (host, port).
+
+        Only clients offering the ``sip`` subprotocol are accepted (RFC 7118 §4); others get
+        HTTP 400, and connections beyond ``max_connections`` get HTTP 503.
+        """
+        self = cls(
+            receiver,
+            tls=ssl is not None,
+            client_ssl=client_ssl,
+            limits=limits,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_connections=max_connections,
+            max_buffer=max_buffer,
+        )
+        try:
+            self._server = await serve(
+                self._serve_connection,
+                host,
+                port,
+                ssl=ssl,
+                subprotocols=[SIP_SUBPROTOCOL],
+                process_request=self._process_request,
+                max_size=limits.max_message_size,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                close_timeout=close_timeout,
+            )
+        except OSError as exc:
+            raise TransportError(
+                f"cannot listen on {self.name} {host}:{port}: {exc.strerror or exc}"
+            ) from exc
+        self._local = address(next(iter(self._server.sockets)).getsockname())
+        return self
+
+    @classmethod
+    def client(
+        cls,
+        receiver: Receiver,
+        *,
+        tls: bool = False,
+        ssl: ssl_module.SSLContext | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float = 2.0,
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+    ) -> WebSocketTransport:
+        """A transport for outgoing connections only, to ws:// and wss:// URLs alike.
+
+        Each flow says "WS" or "WSS" after its URL; :attr:`name` is "WSS" when ``tls`` or ``ssl``
+        (the default client context of :meth:`connect`) is given, else "WS".
+        """
+        return cls(
+            receiver,
+            tls=tls or ssl is not None,
+            client_ssl=ssl,
+            limits=limits,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_buffer=max_buffer,
+        )
+
+    @property
+    def local(self) -> tuple[str, int]:
+        return self._local
+
+    async def connect(
+        self,
+        url: str,
+        *,
+        ssl: ssl_module.SSLContext | None = None,
+        timeout: float = 5.0,
+        headers: HeadersLike | None = None,
+    ) -> Flow:
+        """Open a WebSocket connection to ``url`` offering the ``sip`` subprotocol (RFC 7118 §4).
+
+        The flow is "WSS" for a wss:// URL, else "WS", whatever the transport's name. A wss://
+        server is verified with ``ssl`` or the transport's client context (system CAs by
+        default). ``headers`` are added to the HTTP request. Raises
+        :class:`~sipcore.errors.TransportError` if the connection is refused, times out, fails
+        certificate verification, is rejected, or the server does not select ``sip``.
+        """
+        self._check_open()
+        try:
+            secure = parse_uri(url).secure
+        except InvalidURI as exc:
+            raise ValueError(f"not a WebSocket URL: {url!r}") from exc
+        if secure and ssl is None:
+            if self._client_ssl is None:
+                self._client_ssl = client_ssl_context()
+            ssl = self._client_ssl
+        attempt = asyncio.get_running_loop().create_task(
+            self._open(url, "WSS" if secure else "WS", ssl, timeout, headers)
+        )
+        self._attempts.add(attempt)
+        attempt.add_done_callback(self._attempts.discard)
+        try:
+            return (await attempt).flow
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if attempt.cancelled() and self._closed and current and not current.cancelling():
+                raise TransportError(f"{self!r} closed while connecting to {url}") from None
+            raise
+
+    async def _open(
+        self,
+        url: str,
+        name: str,
+        context: ssl_module.SSLContext | None,
+        timeout: float,
+        headers: HeadersLike | None,
+    ) -> _WsConnection:
+        try:
+            ws = await ws_connect(
+                url,
+                ssl=context,
+                subprotocols=[SIP_SUBPROTOCOL],
+                additional_headers=headers,
+                proxy=None,
+                open_timeout=timeout,
+                ping_interval=self._ping_interval,
+                ping_timeout=self._ping_timeout,
+                close_timeout=self._close_timeout,
+                max_size=self._limits.max_message_size,
+            )
+        except TimeoutError as exc:
+            raise TransportError(f"connection to {url} timed out after {timeout:g} s") from exc
+        except ConnectionRefusedError as exc:
+            raise TransportError(f"connection to {url} refused") from exc
+        except ssl_module.SSLCertVerificationError as exc:
+            raise TransportError(
+                f"connection to {url}: certificate verify failed: {exc.verify_message}"
+            ) from exc
+        except ssl_module.SSLError as exc:
+            raise TransportError(
+                f"connection to {url}: TLS handshake failed: {exc.reason or exc}"
+            ) from exc
+        except InvalidStatus as exc:
+            raise TransportError(
+                f"connection to {url} rejected: HTTP {exc.response.status_code}"
+            ) from exc
+        except InvalidHandshake as exc:
+            raise TransportError(f"connection to {url}: handshake failed: {exc}") from exc
+        except OSError as exc:
+            raise TransportError(f"connection to {url} failed: {exc.strerror or exc}") from exc
+        if ws.subprotocol != SIP_SUBPROTOCOL:
+            # RFC 7118 §4: without the "sip" subprotocol the connection is not usable for SIP
+            await ws.close(CloseCode.PROTOCOL_ERROR, "sip subprotocol required")
+            raise TransportError(
+                f"connection to {url}: server did not select the 'sip' subprotocol "
+                f"(got {ws.subprotocol!r}; RFC 7118 §4)"
+            )
+        if self._closed:
+            await ws.close(CloseCode.GOING_AWAY)
+            raise TransportError(f"{self!r} closed while connecting to {url}")
+        conn = self._register(ws, name, incoming=False)
+        self._spawn(conn.read())
+        return conn
+
+    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        if self._incoming >= self._max_connections:
+            logger.warning("%r: %d connections, refusing another", self, self._incoming)
+            return ws.respond(503, "Too many connections\n")
+        return None
+
+    async def _serve_connection(self, ws: ServerConnection) -> None:
+        """websockets' handler task for one accepted connection: it is the reader."""
+        conn = self._register(ws, self.name, incoming=True)
+        error = deliver(self._receiver.flow_opened, conn.flow)
+        if error is not None:
+            conn.fail(error)
+        await conn.read()
+
+    def _register(self, ws: Connection, name: str, *, incoming: bool) -> _WsConnection:
+        flow = Flow(
+            name,
+            address(ws.remote_address),
+            address(ws.local_address),
+            next_connection_id(),
+        )
+        conn = _WsConnection(self, ws, flow, incoming=incoming)
+        self._connections[flow.connection] = conn
+        if incoming:
+            self._incoming += 1
+        return conn
+
+    def _connection_lost(self, conn: _WsConnection, error: BaseException | None) -> None:
+        if self._connections.pop(conn.flow.connection, None) is None:
+            return
+        if conn.incoming:
+            self._incoming -= 1
+        logger.debug("%s closed: %s", conn.flow, error or "clean")
+        deliver(self._receiver.flow_closed, conn.flow, error)
+
+    def _spawn(self, coro: Coroutine[object, object, object]) -> asyncio.Task[object]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportError(f"{self!r} is closed")
+
+    def _find(self, flow: Flow) -> _WsConnection:
+        if flow.connection:
+            conn = self._connections.get(flow.connection)
+        else:
+            remote = (normalize_host(flow.remote[0]), flow.remote[1])
+            conn = next(
+                (
+                    c
+                    for c in self._connections.values()
+                    if (normalize_host(c.flow.remote[0]), c.flow.remote[1]) == remote and c.is_open
+                ),
+                None,
+            )
+        if conn is None or not conn.is_open:
+            raise TransportError(f"{flow}: no open connection")
+        return conn
+
+    def send(self, data: bytes, flow: Flow) -> None:
+        """Queue one SIP message as one WebSocket message (RFC 7118 §5)."""
+        self._find(flow).enqueue(data)
+
+    def ping(self, flow: Flow) -> None:
+        """Send a RFC 5626 §4.4.1 ping ("\\r\\n\\r\\n"); the pong comes as keepalive_received."""
+        self._find(flow).enqueue(PING)
+
+    def flows(self) -> list[Flow]:
+        return [conn.flow for conn in self._connections.values() if conn.is_open]
+
+    def close_flow(self, flow: Flow) -> None:
+        conn = self._connections.get(flow.connection) if flow.connection else None
+        if conn is not None:
+            conn.close()
+
+    async def close(self) -> None:
+        self._closed = True
+        attempts = list(self._attempts)
+        for attempt in attempts:
+            attempt.cancel()
+        if attempts:
+            await asyncio.wait(attempts)
+        for conn in list(self._connections.values()):
+            conn.close(CloseCode.GOING_AWAY)
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=2 * self._close_timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
