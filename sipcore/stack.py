@@ -1,0 +1,816 @@
+"""The asyncio driver: the only code of the stack that reads the loop's clock.
+
+It owns the transports, the :class:`TransactionLayer` and the registrations, feeds them bytes and
+``now``, sends what they produce, and keeps one loop timer armed at the earliest deadline of the
+core (as aioquic's asyncio protocol does). Keep-alives and reconnection of client flows are driver
+work too (RFC 5626 §4.4, §4.5); they run as one task per account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import (
+    LocalProtocolError,
+    SipError,
+    TransactionTimeout,
+    TransportError,
+    TransportFailure,
+)
+from .events import (
+    AckReceived,
+    AdditionalSuccess,
+    CancelReceived,
+    Event,
+    MessageDropped,
+    RequestReceived,
+    ResponseReceived,
+    StrayResponse,
+    TransactionTerminated,
+    TransactionTimedOut,
+    TransportFailed,
+)
+from .flow import Flow
+from .headers import Via
+from .invite import SuccessRetransmitter
+from .message import (
+    DEFAULT_LIMITS,
+    Limits,
+    Request,
+    Response,
+    build_request,
+    build_response,
+    generate_branch,
+    generate_tag,
+)
+from .registration import (
+    Registered,
+    Registration,
+    RegistrationConfig,
+    RegistrationTerminated,
+    RegState,
+    Unregistered,
+)
+from .timers import DEFAULT_TIMERS, TimerConfig
+from .transaction import State
+from .transaction_layer import TransactionLayer
+from .transport import (
+    StreamTransport,
+    Transport,
+    UdpTransport,
+    WebSocketTransport,
+    client_ssl_context,
+)
+from .uas import DEFAULT_POLICY, UasPolicy, check_request, options_response
+from .uri import NameAddr, SipUri
+
+logger = logging.getLogger("sipcore.stack")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StackConfig:
+    """Settings of one stack (every field has a sound default)."""
+
+    timers: TimerConfig = DEFAULT_TIMERS
+    limits: Limits = DEFAULT_LIMITS
+    policy: UasPolicy = DEFAULT_POLICY
+    user_agent: str = "sipwebrtc"
+    ca_file: str | None = None
+    """Extra CA certificates for TLS and WSS servers (e.g. a test CA)."""
+    tls_verify: bool = True
+    """Verify server certificates; switching it off is explicit and logged."""
+    keepalive_interval: float = 30.0
+    """Seconds between RFC 5626 keep-alives on a client flow (0: none)."""
+    keepalive_timeout: float = 10.0
+    """Seconds to wait for the pong before the flow counts as dead (RFC 5626 §4.4.1)."""
+    reconnect_base: float = 1.0
+    """First reconnection delay; doubles per failure up to ``reconnect_max`` (RFC 5626 §4.5)."""
+    reconnect_max: float = 30.0
+    connect_timeout: float = 5.0
+    max_transactions: int = 20000
+
+
+# -- driver-level events --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connecting(Event):
+    target: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connected(Event):
+    flow: Flow
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectFailed(Event):
+    target: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Disconnected(Event):
+    flow: Flow
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconnecting(Event):
+    delay: float
+    attempt: int
+
+
+# -- handles ---------------------------------------------------------------------------------
+
+
+class ClientRequest:
+    """A request in flight: its provisional responses and the final one."""
+
+    def __init__(self, request: Request, flow: Flow, loop: asyncio.AbstractEventLoop) -> None:
+        self.request = request
+        self.flow = flow
+        self.provisional: list[Response] = []
+        self.final: asyncio.Future[Response] = loop.create_future()
+        self.on_provisional: Callable[[Response], None] | None = None
+        self.on_additional_success: Callable[[Response], None] | None = None
+
+    def __await__(self) -> Any:
+        return self.final.__await__()
+
+
+class IncomingRequest:
+    """A request that created a server transaction; answer it with ``respond``."""
+
+    def __init__(self, stack: SipStack, transaction: str, request: Request, flow: Flow) -> None:
+        self.stack = stack
+        self.transaction = transaction
+        self.request = request
+        self.flow = flow
+        self.to_tag = generate_tag()
+        self.answered = False
+
+    def respond(
+        self,
+        status: int,
+        reason: str | None = None,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> Response:
+        response = build_response(
+            self.request,
+            status,
+            reason,
+            to_tag=self.to_tag,
+            headers=headers or [],
+            body=body,
+            content_type=content_type,
+        )
+        self.stack.send_response(self.transaction, response)
+        if status >= 200:
+            self.answered = True
+        return response
+
+    @property
+    def cancelled(self) -> bool:
+        """A CANCEL for this INVITE arrived (§9.2)."""
+        return self.transaction in self.stack._cancelled
+
+
+RequestHandler = Callable[[IncomingRequest], Awaitable[None] | None]
+
+
+class SipStack:
+    """One SIP stack: transports, the transaction layer and accounts, on the running loop."""
+
+    def __init__(self, config: StackConfig | None = None) -> None:
+        self.config = config or StackConfig()
+        self.layer = TransactionLayer(
+            timers=self.config.timers,
+            limits=self.config.limits,
+            max_transactions=self.config.max_transactions,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._transports: dict[str, Transport] = {}
+        self._udp: UdpTransport | None = None
+        self._stream_client: dict[str, StreamTransport] = {}
+        self._ws_client: WebSocketTransport | None = None
+        self._requests: dict[str, ClientRequest] = {}
+        self._successes = SuccessRetransmitter(self.config.timers)
+        self._cancelled: set[str] = set()
+        self._handler: RequestHandler | None = None
+        self._incoming: asyncio.Queue[IncomingRequest] | None = None
+        self._accounts: list[Account] = []
+        self._flow_watchers: dict[Flow, list[Callable[[BaseException | None], None]]] = {}
+        self._pong_watchers: dict[Flow, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.dropped: list[MessageDropped] = []
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def __aenter__(self) -> SipStack:
+        self._loop = asyncio.get_running_loop()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    async def close(self) -> None:
+        """Unregister nothing (accounts do that in ``stop()``), close transports and tasks."""
+        if self._closed:
+            return
+        self._closed = True
+        for account in list(self._accounts):
+            await account.stop(unregister=False)
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._timer is not None:
+            self._timer.cancel()
+        transports = list(self._transports.values()) + list(self._stream_client.values())
+        if self._ws_client is not None:
+            transports.append(self._ws_client)
+        if self._udp is not None and self._udp not in transports:
+            transports.append(self._udp)
+        for transport in transports:
+            with contextlib.suppress(Exception):
+                await transport.close()
+        for request in self._requests.values():
+            if not request.final.done():
+                request.final.set_exception(TransportFailure("stack closed"))
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- transports ------------------------------------------------------------------------
+    async def listen(
+        self, transport: str, host: str = "127.0.0.1", port: int = 0, *, ssl: Any = None
+    ) -> Transport:
+        """Listen for requests on ``transport`` (UDP, TCP, TLS, WS, WSS)."""
+        name = transport.upper()
+        made: Transport
+        if name == "UDP":
+            udp = await UdpTransport.bind(self, host, port, limits=self.config.limits)
+            self._udp = self._udp or udp
+            made = udp
+        elif name in ("TCP", "TLS"):
+            if (name == "TLS") != (ssl is not None):
+                raise LocalProtocolError("TLS listeners need an ssl context, TCP ones none")
+            made = await StreamTransport.listen(
+                self, host, port, ssl=ssl, limits=self.config.limits
+            )
+        elif name in ("WS", "WSS"):
+            if (name == "WSS") != (ssl is not None):
+                raise LocalProtocolError("WSS listeners need an ssl context, WS ones none")
+            made = await WebSocketTransport.listen(self, host, port, ssl=ssl)
+        else:
+            raise LocalProtocolError(f"unknown transport {transport}")
+        self._transports[f"{name}:{made.local[0]}:{made.local[1]}"] = made
+        return made
+
+    def client_ssl(self) -> ssl.SSLContext:
+        return client_ssl_context(cafile=self.config.ca_file, verify=self.config.tls_verify)
+
+    async def connect(self, target: str) -> Flow:
+        """A client flow to ``target``: ``ws://host:port[/path]``, ``wss://...``,
+        ``udp:host:port``, ``tcp:host:port`` or ``tls:host:port``. Open connections are reused."""
+        scheme, host, port, url = parse_target(target)
+        timeout = self.config.connect_timeout
+        if scheme in ("ws", "wss"):
+            if self._ws_client is None:
+                self._ws_client = WebSocketTransport.client(self, limits=self.config.limits)
+            ctx = self.client_ssl() if scheme == "wss" else None
+            return await self._ws_client.connect(url, ssl=ctx, timeout=timeout)
+        if scheme in ("tcp", "tls"):
+            client = self._stream_client.get(scheme)
+            if client is None:
+                client = StreamTransport.client(
+                    self, tls=scheme == "tls", limits=self.config.limits
+                )
+                self._stream_client[scheme] = client
+            ctx = self.client_ssl() if scheme == "tls" else None
+            return await client.connect(host, port, ssl=ctx, timeout=timeout)
+        if self._udp is None:
+            bind = "::1" if ":" in host and host.startswith(("::1", "0:0")) else "127.0.0.1"
+            if not _is_loopback(host):
+                bind = "::" if ":" in host else "0.0.0.0"
+            await self.listen("UDP", bind, 0)
+        assert self._udp is not None
+        return Flow("UDP", (host, port), self._udp.local)
+
+    def _transport_for(self, flow: Flow) -> Transport | None:
+        if flow.transport == "UDP":
+            for transport in self._transports.values():
+                if transport.name == "UDP" and transport.local == flow.local:
+                    return transport
+            return self._udp
+        if flow.transport in ("WS", "WSS"):
+            if self._ws_client is not None and flow in self._ws_client.flows():
+                return self._ws_client
+        else:
+            for client in self._stream_client.values():
+                if flow in client.flows():
+                    return client
+        for transport in self._transports.values():
+            if transport.name == flow.transport and flow in transport.flows():
+                return transport
+        return None
+
+    def close_flow(self, flow: Flow) -> None:
+        transport = self._transport_for(flow)
+        if transport is not None:
+            transport.close_flow(flow)
+
+    # -- Receiver (called by transports) ------------------------------------------------------
+    def message_received(self, data: bytes, flow: Flow) -> None:
+        self.layer.receive(data, flow, self.now())
+        self._pump()
+
+    def keepalive_received(self, flow: Flow) -> None:
+        waiter = self._pong_watchers.pop(flow, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def flow_opened(self, flow: Flow) -> None:
+        logger.debug("flow opened: %s", flow)
+
+    def flow_closed(self, flow: Flow, error: BaseException | None) -> None:
+        logger.debug("flow closed: %s (%s)", flow, error)
+        if not self._closed:
+            self.layer.transport_error(flow, self.now())
+            self._pump()
+        for callback in self._flow_watchers.pop(flow, []):
+            callback(error)
+        waiter = self._pong_watchers.pop(flow, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(TransportError(f"flow {flow} closed"))
+
+    def watch_flow(self, flow: Flow, callback: Callable[[BaseException | None], None]) -> None:
+        self._flow_watchers.setdefault(flow, []).append(callback)
+
+    # -- requests ----------------------------------------------------------------------------
+    def send_request(self, request: Request, flow: Flow) -> ClientRequest:
+        """Start a client transaction; await the handle for the final response."""
+        handle = ClientRequest(request, flow, self.loop)
+        key = self.layer.send_request(request, flow, self.now())
+        self._requests[key] = handle
+        self._pump()
+        return handle
+
+    async def request(self, request: Request, flow: Flow) -> Response:
+        return await self.send_request(request, flow).final
+
+    def send_stateless(self, message: Request | Response, flow: Flow) -> None:
+        self.layer.send_stateless(message, flow)
+        self._pump()
+
+    def send_response(self, transaction: str, response: Response) -> None:
+        now = self.now()
+        txn = self.layer.transaction(transaction)
+        self.layer.send_response(transaction, response, now)
+        if txn is not None and txn.request.method == "INVITE" and 200 <= response.status_code < 300:
+            self._successes.start(response, txn.flow, now)  # §13.3.1.4
+        self._pump()
+
+    def on_request(self, handler: RequestHandler | None) -> None:
+        """Deliver requests that pass the UAS checks to ``handler`` (sync or async)."""
+        self._handler = handler
+
+    async def incoming(self) -> AsyncIterator[IncomingRequest]:
+        """Requests that pass the UAS checks, when no handler is set."""
+        if self._incoming is None:
+            self._incoming = asyncio.Queue(maxsize=1000)
+        while True:
+            yield await self._incoming.get()
+
+    # -- accounts ----------------------------------------------------------------------------
+    def account(
+        self,
+        config: RegistrationConfig,
+        target: str,
+        *,
+        token: Callable[[], str | None] | None = None,
+    ) -> Account:
+        """An account registering ``config`` through ``target`` (see ``connect``)."""
+        account = Account(self, config, target, token=token)
+        self._accounts.append(account)
+        return account
+
+    # -- the pump ------------------------------------------------------------------------------
+    def _pump(self) -> None:
+        """Send what the core produced, dispatch its events, re-arm the timer."""
+        layer = self.layer
+        while True:
+            for data, flow in layer.data_to_send():
+                self._send(data, flow)
+            event = layer.next_event()
+            if event is None:
+                break
+            try:
+                self._dispatch(event)
+            except Exception:  # an application handler must not break the receive path
+                logger.exception("error while handling %s", type(event).__name__)
+        self._arm()
+
+    def _send(self, data: bytes, flow: Flow) -> None:
+        transport = self._transport_for(flow)
+        try:
+            if transport is None:
+                raise TransportError(f"no transport for {flow}")
+            transport.send(data, flow)
+        except TransportError as exc:
+            logger.debug("send on %s failed: %s", flow, exc)
+            self.loop.call_soon(self._transport_error, flow)
+
+    def _transport_error(self, flow: Flow) -> None:
+        self.layer.transport_error(flow, self.now())
+        self._pump()
+
+    def _arm(self) -> None:
+        deadlines = [self.layer.get_timer(), self._successes.get_timer()]
+        deadlines += [a.registration.get_timer() for a in self._accounts]
+        pending = [d for d in deadlines if d is not None]
+        at = min(pending) if pending else None
+        if at == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = at
+        if at is not None:
+            self._timer = self.loop.call_at(at, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        now = self.now()
+        self.layer.handle_timer(now)
+        for data, flow in self._successes.handle_timer(now):
+            self._send(data, flow)
+        for event in self._successes.events:
+            logger.info("no ACK for %s (Call-ID %s)", event, getattr(event, "response", None))
+        self._successes.events.clear()
+        for account in self._accounts:
+            account.handle_timer(now)
+        self._pump()
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, ResponseReceived | AdditionalSuccess):
+            handle = self._requests.get(event.transaction)
+            if handle is None:
+                return
+            response = event.response
+            if isinstance(event, AdditionalSuccess):
+                if handle.on_additional_success is not None:
+                    handle.on_additional_success(response)
+            elif response.status_code < 200:
+                handle.provisional.append(response)
+                if handle.on_provisional is not None:
+                    handle.on_provisional(response)
+            elif not handle.final.done():
+                handle.final.set_result(response)
+        elif isinstance(event, TransactionTimedOut | TransportFailed):
+            handle = self._requests.get(event.transaction)
+            if handle is not None and not handle.final.done():
+                exc: SipError = (
+                    TransactionTimeout(f"no final response (Timer {event.timer.value})")
+                    if isinstance(event, TransactionTimedOut)
+                    else TransportFailure("the transport failed")
+                )
+                handle.final.set_exception(exc)
+        elif isinstance(event, TransactionTerminated):
+            self._requests.pop(event.transaction, None)
+            self._cancelled.discard(event.transaction)
+        elif isinstance(event, RequestReceived):
+            self._request_received(event)
+        elif isinstance(event, MessageDropped):
+            logger.info("dropped a message from %s: %s", event.flow, event.reason)
+            if len(self.dropped) < 100:
+                self.dropped.append(event)
+        elif isinstance(event, StrayResponse):
+            logger.debug("stray response %s", event.response.status_code)
+        elif isinstance(event, AckReceived):
+            self._successes.ack(event.request)
+        elif isinstance(event, CancelReceived):
+            # §9.2: the INVITE gets 487 unless it was answered already
+            self._cancelled.add(event.cancelled)
+            txn = self.layer.transaction(event.cancelled)
+            if txn is not None and txn.state is State.PROCEEDING:
+                self.layer.respond(event.cancelled, 487, self.now(), to_tag=generate_tag())
+
+    def _request_received(self, event: RequestReceived) -> None:
+        incoming = IncomingRequest(self, event.transaction, event.request, event.flow)
+        policy = self.config.policy
+        error = check_request(event.request, policy, incoming.to_tag)
+        if error is not None:
+            self.send_response(event.transaction, error)
+            return
+        if event.request.method == "OPTIONS" and event.request.to.tag is None:
+            self.send_response(
+                event.transaction, options_response(event.request, policy, incoming.to_tag)
+            )
+            return
+        if self._handler is not None:
+            result = self._handler(incoming)
+            if asyncio.iscoroutine(result):
+                self.spawn(result)
+            return
+        if self._incoming is not None:
+            try:
+                self._incoming.put_nowait(incoming)
+                return
+            except asyncio.QueueFull:
+                incoming.respond(503, headers=[("Retry-After", "2")])
+                return
+        incoming.respond(480 if event.request.method == "INVITE" else 501)
+
+
+class Account:
+    """One registration kept alive over one client flow: connect, register, refresh, keep the
+    flow alive, and on its loss reconnect with jittered exponential backoff (RFC 5626 §4.5)."""
+
+    def __init__(
+        self,
+        stack: SipStack,
+        config: RegistrationConfig,
+        target: str,
+        *,
+        token: Callable[[], str | None] | None = None,
+    ) -> None:
+        self.stack = stack
+        self.target = target
+        self.registration = Registration(config, token=token)
+        self.flow: Flow | None = None
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.listeners: list[Callable[[Event], None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._wanted = False
+        self._flow_lost: asyncio.Event = asyncio.Event()
+        self._settled: asyncio.Event = asyncio.Event()
+        self.failures = 0
+        self.history: list[Event] = []
+        # RFC 7118 §5: a WebSocket client names itself with a random .invalid host, kept for the
+        # account's life so that re-registrations refresh one binding
+        self._ws_identity = (f"{secrets.token_hex(6)}.invalid", secrets.token_hex(4))
+
+    @property
+    def state(self) -> RegState:
+        return self.registration.state
+
+    def running(self) -> bool:
+        """Wanted: started and not stopped (it may be between two connections)."""
+        return self._wanted
+
+    # -- control -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect and register; keeps going (refresh, reconnect) until ``stop()``."""
+        self._wanted = True
+        if self._task is None or self._task.done():
+            self._task = self.stack.spawn(self._run())
+        elif self.flow is not None and self.registration.state in (
+            RegState.UNREGISTERED,
+            RegState.TERMINATED,
+        ):
+            self._register_now()
+
+    async def register(self, timeout: float = 35.0) -> Event:
+        """Start, then wait for the outcome: Registered or RegistrationTerminated."""
+        self._settled.clear()
+        self.start()
+        await asyncio.wait_for(self._settled.wait(), timeout)
+        return self.history[-1]
+
+    async def stop(self, *, unregister: bool = True, timeout: float = 5.0) -> None:
+        """Unregister (when registered) and stop reconnecting."""
+        self._wanted = False
+        if unregister and self.flow is not None:
+            request = self.registration.unregister(self.stack.now())
+            if request is not None:
+                self._settled.clear()
+                self._send(request)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._settled.wait(), timeout)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    # -- events ------------------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        self.history.append(event)
+        if len(self.history) > 200:
+            del self.history[:100]
+        self.events.put_nowait(event)
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("account listener failed")
+        if isinstance(event, Registered | RegistrationTerminated | Unregistered):
+            self._settled.set()
+
+    def _drain_registration(self) -> None:
+        events = self.registration.events
+        while events:
+            event = events.pop(0)
+            if isinstance(event, Registered):
+                self.failures = 0
+            self._emit(event)
+
+    # -- the loop ------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        stack = self.stack
+        attempt = 0
+        while self._wanted:
+            self._emit(Connecting(target=self.target, attempt=attempt))
+            try:
+                flow = await stack.connect(self.target)
+            except (TransportError, OSError) as exc:
+                self._emit(ConnectFailed(target=self.target, reason=str(exc)))
+                attempt += 1
+                await self._backoff(attempt)
+                continue
+            self.flow = flow
+            self._flow_lost.clear()
+            stack.watch_flow(flow, self._on_flow_closed)
+            self._emit(Connected(flow=flow))
+            self.registration.set_flow(
+                *_via_and_contact(flow, self.registration.config.aor, self._ws_identity)
+            )
+            if self._wanted:
+                self._register_now()
+            keepalive = stack.spawn(self._keepalive(flow))
+            await self._flow_lost.wait()
+            keepalive.cancel()
+            self.flow = None
+            self.registration.flow_lost()
+            if not self.running():
+                break
+            attempt = 1 if self.failures == 0 else attempt + 1
+            self.failures += 1
+            await self._backoff(attempt)
+
+    async def _backoff(self, attempt: int) -> None:
+        cfg = self.stack.config
+        wait = min(cfg.reconnect_max, cfg.reconnect_base * 2 ** max(0, attempt - 1))
+        delay = wait * (0.5 + random.random() / 2)  # RFC 5626 §4.5: 50-100 % of the wait
+        self._emit(Reconnecting(delay=delay, attempt=attempt))
+        await asyncio.sleep(delay)
+
+    def _on_flow_closed(self, error: BaseException | None) -> None:
+        if self.flow is not None:
+            self._emit(Disconnected(flow=self.flow, reason=str(error or "closed")))
+        self._flow_lost.set()
+
+    async def _keepalive(self, flow: Flow) -> None:
+        """RFC 5626 §4.4.1 CRLF keep-alives on stream and WebSocket flows; OPTIONS on UDP."""
+        cfg = self.stack.config
+        if cfg.keepalive_interval <= 0:
+            return
+        while True:
+            await asyncio.sleep(cfg.keepalive_interval * (0.8 + random.random() * 0.2))
+            try:
+                if flow.transport == "UDP":
+                    await asyncio.wait_for(self._options_ping(flow), cfg.keepalive_timeout)
+                else:
+                    await asyncio.wait_for(self._crlf_ping(flow), cfg.keepalive_timeout)
+            except (TimeoutError, SipError):
+                logger.info("keep-alive failed on %s: closing the flow", flow)
+                self.stack.close_flow(flow)
+                self._on_flow_closed(TransportError("keep-alive timed out"))
+                return
+
+    async def _crlf_ping(self, flow: Flow) -> None:
+        stack = self.stack
+        transport = stack._transport_for(flow)
+        if transport is None:
+            raise TransportError(f"no transport for {flow}")
+        waiter: asyncio.Future[None] = stack.loop.create_future()
+        stack._pong_watchers[flow] = waiter
+        ping = getattr(transport, "ping", None)
+        if ping is None:
+            raise TransportError(f"{transport.name} has no keep-alive ping")
+        ping(flow)
+        await waiter
+
+    async def _options_ping(self, flow: Flow) -> None:
+        cfg = self.registration.config
+        via_args = _via_and_contact(flow, cfg.aor, self._ws_identity)
+        registrar = cfg.registrar or SipUri(cfg.aor.host, port=cfg.aor.port)
+        request = build_request(
+            "OPTIONS",
+            registrar,
+            from_addr=NameAddr(cfg.aor).with_tag(generate_tag()),
+            to_addr=NameAddr(registrar),
+            call_id=secrets.token_hex(10),
+            cseq=1,
+            via=Via("UDP", via_args[1], via_args[2], {"branch": generate_branch(), "rport": None}),
+        )
+        await self.stack.request(request, flow)
+
+    def _register_now(self) -> None:
+        request = self.registration.register(self.stack.now())
+        self._send(request)
+
+    def _send(self, request: Request) -> None:
+        flow = self.flow
+        self._drain_registration()
+        if flow is None:
+            return
+        handle = self.stack.send_request(request, flow)
+        handle.final.add_done_callback(self._outcome)
+
+    def _outcome(self, fut: asyncio.Future[Response]) -> None:
+        now = self.stack.now()
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            status = getattr(exc, "status", None)
+            self.registration.failed(str(exc), status)
+            self._drain_registration()
+            if isinstance(exc, TransportFailure) and self.flow is not None:
+                self._flow_lost.set()
+            return
+        retry = self.registration.response(fut.result(), now)
+        if retry is not None:
+            self._send(retry)
+        else:
+            self._drain_registration()
+        self.stack._arm()
+
+    def handle_timer(self, now: float) -> None:
+        request = self.registration.handle_timer(now)
+        if request is not None:
+            self._send(request)
+
+
+def parse_target(target: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, url) of a connect target; host without IPv6 brackets."""
+    if "://" in target:
+        parts = urlsplit(target)
+        scheme = parts.scheme.lower()
+        if scheme not in ("ws", "wss") or parts.hostname is None:
+            raise LocalProtocolError(f"unsupported target {target!r}")
+        port = parts.port or (443 if scheme == "wss" else 80)
+        return scheme, parts.hostname, port, target
+    scheme, _, rest = target.partition(":")
+    scheme = scheme.lower()
+    if scheme not in ("udp", "tcp", "tls") or not rest:
+        raise LocalProtocolError(f"unsupported target {target!r}")
+    host, _, port_text = rest.rpartition(":")
+    if not host or not port_text.isdigit():
+        raise LocalProtocolError(f"target needs host:port: {target!r}")
+    return scheme, host.strip("[]"), int(port_text), target
+
+
+def _is_loopback(host: str) -> bool:
+    return host.startswith("127.") or host in ("::1", "localhost")
+
+
+def _via_and_contact(
+    flow: Flow, aor: SipUri, ws_identity: tuple[str, str]
+) -> tuple[str, str, int | None, SipUri]:
+    """Via transport, sent-by and our Contact on ``flow``: RFC 7118 §5 for WebSocket (a random
+    ``.invalid`` host, since the client cannot be reached but over the flow), the flow's local
+    address otherwise."""
+    if flow.transport in ("WS", "WSS"):
+        host, user = ws_identity
+        contact = SipUri(host, user=user, params={"transport": "ws"})
+        return flow.transport, host, None, contact
+    host, port = flow.local
+    host = f"[{host}]" if ":" in host else host
+    params: dict[str, str | None] = {}
+    if flow.transport != "UDP":
+        params["transport"] = flow.transport.lower()
+    contact = SipUri(host, user=aor.user, port=port, params=params)
+    return flow.transport, host, port, contact

@@ -1,0 +1,220 @@
+"""Short smoke tests of the asyncio driver on loopback sockets (the core has its own tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from sipcore import NameAddr, Response, SipUri, Via, build_request, generate_branch
+from sipcore.auth import make_challenge, verify
+from sipcore.flow import Flow
+from sipcore.registration import Registered, RegistrationConfig, RegistrationTerminated
+from sipcore.stack import (
+    Connected,
+    Disconnected,
+    IncomingRequest,
+    Reconnecting,
+    SipStack,
+    StackConfig,
+    parse_target,
+)
+from sipcore.timers import TimerConfig
+from sipcore.uas import UasPolicy
+
+FAST = StackConfig(
+    timers=TimerConfig(t1=0.05, t2=0.4, t4=0.5),
+    reconnect_base=0.05,
+    reconnect_max=0.2,
+    keepalive_interval=0.2,
+    keepalive_timeout=0.3,
+)
+
+
+def options(flow: Flow, method: str = "OPTIONS") -> bytes:
+    return bytes(
+        build_request(
+            method,
+            SipUri(flow.remote[0], port=flow.remote[1]),
+            from_addr=NameAddr(SipUri("example.com", user="a"), None, {"tag": "x"}),
+            to_addr=NameAddr(SipUri("example.com", user="b")),
+            call_id=generate_branch(),
+            cseq=1,
+            via=Via(flow.transport, "127.0.0.1", flow.local[1], {"branch": generate_branch()}),
+        )
+    )
+
+
+async def ask(client: SipStack, flow: Flow, method: str = "OPTIONS") -> Response:
+    request = build_request(
+        method,
+        SipUri(flow.remote[0], port=flow.remote[1]),
+        from_addr=NameAddr(SipUri("example.com", user="a"), None, {"tag": "x"}),
+        to_addr=NameAddr(SipUri("example.com", user="b")),
+        call_id=generate_branch(),
+        cseq=1,
+        via=Via(flow.transport, "127.0.0.1", flow.local[1] or None, {"branch": generate_branch()}),
+    )
+    return await asyncio.wait_for(client.request(request, flow), 5)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp", "ws"])
+async def test_uas_basics_over_each_transport(transport: str) -> None:
+    async with SipStack(FAST) as server, SipStack(FAST) as client:
+        listener = await server.listen(transport.upper())
+        host, port = listener.local
+        target = f"ws://{host}:{port}" if transport == "ws" else f"{transport}:{host}:{port}"
+        flow = await client.connect(target)
+        ok = await ask(client, flow)
+        assert ok.status_code == 200
+        assert "INVITE" in ok.allow
+        assert (await ask(client, flow, "FOOBAR")).status_code == 501
+        assert (await ask(client, flow, "SUBSCRIBE")).status_code == 405
+
+
+async def test_malformed_and_wrong_version_over_udp() -> None:
+    async with SipStack(FAST) as server, SipStack(FAST) as client:
+        listener = await server.listen("UDP")
+        flow = await client.connect(f"udp:{listener.local[0]}:{listener.local[1]}")
+        answers: list[bytes] = []
+        loop = asyncio.get_running_loop()
+
+        class Probe(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: object) -> None:
+                answers.append(data)
+
+        sock, _ = await loop.create_datagram_endpoint(Probe, local_addr=("127.0.0.1", 0))
+        good = options(flow)
+        sock.sendto(good.replace(b"SIP/2.0\r\n", b"SIP/3.0\r\n", 1), listener.local)
+        sock.sendto(good.replace(b"CSeq: 1 OPTIONS", b"CSeq: 1 INVITE"), listener.local)
+        sock.sendto(b"SIP/2.0 200 OK\r\n\r\n", listener.local)  # a bad response: silence
+        for _ in range(50):
+            if len(answers) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        sock.close()
+        assert sorted(a.split(b" ", 2)[1] for a in answers) == [b"400", b"505"]
+        assert len(server.dropped) == 3
+
+
+async def test_handler_gets_requests_and_2xx_is_retransmitted_until_ack() -> None:
+    async with SipStack(FAST) as server, SipStack(FAST) as client:
+        listener = await server.listen("UDP")
+        seen: list[IncomingRequest] = []
+
+        def handler(incoming: IncomingRequest) -> None:
+            seen.append(incoming)
+            incoming.respond(200)
+
+        server.on_request(handler)
+        flow = await client.connect(f"udp:{listener.local[0]}:{listener.local[1]}")
+        response = await ask(client, flow, "INVITE")
+        assert response.status_code == 200
+        assert seen[0].request.method == "INVITE"
+        await asyncio.sleep(0.2)  # no ACK: the 2xx is retransmitted (§13.3.1.4)
+        assert len(server._successes) == 1
+
+
+def _registrar(stack: SipStack, password: str, *, expires: int = 60) -> None:
+    """A minimal digest registrar as a request handler of a stack."""
+
+    def handler(incoming: IncomingRequest) -> None:
+        request = incoming.request
+        creds = request.authorization
+        if not creds or not verify(creds[0], method="REGISTER", password=password):
+            incoming.respond(401, headers=[("WWW-Authenticate", make_challenge("example.com"))])
+            return
+        contacts = [
+            str(c.replace(params={**c.params, "expires": str(expires)})) for c in request.contacts
+        ]
+        incoming.respond(200, headers=[("Contact", c) for c in contacts])
+
+    stack.on_request(handler)
+
+
+def registrar_config() -> StackConfig:
+    return replace(FAST, policy=UasPolicy(allow=("REGISTER", "OPTIONS")))
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp", "ws"])
+async def test_account_registers_with_digest(transport: str) -> None:
+    async with SipStack(registrar_config()) as server, SipStack(FAST) as client:
+        listener = await server.listen(transport.upper())
+        _registrar(server, "alicepw")
+        host, port = listener.local
+        target = f"ws://{host}:{port}" if transport == "ws" else f"{transport}:{host}:{port}"
+        account = client.account(
+            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="alicepw"),
+            target,
+        )
+        outcome = await account.register(timeout=5)
+        assert isinstance(outcome, Registered)
+        assert outcome.expires == 60
+        await account.stop()
+        assert account.state.value == "unregistered"
+
+
+async def test_wrong_password_terminates_without_retry_storm() -> None:
+    async with SipStack(registrar_config()) as server, SipStack(FAST) as client:
+        listener = await server.listen("UDP")
+        _registrar(server, "right")
+        account = client.account(
+            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="wrong"),
+            f"udp:{listener.local[0]}:{listener.local[1]}",
+        )
+        outcome = await account.register(timeout=5)
+        assert isinstance(outcome, RegistrationTerminated)
+        assert outcome.status == 401
+        sent = sum(type(e).__name__ == "RegistrationSent" for e in account.history)
+        assert sent == 2  # one challenge answered, then stop
+        await asyncio.sleep(0.3)
+        assert sum(type(e).__name__ == "RegistrationSent" for e in account.history) == 2
+        await account.stop()
+
+
+async def test_reconnects_with_backoff_and_reregisters() -> None:
+    async with SipStack(registrar_config()) as server, SipStack(FAST) as client:
+        listener = await server.listen("TCP")
+        _registrar(server, "pw")
+        host, port = listener.local
+        account = client.account(
+            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"),
+            f"tcp:{host}:{port}",
+        )
+        assert isinstance(await account.register(timeout=5), Registered)
+        assert account.flow is not None
+        # the server drops the connection: the account reconnects and registers again
+        server.close_flow(next(iter(listener.flows())))
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if sum(isinstance(e, Registered) for e in account.history) == 2:
+                break
+        kinds = [type(e) for e in account.history]
+        assert Disconnected in kinds
+        assert Reconnecting in kinds
+        assert kinds.count(Connected) == 2
+        assert kinds.count(Registered) == 2
+        await account.stop()
+
+
+async def test_connect_failure_backs_off_without_busy_loop() -> None:
+    async with SipStack(FAST) as client:
+        account = client.account(
+            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"),
+            "tcp:127.0.0.1:9",  # nothing listens there
+        )
+        account.start()
+        await asyncio.sleep(0.6)
+        attempts = sum(type(e).__name__ == "ConnectFailed" for e in account.history)
+        delays = [e.delay for e in account.history if isinstance(e, Reconnecting)]
+        assert 2 <= attempts <= 12
+        assert delays == sorted(delays) or max(delays) <= FAST.reconnect_max
+        await account.stop()
+
+
+def test_parse_target() -> None:
+    assert parse_target("wss://example.com") == ("wss", "example.com", 443, "wss://example.com")
+    assert parse_target("udp:[::1]:5060")[1:3] == ("::1", 5060)
+    with pytest.raises(Exception, match="unsupported"):
+        parse_target("http://example.com")
