@@ -406,7 +406,7 @@ class _Session:
 
 
 _SessionKey = tuple[bool, str, str]  # (proxy, realm, scope)
-_IssueKey = tuple[bool, str, str, int]  # (proxy, realm, nonce, nc)
+_IssueKey = tuple[bool, str, str]  # (proxy, realm, response digest)
 _NonceKey = tuple[bool, str, str]  # (proxy, realm, nonce)
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -551,7 +551,7 @@ class DigestClient:
         sent_nonce = sent.params.get("nonce", "")
         if sent_nonce == challenge.nonce:
             return False  # the same nonce again: our response was refused
-        key = (proxy, challenge.realm, sent_nonce, _parse_nc(sent.params.get("nc")))
+        key = (proxy, challenge.realm, sent.params.get("response", ""))
         if not self._issued.get(key, True):
             return True  # pre-emptive credentials: one fresh answer to the server's challenge
         # after an answer of ours: only a stale nonce, and only a nonce not answered before
@@ -572,7 +572,7 @@ class DigestClient:
         _remember(self._sessions, key, session)
         value = self._use(key, session, request)
         if value is not None:
-            _remember(self._issued, (proxy, challenge.realm, challenge.nonce, session.nc), True)
+            _remember(self._issued, (proxy, challenge.realm, _response_param(value)), True)
             _remember(self._answered, (proxy, challenge.realm, challenge.nonce), True)
         return value
 
@@ -591,7 +591,7 @@ class DigestClient:
             value = self._use(key, session, request)
             if value is None:
                 continue
-            _remember(self._issued, (proxy, realm, session.challenge.nonce, session.nc), False)
+            _remember(self._issued, (proxy, realm, _response_param(value)), False)
             headers.append(("Proxy-Authorization" if proxy else "Authorization", value))
         return headers
 
@@ -654,6 +654,12 @@ def _parse_nc(value: str | None) -> int:
         return int(value, 16)
     except ValueError:
         return 0
+
+
+def _response_param(credentials: str) -> str:
+    """The response digest of credentials this client wrote: it names them uniquely (with or
+    without qop, where nc is absent)."""
+    return AuthHeader.parse(credentials).params.get("response", "")
 
 
 # -- server side ------------------------------------------------------------------------------

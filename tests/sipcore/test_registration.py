@@ -233,3 +233,20 @@ def test_password_not_in_repr() -> None:
     reg = machine()
     assert "alicepw" not in repr(reg.config)
     assert all(not isinstance(e, RegistrationSent) or "alicepw" not in repr(e) for e in reg.events)
+
+
+def test_new_nonce_after_server_restart_without_qop() -> None:
+    # a restarted registrar forgets its nonces: the pre-emptive credentials of the next
+    # REGISTER get a fresh non-stale challenge, which deserves one answer (RFC 2069 style, no qop)
+    reg = machine()
+    first = reg.register(0.0)
+    retry = reg.response(challenge(first, nonce="n1", qop=""), 0.1)
+    assert retry is not None
+    reg.response(ok(retry), 0.2)
+    reg.flow_lost()
+    again = reg.register(10.0)
+    assert again.authorization  # pre-emptive, with the old nonce
+    answer = reg.response(challenge(again, nonce="n2", qop=""), 10.1)
+    assert answer is not None
+    assert answer.authorization[0].params["nonce"] == "n2"
+    assert reg.response(challenge(answer, nonce="n3", qop=""), 10.2) is None  # then no loop
