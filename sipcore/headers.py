@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from . import _grammar as g
 from .errors import ParseError
 from .uri import (
+    LazyParams,
     Params,
     _format_params,
     check_host,
@@ -15,7 +16,6 @@ from .uri import (
     parse_generic_params,
     parse_port,
     quote_string,
-    split_params,
     unquote_string,
 )
 
@@ -291,10 +291,10 @@ def _check_field(name: str, value: str) -> None:
         raise ValueError(f"header value of {name} contains a line break")
 
 
-class Via:
+class Via(LazyParams):
     """One via-parm (§20.42): sent-protocol, sent-by and parameters (split on first use)."""
 
-    __slots__ = ("_params", "_ptext", "host", "port", "protocol", "transport")
+    __slots__ = ("host", "port", "protocol", "transport")
 
     def __init__(
         self,
@@ -326,20 +326,8 @@ class Via:
         via.transport = transport if transport.isupper() else transport.upper()
         via.host = check_host(host, "Via")
         via.port = None if port is None else parse_port(port, "Via")
-        if ptext:
-            via._params = None
-            via._ptext = ptext
-        else:
-            via._params = {}
-            via._ptext = ""
+        via._set_params(ptext)
         return via
-
-    @property
-    def params(self) -> Params:
-        params = self._params
-        if params is None:
-            params = self._params = split_params(self._ptext)
-        return params
 
     @property
     def branch(self) -> str | None:
@@ -430,8 +418,7 @@ def _fast_via(text: str) -> Via | None:
     via.transport = transport if transport.isupper() else transport.upper()
     via.host = host
     via.port = port
-    via._params = None if ptext else {}
-    via._ptext = ptext
+    via._set_params(ptext)
     return via
 
 

@@ -291,7 +291,14 @@ class Transaction:
             self._act(action, message)
 
     def _act(self, action: Action, message: Request | Response | None) -> None:
-        raise NotImplementedError(action)
+        """The actions both sides share; subclasses handle their own first."""
+        if action is Action.TIMEOUT:
+            assert self._firing is not None
+            self.events.append(TransactionTimedOut(transaction=self.id, timer=self._firing))
+        elif action is Action.TRANSPORT_FAILED:
+            self.events.append(TransportFailed(transaction=self.id))
+        else:  # pragma: no cover - tables only hold known actions
+            raise AssertionError(action)
 
 
 # Timers that survive a change into a state (everything else is stopped on the way in).
@@ -326,13 +333,8 @@ class ClientTransaction(Transaction):
         elif action is Action.SEND_ACK:
             assert isinstance(message, Response)
             self.outbox.append(bytes(build_ack(self.request, message)))
-        elif action is Action.TIMEOUT:
-            assert self._firing is not None
-            self.events.append(TransactionTimedOut(transaction=self.id, timer=self._firing))
-        elif action is Action.TRANSPORT_FAILED:
-            self.events.append(TransportFailed(transaction=self.id))
-        else:  # pragma: no cover - tables only hold the actions above
-            raise AssertionError(action)
+        else:
+            super()._act(action, message)
 
 
 class InviteClientTransaction(ClientTransaction):
@@ -378,13 +380,8 @@ class ServerTransaction(Transaction):
         elif action is Action.PASS_UP_ACK:
             assert isinstance(message, Request)
             self.events.append(AckReceived(request=message, flow=self.flow))
-        elif action is Action.TIMEOUT:
-            assert self._firing is not None
-            self.events.append(TransactionTimedOut(transaction=self.id, timer=self._firing))
-        elif action is Action.TRANSPORT_FAILED:
-            self.events.append(TransportFailed(transaction=self.id))
-        else:  # pragma: no cover - tables only hold the actions above
-            raise AssertionError(action)
+        else:
+            super()._act(action, message)
 
 
 class InviteServerTransaction(ServerTransaction):

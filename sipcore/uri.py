@@ -72,6 +72,35 @@ def _format_params(params: Params) -> str:
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
 
 
+class LazyParams:
+    """Parameters kept as their validated text and split into a dict on first use (a parse
+    pays only for the parameters someone reads)."""
+
+    __slots__ = ("_params", "_ptext")
+
+    _params: Params | None
+    _ptext: str
+
+    def _set_params(self, ptext: str) -> None:
+        if ptext:
+            self._params = None
+            self._ptext = ptext
+        else:
+            self._params = {}
+            self._ptext = ""
+
+    @staticmethod
+    def _split(text: str) -> Params:
+        return split_params(text)
+
+    @property
+    def params(self) -> Params:
+        params = self._params
+        if params is None:
+            params = self._params = self._split(self._ptext)
+        return params
+
+
 # -- fast paths ---------------------------------------------------------------------------------
 # The common shapes of URIs and parameters are recognised with str methods, which beat a regular
 # expression here; they accept a strict subset of the grammar and return None for anything else,
@@ -134,14 +163,13 @@ def _fast_sip_uri(text: str) -> SipUri | None:
     uri.password = None
     uri.host = host
     uri.port = port
-    uri._params = None if ptext else {}
-    uri._ptext = ptext
+    uri._set_params(ptext)
     uri.headers = {}
     uri._text = text
     return uri
 
 
-class SipUri:
+class SipUri(LazyParams):
     """A ``sip:`` or ``sips:`` URI (§19.1.1).
 
     ``user`` and ``password`` keep escapes as they were on the wire; ``params`` has lower-case
@@ -150,8 +178,6 @@ class SipUri:
     """
 
     __slots__ = (
-        "_params",
-        "_ptext",
         "_text",
         "headers",
         "host",
@@ -220,18 +246,12 @@ class SipUri:
         uri.password = password
         uri.host = check_host(host, "URI")
         uri.port = None if port is None else parse_port(port, "URI")
-        uri._params = None if params else {}
-        uri._ptext = params
+        uri._set_params(params)
         uri.headers = _split_uri_headers(headers) if headers else {}
         uri._text = text
         return uri
 
-    @property
-    def params(self) -> Params:
-        params = self._params
-        if params is None:
-            params = self._params = _split_uri_params(self._ptext)
-        return params
+    _split = staticmethod(_split_uri_params)
 
     # -- derived values ------------------------------------------------------------------
     @property
@@ -460,14 +480,14 @@ def split_params(text: str) -> Params:
     return {name.lower(): value or None for name, value in g.PARAM_PAIR_RE.findall(text)}
 
 
-class NameAddr:
+class NameAddr(LazyParams):
     """name-addr / addr-spec with header parameters, as in From, To, Contact, Route (§20.10).
 
     ``display_name`` is unquoted; ``params`` are the header parameters (lower-case names, quoted
     values with their quotes), split from the text on first use.
     """
 
-    __slots__ = ("_params", "_ptext", "display_name", "uri")
+    __slots__ = ("display_name", "uri")
 
     def __init__(self, uri: Uri, display_name: str | None = None, params: Params | None = None):
         self.uri = uri
@@ -507,20 +527,8 @@ class NameAddr:
                 uri_text, ptext = _addr_spec(text, where)
             addr.uri = parse_uri(uri_text)
         addr.display_name = tokens if quoted is None else unquote_string(quoted)
-        if ptext:
-            addr._params = None
-            addr._ptext = ptext
-        else:
-            addr._params = {}
-            addr._ptext = ""
+        addr._set_params(ptext)
         return addr
-
-    @property
-    def params(self) -> Params:
-        params = self._params
-        if params is None:
-            params = self._params = split_params(self._ptext)
-        return params
 
     @property
     def tag(self) -> str | None:
@@ -606,8 +614,7 @@ def _fast_name_addr(addr: NameAddr, text: str) -> bool:
         return False
     addr.uri = uri
     addr.display_name = display
-    addr._params = None if ptext else {}
-    addr._ptext = ptext
+    addr._set_params(ptext)
     return True
 
 
