@@ -1,0 +1,123 @@
+"""Fuzz targets: each takes arbitrary bytes and may raise only the documented exceptions.
+
+Shared by the bounded hypothesis run of the normal suite (tests/fuzz/test_fuzz.py) and the long
+coverage-guided run (scripts/fuzz, atheris). A target returning normally or raising one of its
+allowed exceptions is a pass; anything else, or a hang, is a finding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+from sipcore import ParseError, Request, SipError, StreamFramer, parse_message
+from sipcore.auth import authorization
+from sipcore.flow import Flow
+from sipcore.headers import AuthHeader
+from sipcore.message import Limits
+from sipcore.transaction_layer import TransactionLayer
+from sipcore.uri import parse_name_addr, parse_uri
+
+TORTURE = Path(__file__).resolve().parent.parent / "data" / "torture"
+_LAZY = (
+    "routes",
+    "record_routes",
+    "content_type",
+    "allow",
+    "supported",
+    "require",
+    "proxy_require",
+    "unsupported",
+    "www_authenticate",
+    "proxy_authenticate",
+    "authorization",
+    "proxy_authorization",
+    "min_expires",
+)
+_UDP = Flow("UDP", ("192.0.2.1", 5060), ("192.0.2.2", 5060))
+
+
+def seeds() -> list[bytes]:
+    """The project's torture messages: the starting corpus."""
+    return [path.read_bytes() for path in sorted(TORTURE.glob("*.sip"))]
+
+
+def sip_message(data: bytes) -> None:
+    """parse_message raises only ParseError; what it accepts serializes to bytes it accepts
+    again, with the same identity; lazy accessors raise only ParseError."""
+    try:
+        msg = parse_message(data, limits=Limits(max_message_size=16384))
+    except ParseError:
+        return
+    for name in _LAZY:
+        with contextlib.suppress(ParseError):
+            getattr(msg, name)
+    for addr in (msg.from_, msg.to, *msg.contacts):
+        assert isinstance(addr.params, dict)
+    again = parse_message(bytes(msg))
+    assert again.call_id == msg.call_id
+    assert again.cseq == msg.cseq
+    assert [str(v) for v in again.vias] == [str(v) for v in msg.vias]
+    if isinstance(msg, Request):
+        assert isinstance(again, Request) and again.method == msg.method
+
+
+def stream_framer(data: bytes) -> None:
+    """The framer raises only ParseError, and cutting the stream anywhere yields the same
+    messages (a CRLF CRLF ping cut in two reads as two pongs, RFC 5626 §4.4.1)."""
+    whole: list[bytes] = []
+    with contextlib.suppress(ParseError):
+        whole = [
+            m
+            for m in StreamFramer(Limits(max_message_size=8192)).feed(data)
+            if isinstance(m, bytes)
+        ]
+    cut = data[0] % (len(data) or 1) if data else 0
+    framer = StreamFramer(Limits(max_message_size=8192))
+    parts: list[bytes] = []
+    try:
+        parts += [m for m in framer.feed(data[:cut]) if isinstance(m, bytes)]
+        parts += [m for m in framer.feed(data[cut:]) if isinstance(m, bytes)]
+    except ParseError:
+        pass
+    shorter = min(len(whole), len(parts))
+    assert parts[:shorter] == whole[:shorter]
+
+
+def transaction_layer(data: bytes) -> None:
+    """The receive path never raises, whatever arrives, and timers run out."""
+    layer = TransactionLayer()
+    layer.receive(data, _UDP, 0.0)
+    layer.receive(data, _UDP, 0.5)
+    while layer.next_event() is not None:
+        pass
+    layer.data_to_send()
+    layer.handle_timer(100.0)
+    assert layer.get_timer() is None
+
+
+def uris(data: bytes) -> None:
+    text = data.decode("utf-8", "replace")
+    for parse in (parse_uri, parse_name_addr):
+        with contextlib.suppress(ParseError):
+            parse(text)
+
+
+def auth_challenge(data: bytes) -> None:
+    """A hostile challenge yields an Authorization value or a SipError, nothing else."""
+    text = data.decode("utf-8", "replace")
+    try:
+        AuthHeader.parse(text)
+        authorization(text, method="REGISTER", uri="sip:x", username="u", password="p")
+    except SipError:
+        pass
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "sip_message": sip_message,
+    "stream_framer": stream_framer,
+    "transaction_layer": transaction_layer,
+    "uris": uris,
+    "auth_challenge": auth_challenge,
+}

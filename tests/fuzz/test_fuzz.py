@@ -1,0 +1,67 @@
+"""The bounded fuzz run of the normal suite: every target, seeded with the torture corpus and
+mutated by hypothesis (the long coverage-guided run is scripts/fuzz)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.fuzz.targets import TARGETS, seeds
+
+SEEDS = seeds()
+_DELIMS = [b"\r\n", b"\r\n\r\n", b":", b";", b",", b"<", b">", b'"', b"\\", b" ", b"\t", b"%"]
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    """A seed with a few edits: byte flips, cuts, duplicated runs, inserted delimiters."""
+    buf = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 8))):
+        kind = draw(st.sampled_from(["flip", "cut", "dup", "insert", "splice"]))
+        pos = draw(st.integers(0, max(0, len(buf) - 1)))
+        if kind == "flip" and buf:
+            buf[pos] = draw(st.integers(0, 255))
+        elif kind == "cut":
+            del buf[pos : pos + draw(st.integers(1, 64))]
+        elif kind == "dup":
+            buf[pos:pos] = buf[pos : pos + draw(st.integers(1, 200))]
+        elif kind == "insert":
+            buf[pos:pos] = draw(st.sampled_from(_DELIMS))
+        else:
+            other = draw(st.sampled_from(SEEDS))
+            start = draw(st.integers(0, max(0, len(other) - 1)))
+            buf[pos:pos] = other[start : start + draw(st.integers(1, 300))]
+    return bytes(buf)
+
+
+INPUTS = st.one_of(mutated(), st.binary(max_size=512))
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_target(name: str) -> None:
+    target: Callable[[bytes], None] = TARGETS[name]
+
+    @given(INPUTS)
+    @settings(
+        max_examples=6000,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    def run(data: bytes) -> None:
+        started = time.perf_counter()
+        target(data)
+        assert time.perf_counter() - started < 1.0, "one input took more than a second"
+
+    run()
+
+
+def test_every_seed_passes_every_target() -> None:
+    for seed in SEEDS:
+        for target in TARGETS.values():
+            target(seed)
