@@ -212,6 +212,7 @@ class SipStack:
         self._requests: dict[str, ClientRequest] = {}
         self._successes = SuccessRetransmitter(self.config.timers)
         self._cancelled: set[str] = set()
+        self._invites: dict[str, IncomingRequest] = {}  # INVITE server transactions
         self._handler: RequestHandler | None = None
         self._incoming: asyncio.Queue[IncomingRequest] | None = None
         self._accounts: list[Account] = []
@@ -509,6 +510,7 @@ class SipStack:
         elif isinstance(event, TransactionTerminated):
             self._requests.pop(event.transaction, None)
             self._cancelled.discard(event.transaction)
+            self._invites.pop(event.transaction, None)
         elif isinstance(event, RequestReceived):
             self._request_received(event)
         elif isinstance(event, MessageDropped):
@@ -520,14 +522,19 @@ class SipStack:
         elif isinstance(event, AckReceived):
             self._successes.ack(event.request)
         elif isinstance(event, CancelReceived):
-            # §9.2: the INVITE gets 487 unless it was answered already
+            # §9.2: the INVITE gets 487 unless it was answered already, with the To tag of
+            # its provisional responses (§8.2.6.2)
             self._cancelled.add(event.cancelled)
             txn = self.layer.transaction(event.cancelled)
+            invite = self._invites.get(event.cancelled)
             if txn is not None and txn.state is State.PROCEEDING:
-                self.layer.respond(event.cancelled, 487, self.now(), to_tag=generate_tag())
+                tag = invite.to_tag if invite is not None else generate_tag()
+                self.layer.respond(event.cancelled, 487, self.now(), to_tag=tag)
 
     def _request_received(self, event: RequestReceived) -> None:
         incoming = IncomingRequest(self, event.transaction, event.request, event.flow)
+        if event.request.method == "INVITE":
+            self._invites[event.transaction] = incoming
         policy = self.config.policy
         error = check_request(event.request, policy, incoming.to_tag)
         if error is not None:

@@ -218,3 +218,40 @@ def test_parse_target() -> None:
     assert parse_target("udp:[::1]:5060")[1:3] == ("::1", 5060)
     with pytest.raises(Exception, match="unsupported"):
         parse_target("http://example.com")
+
+
+async def test_cancel_gets_487_with_the_tag_of_the_ringing() -> None:
+    async with SipStack(FAST) as server, SipStack(FAST) as client:
+        listener = await server.listen("UDP")
+        ringing_tags: list[str] = []
+
+        def handler(incoming: IncomingRequest) -> None:
+            ringing_tags.append(incoming.respond(180).to.tag or "")
+
+        server.on_request(handler)
+        flow = await client.connect(f"udp:{listener.local[0]}:{listener.local[1]}")
+        invite = build_request(
+            "INVITE",
+            SipUri("127.0.0.1", user="bob", port=listener.local[1]),
+            from_addr=NameAddr(SipUri("example.com", user="a"), None, {"tag": "x"}),
+            to_addr=NameAddr(SipUri("example.com", user="b")),
+            call_id=generate_branch(),
+            cseq=1,
+            via=Via("UDP", "127.0.0.1", flow.local[1], {"branch": generate_branch()}),
+        )
+        handle = client.send_request(invite, flow)
+        while not handle.provisional or handle.provisional[-1].status_code != 180:
+            await asyncio.sleep(0.01)
+        cancel = build_request(
+            "CANCEL",
+            invite.uri,
+            from_addr=invite.from_,
+            to_addr=invite.to,
+            call_id=invite.call_id,
+            cseq=1,
+            via=invite.top_via,
+        )
+        assert (await client.request(cancel, flow)).status_code == 200
+        final = await asyncio.wait_for(handle.final, 5)
+        assert final.status_code == 487
+        assert final.to.tag == ringing_tags[0]
