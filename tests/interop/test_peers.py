@@ -482,7 +482,7 @@ def test_uac_loss_completes_through_retransmissions(sipp: Sipp) -> None:
         trace_msg=False,
         timeout=30,
     )
-    uas.stop(grace=0.1)  # its calls linger 4 s in time-wait
+    uas.stop(grace=0.1)  # its calls linger 10 s in time-wait
     assert uac.ok and uac.successful_calls == 20, uac.describe()
     assert uac.retransmissions > 0
     assert sum(m.lost for m in uac.messages) > 0
