@@ -1,0 +1,785 @@
+"""The embedded registrar and stateful, record-routing proxy (RFC 3261 §10.3, §16; RFC 5626;
+RFC 7118), sans-I/O.
+
+This is the embedded default server for demos and tests, not a production server: deployments
+put Kamailio in front of the clients, and ``tests/interop/kamailio/kamailio.cfg`` is the
+behaviour followed here. :mod:`sipcore.server` runs it on sockets with a
+:class:`~sipcore.stack.SipStack`.
+
+The parts:
+
+- :mod:`sipcore.registrar`: the location table, digest authentication and REGISTER.
+- :class:`Proxy`: consumes the events of a :class:`~sipcore.transaction_layer.TransactionLayer`
+  and acts on the same layer: answers, forwards requests on new client transactions, forwards
+  responses back through the server transactions. It reads no clock: ``now`` comes with every
+  input and Timer C leaves as ``get_timer()``.
+
+Supported: digest authentication of REGISTER (401) and of initial requests (407, switchable);
+bindings keyed by Contact URI, or by +sip.instance / reg-id (RFC 5626 §6), with Min-Expires
+(423), ``*`` removal and out-of-order detection; parallel forking to every binding of an AOR;
+Via, Max-Forwards (483), Record-Route (double when the transport or socket changes, with a flow
+token in each entry, RFC 5626 §5.3), loose routing (§16.4, with the strict-router fix), CANCEL
+(§16.10), best-response selection (§16.7), Timer C (§16.8), 503 on transport failure (§16.9) and
+stateless forwarding of the ACK of a 2xx (§16.11). Requests are sent only on flows that exist:
+the flow of a binding (so that WebSocket clients, whose Contact host is ``*.invalid``, are
+reached, RFC 7118 §5), a flow named by a flow token, an open connection to the target, or UDP
+to an IP address.
+
+Not supported: DNS (RFC 3263) and opening connections to a target, 3xx recursion, Path (RFC
+3327), GRUU, TLS-only (``sips``) policy, nonce-count replay checks, the Date header of a
+REGISTER answer (the core has no wall clock), forwarding a CANCEL that matches no transaction,
+a 2xx that arrives after a non-2xx final response went upstream, and loop detection beyond
+Max-Forwards (the transaction layer answers merged requests, §8.2.2.2, with 482). The AOR is
+the user part alone (Kamailio's ``use_domain`` off): ``sip:bob@anything`` reaches bob.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .errors import InvalidStateError, LocalProtocolError, ParseError
+from .events import (
+    AckReceived,
+    AdditionalSuccess,
+    CancelReceived,
+    Event,
+    RequestReceived,
+    ResponseReceived,
+    TransactionTerminated,
+    TransactionTimedOut,
+    TransportFailed,
+)
+from .flow import Flow
+from .headers import Headers, Via, split_list
+from .message import (
+    MAGIC_COOKIE,
+    Request,
+    Response,
+    build_response,
+    generate_branch,
+    generate_tag,
+)
+from .registrar import (
+    AuthResult,
+    Binding,
+    DigestAuthenticator,
+    LocationTable,
+    ProxyConfig,
+    Registrar,
+    _reason,
+)
+from .transaction_layer import TransactionLayer
+from .uri import SipUri, Uri
+
+__all__ = [
+    "AuthResult",
+    "Binding",
+    "DigestAuthenticator",
+    "FlowDirectory",
+    "LocationTable",
+    "Proxy",
+    "ProxyConfig",
+    "Registrar",
+]
+
+ALLOW = (
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, MESSAGE, SUBSCRIBE, NOTIFY, "
+    "REFER, PRACK"
+)
+# Initial requests that are record-routed: those that create dialogs (§12.1, RFC 6665 §4.1.4,
+# RFC 3515), and NOTIFY in or out of a dialog, as Kamailio's configuration does.
+RECORD_ROUTE_METHODS = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
+# Never challenged: they cannot be resubmitted (§22.1) or belong to a dialog (RFC 3262).
+UNCHALLENGED_METHODS = frozenset({"ACK", "CANCEL", "PRACK"})
+_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
+_DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
+_MAX_TOKENS = 65536
+
+
+class FlowDirectory(Protocol):
+    """Open flows of the driver, for targets that are neither a binding nor a flow token."""
+
+    def find(self, transport: str, host: str, port: int) -> Flow | None:
+        """An open flow of ``transport`` (upper case) to (host, port), or None."""
+
+
+# -- proxy ----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class _Branch:
+    """One forwarded copy of a request: a client transaction of its response context."""
+
+    ctx: _Context
+    key: str
+    request: Request
+    flow: Flow
+    provisional: bool = False
+    done: bool = False
+    cancel_pending: bool = False
+    cancel_sent: bool = False
+    cancel_reason: str | None = None
+    timer_c: float | None = None
+    cancel_deadline: float | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _Context:
+    """The response context of one server transaction (§16.7)."""
+
+    server: str
+    request: Request
+    flow: Flow
+    branches: list[_Branch] = field(default_factory=list)
+    finals: list[Response] = field(default_factory=list)
+    final_sent: bool = False
+    success: bool = False
+
+    @property
+    def invite(self) -> bool:
+        return self.request.method == "INVITE"
+
+
+class Proxy:
+    """The stateful proxy and registrar on one :class:`TransactionLayer`.
+
+    Feed every event of the layer to :meth:`handle_event` (or bytes to :meth:`receive`); the
+    proxy answers and forwards through the same layer, so the driver only drains
+    ``layer.data_to_send()`` and keeps a timer at ``min(layer.get_timer(), get_timer())``.
+    Tell it about listeners (:meth:`add_listener`), and about connections that close
+    (:meth:`flow_closed`).
+    """
+
+    def __init__(
+        self,
+        layer: TransactionLayer,
+        config: ProxyConfig | None = None,
+        *,
+        location: LocationTable | None = None,
+        flows: FlowDirectory | None = None,
+        secret: bytes | None = None,
+    ) -> None:
+        self.layer = layer
+        self.config = cfg = config or ProxyConfig()
+        self.location = location if location is not None else LocationTable()
+        self.auth = DigestAuthenticator(
+            cfg.domain,
+            cfg.users,
+            algorithms=cfg.algorithms,
+            max_age=cfg.nonce_max_age,
+            secret=secret,
+        )
+        self.registrar = Registrar(cfg, self.location, self.auth)
+        self.flows = flows
+        self._listeners: list[tuple[str, str, int]] = []
+        self._local: set[tuple[str, int]] = set()
+        self._contexts: dict[str, _Context] = {}
+        self._branches: dict[str, _Branch] = {}
+        self._timed: set[_Branch] = set()  # branches that may have a deadline
+        self._token_flows: OrderedDict[str, Flow] = OrderedDict()
+        self._flow_tokens: dict[Flow, str] = {}
+
+    # -- set-up and queries -------------------------------------------------------------------
+    def add_listener(self, transport: str, host: str, port: int) -> None:
+        """A socket we listen on: Route entries naming it are ours (§16.4)."""
+        self._listeners.append((transport.upper(), host, port))
+        self._local.add((_bare(host).lower(), port))
+        if host in _WILDCARD_HOSTS:
+            self._local.add((_bare(self._advertised(host)).lower(), port))
+
+    def bindings(self, aor: str, now: float) -> list[Binding]:
+        return self.location.lookup(aor, now)
+
+    @property
+    def context_count(self) -> int:
+        """Response contexts alive (one per server transaction being proxied)."""
+        return len(self._contexts)
+
+    # -- inputs -------------------------------------------------------------------------------
+    def receive(self, data: bytes, flow: Flow, now: float) -> None:
+        """Bytes from ``flow``: through the layer, then every event it produced."""
+        self.layer.receive(data, flow, now)
+        self.process(now)
+
+    def process(self, now: float) -> None:
+        """Handle every event waiting in the layer."""
+        while (event := self.layer.next_event()) is not None:
+            self.handle_event(event, now)
+
+    def handle_event(self, event: Event, now: float) -> None:
+        """One event of the transaction layer."""
+        if isinstance(event, RequestReceived):
+            self._request(event.transaction, event.request, event.flow, now)
+        elif isinstance(event, ResponseReceived):
+            self._response(event.transaction, event.response, now)
+        elif isinstance(event, AckReceived):
+            self._ack(event.request, event.flow, now)
+        elif isinstance(event, CancelReceived):
+            self._cancel(event.cancelled, now)
+        elif isinstance(event, AdditionalSuccess):
+            self._additional_success(event.transaction, event.response, now)
+        elif isinstance(event, TransactionTimedOut):
+            branch = self._branches.get(event.transaction)
+            if branch is not None:
+                self._branch_failed(branch, 408, now)  # §16.8: as if 408 came
+        elif isinstance(event, TransportFailed):
+            branch = self._branches.get(event.transaction)
+            if branch is not None:
+                self._branch_failed(branch, 503, now)  # §16.9: as if 503 came
+        elif isinstance(event, TransactionTerminated):
+            self._terminated(event.transaction, now)
+        # StrayResponse: RFC 6026 changes §16.7 step 3 so that a response matching no client
+        # transaction is dropped, not forwarded statelessly; MessageDropped: the layer has
+        # answered what it could.
+
+    def flow_closed(self, flow: Flow, now: float) -> None:
+        """A connection closed: its bindings and flow token are gone."""
+        self.location.flow_closed(flow)
+        token = self._flow_tokens.pop(flow, None)
+        if token is not None:
+            self._token_flows.pop(token, None)
+
+    def get_timer(self) -> float | None:
+        """The earliest Timer C or CANCEL deadline of any branch."""
+        deadlines: list[float] = []
+        for branch in list(self._timed):
+            due = [d for d in (branch.timer_c, branch.cancel_deadline) if d is not None]
+            if branch.done or not due:
+                self._timed.discard(branch)
+            else:
+                deadlines.extend(due)
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
+        for branch in list(self._timed):
+            if branch.done:
+                continue
+            if branch.timer_c is not None and branch.timer_c <= now:
+                # §16.8: Timer C: CANCEL a branch that answered provisionally, else 408
+                branch.timer_c = None
+                if branch.provisional:
+                    self._cancel_branch(branch, now)
+                else:
+                    self._branch_failed(branch, 408, now)
+            elif branch.cancel_deadline is not None and branch.cancel_deadline <= now:
+                # §9.1: no final response 64*T1 after the CANCEL: the branch is given up
+                branch.cancel_deadline = None
+                self._branch_failed(branch, 408, now)
+
+    # -- requests -----------------------------------------------------------------------------
+    def _request(self, key: str, request: Request, flow: Flow, now: float) -> None:
+        try:
+            response = self._route(key, request, flow, now)
+        except ParseError as exc:
+            response = self._reply(request, 400, _reason(exc))
+        if response is not None:
+            self._send_response(key, response, now)
+
+    def _route(self, key: str, request: Request, flow: Flow, now: float) -> Response | None:
+        """Validate (§16.3), preprocess routes (§16.4), find targets (§16.5) and forward
+        (§16.6); a response when the request is answered here."""
+        uri = request.uri
+        method = request.method
+        # §16.3 step 2: a URI scheme we understand
+        if not isinstance(uri, SipUri):
+            return self._reply(request, 416)
+        # §16.3 step 3: Max-Forwards
+        max_forwards = request.max_forwards
+        if max_forwards is not None and max_forwards <= 0:
+            return self._reply(request, 483)
+        # §16.3 step 5: we support no extension a proxy could be required to
+        unsupported = request.proxy_require
+        if unsupported:
+            return self._reply(request, 420, headers=[("Unsupported", ", ".join(unsupported))])
+
+        prepared = _copy(request)
+        tokens = self._preprocess_routes(prepared)
+        routes = prepared.routes
+        target = prepared.uri
+        assert isinstance(target, SipUri)
+
+        if method == "REGISTER" and not routes:
+            return self.registrar.register(request, flow, now)
+
+        if request.to.tag is not None:
+            return self._in_dialog(key, request, prepared, flow, tokens, now)
+
+        # an initial request (§16.5 onwards)
+        if not routes and target.user is None:
+            if method == "OPTIONS":  # to the server itself: a keep-alive or ping
+                return self._reply(
+                    request,
+                    200,
+                    headers=[("Allow", ALLOW), ("Accept", "application/sdp")],
+                )
+            return self._reply(request, 484)
+        if self.config.invite_auth and method not in UNCHALLENGED_METHODS:
+            result = self.auth.authenticate(request, now, proxy=True)
+            if result.user is None:
+                headers = self.auth.challenges(now, proxy=True, stale=result.stale)
+                return self._reply(request, 407, headers=headers)
+            from_uri = request.from_.uri
+            if not isinstance(from_uri, SipUri) or from_uri.user != result.user:
+                return self._reply(request, 403, "Forbidden auth ID")
+            self.auth.consume(prepared)
+        record_route = method in RECORD_ROUTE_METHODS
+
+        if routes:
+            # §16.5 / §16.6 step 7: a pre-loaded route decides the next hop, the URI stays
+            out = self._resolve(routes[0].uri, now)
+            if out is None:
+                return self._reply(request, 404, "No route")
+            self._forward(key, request, prepared, flow, [(None, out)], now, record_route)
+            return None
+
+        # §16.5: the targets are the bindings of the AOR (the user part, as usrloc without
+        # use_domain)
+        aor = target.user
+        assert aor is not None
+        bindings = self.location.lookup(aor, now)
+        if not bindings:
+            if aor in self.config.users:
+                return self._reply(request, 480)
+            return self._reply(request, 404)
+        targets: list[tuple[SipUri | None, Flow]] = [(b.uri, b.flow) for b in bindings]
+        self._forward(key, request, prepared, flow, targets, now, record_route)
+        return None
+
+    def _in_dialog(
+        self,
+        key: str,
+        request: Request,
+        prepared: Request,
+        flow: Flow,
+        tokens: list[str],
+        now: float,
+    ) -> Response | None:
+        """A request inside a dialog (§16.4 loose routing): not challenged, one target."""
+        if not prepared.routes and self._is_ours(prepared.uri) and not tokens:
+            return self._reply(request, 481)  # addressed to us, and we hold no dialogs
+        out = self._next_hop(prepared, flow, tokens, now)
+        if out is None:
+            return self._reply(request, 404, "Not here")
+        record_route = request.method == "NOTIFY"
+        self._forward(key, request, prepared, flow, [(None, out)], now, record_route)
+        return None
+
+    def _ack(self, request: Request, flow: Flow, now: float) -> None:
+        """An ACK outside any transaction: the ACK of a 2xx, forwarded statelessly along its
+        route (§16.11; the ACK of a non-2xx stays with the server transaction, §17.2.1)."""
+        try:
+            if request.to.tag is None or not isinstance(request.uri, SipUri):
+                return
+            max_forwards = request.max_forwards
+            if max_forwards is not None and max_forwards <= 0:
+                return
+            prepared = _copy(request)
+            tokens = self._preprocess_routes(prepared)
+            out = self._next_hop(prepared, flow, tokens, now)
+            if out is None:
+                return
+            _decrement_max_forwards(prepared)
+            # §16.11: a stateless proxy computes the branch from the request, so that a
+            # retransmitted ACK gets the same one
+            top = request.top_via
+            seed = f"{top.branch}|{top.sent_by}|{request.call_id}|{request.cseq}".encode()
+            branch = MAGIC_COOKIE + hashlib.sha256(seed).hexdigest()[:20]
+            host, port = self._sent_by(out)
+            prepared.headers.prepend("Via", str(Via(out.transport, host, port, {"branch": branch})))
+            self.layer.send_stateless(prepared, out)
+        except ParseError:
+            return
+
+    def _preprocess_routes(self, request: Request) -> list[str]:
+        """§16.4: undo a strict router's rewrite, then pop every Route entry naming us; returns
+        the flow tokens those entries carried."""
+        uri = request.uri
+        if (
+            isinstance(uri, SipUri)
+            and self._is_ours(uri)
+            and (uri.lr or (uri.user is not None and uri.user in self._token_flows))
+        ):
+            routes = request.routes
+            if routes:
+                # the previous hop was a strict router: the last Route is the real target
+                request.uri = routes[-1].uri
+                _pop_last_value(request.headers, "Route")
+        tokens: list[str] = []
+        while True:
+            routes = request.routes
+            if not routes or not self._is_ours(routes[0].uri):
+                break
+            route_uri = routes[0].uri
+            assert isinstance(route_uri, SipUri)
+            if route_uri.user:
+                tokens.append(route_uri.user)
+            _pop_first_value(request.headers, "Route")
+        return tokens
+
+    def _next_hop(
+        self, request: Request, arrival: Flow, tokens: list[str], now: float
+    ) -> Flow | None:
+        """The flow towards the next hop of an in-dialog request (§16.12): the first remaining
+        Route, else the binding whose Contact is the Request-URI, else the flow of a token
+        from our Route entries that is not the one the request came on (RFC 5626 §5.3), else
+        an open flow to the Request-URI."""
+        routes = request.routes
+        if routes:
+            return self._resolve(routes[0].uri, now)
+        binding = self.location.find_contact(request.uri, now)
+        if binding is not None:
+            return binding.flow
+        for token in tokens:
+            flow = self._token_flows.get(token)
+            if flow is not None and flow != arrival:
+                return flow
+        return self._resolve(request.uri, now)
+
+    def _resolve(self, uri: Uri, now: float) -> Flow | None:
+        """A flow to ``uri`` without DNS: its binding, else UDP to an IP address or an open
+        connection of its transport."""
+        if not isinstance(uri, SipUri):
+            return None
+        binding = self.location.find_contact(uri, now)
+        if binding is not None:
+            return binding.flow
+        transport = uri.transport or ("tls" if uri.secure else "udp")
+        host = _bare(uri.maddr or uri.host)
+        port = uri.port or _DEFAULT_PORTS.get(transport, 5060)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return None  # a name (e.g. the *.invalid host of a WebSocket client) - no DNS here
+        if transport == "udp":
+            local = next(((h, p) for t, h, p in self._listeners if t == "UDP"), None)
+            return None if local is None else Flow("UDP", (host, port), local)
+        if self.flows is None:
+            return None
+        return self.flows.find(transport.upper(), host, port)
+
+    # -- forwarding (§16.6) ---------------------------------------------------------------------
+    def _forward(
+        self,
+        key: str,
+        request: Request,
+        prepared: Request,
+        arrival: Flow,
+        targets: list[tuple[SipUri | None, Flow]],
+        now: float,
+        record_route: bool,
+    ) -> None:
+        ctx = _Context(key, request, arrival)
+        self._contexts[key] = ctx
+        for uri, out in targets:
+            forwarded = _copy(prepared)  # §16.6 step 1
+            if uri is not None:
+                forwarded.uri = uri  # §16.6 step 2
+            _decrement_max_forwards(forwarded)  # §16.6 step 3
+            if record_route and self.config.record_route:
+                self._record_route(forwarded, arrival, out)  # §16.6 step 4
+            host, port = self._sent_by(out)
+            via = Via(out.transport, host, port, {"branch": generate_branch()})
+            forwarded.headers.prepend("Via", str(via))  # §16.6 step 8
+            ctx.branches.append(_Branch(ctx, "", forwarded, out))
+        for branch in ctx.branches:
+            try:
+                branch.key = self.layer.send_request(branch.request, branch.flow, now)
+            except LocalProtocolError:  # §16.6 step 10, and §16.9 when it cannot be sent
+                self._branch_failed(branch, 503, now, finish=False)
+                continue
+            self._branches[branch.key] = branch
+            if ctx.invite:
+                branch.timer_c = now + self.config.timer_c  # §16.6 step 11
+                self._timed.add(branch)
+        self._maybe_finish(ctx, now)
+
+    def _record_route(self, request: Request, inbound: Flow, outbound: Flow) -> None:
+        """§16.6 step 4: our URI on top of Record-Route. When the request changes transport or
+        socket, two entries (one per side, with its transport), as Kamailio's double RR; each
+        carries the flow token of its side in the user part (RFC 5626 §5.3)."""
+        double = (inbound.transport, inbound.local) != (outbound.transport, outbound.local)
+        inside = self._route_uri(inbound, transport_param=double)
+        request.headers.prepend("Record-Route", f"<{inside}>")
+        if double:
+            outside = self._route_uri(outbound, transport_param=True)
+            request.headers.prepend("Record-Route", f"<{outside}>")
+
+    def _route_uri(self, flow: Flow, *, transport_param: bool) -> SipUri:
+        host, port = self._sent_by(flow)
+        params: dict[str, str | None] = {}
+        if transport_param or flow.transport != "UDP":
+            params["transport"] = flow.transport.lower()
+        params["lr"] = None
+        return SipUri(host, user=self._token(flow), port=port, params=params)
+
+    def _token(self, flow: Flow) -> str:
+        token = self._flow_tokens.get(flow)
+        if token is None:
+            token = secrets.token_hex(8)
+            self._flow_tokens[flow] = token
+            self._token_flows[token] = flow
+            while len(self._token_flows) > _MAX_TOKENS:
+                _, old = self._token_flows.popitem(last=False)
+                self._flow_tokens.pop(old, None)
+        else:
+            self._token_flows.move_to_end(token)
+        return token
+
+    def _sent_by(self, flow: Flow) -> tuple[str, int]:
+        host, port = flow.local
+        if host in _WILDCARD_HOSTS:
+            host = self._advertised(host)
+        return (f"[{host}]" if ":" in host else host), port
+
+    def _advertised(self, host: str) -> str:
+        return self.config.advertise or self.config.domain or host
+
+    def _is_ours(self, uri: Uri) -> bool:
+        if not isinstance(uri, SipUri):
+            return False
+        transport = uri.transport or ("tls" if uri.secure else "udp")
+        port = uri.port or _DEFAULT_PORTS.get(transport, 5060)
+        return (_bare(uri.host).lower(), port) in self._local
+
+    # -- responses (§16.7) ----------------------------------------------------------------------
+    def _response(self, key: str, response: Response, now: float) -> None:
+        branch = self._branches.get(key)
+        if branch is None or branch.done:
+            return  # e.g. the answer to a CANCEL we sent
+        ctx = branch.ctx
+        status = response.status_code
+        upstream = _strip_via(response)  # §16.7 step 3
+        if status < 200:
+            branch.provisional = True
+            if branch.cancel_pending:
+                self._cancel_branch(branch, now)
+            if status == 100:
+                return  # §16.7 step 5: 100 Trying is hop-by-hop (the layer sent ours)
+            if branch.timer_c is not None:
+                branch.timer_c = now + self.config.timer_c  # §16.7 step 2
+            if upstream is not None and not ctx.final_sent:
+                self._send_response(ctx.server, upstream, now)
+            return
+        branch.done = True
+        branch.timer_c = branch.cancel_deadline = None
+        if status < 300:
+            # §16.7 step 5 / RFC 6026: every 2xx is forwarded at once
+            if upstream is not None and (ctx.success or not ctx.final_sent):
+                ctx.final_sent = ctx.success = True
+                self._send_response(ctx.server, upstream, now)
+            # §16.7 step 10: the other branches are cancelled
+            self._cancel_pending(ctx, now, 'SIP;cause=200;text="Call completed elsewhere"')
+            return
+        if upstream is not None:
+            ctx.finals.append(upstream)
+        if status >= 600:
+            self._cancel_pending(ctx, now)  # §16.7 step 5: 6xx ends the search
+        self._maybe_finish(ctx, now)
+
+    def _additional_success(self, key: str, response: Response, now: float) -> None:
+        """A further 2xx on a branch (a retransmission, or another fork behind it): forwarded
+        while the server transaction accepts 2xx (RFC 6026 §8.4, §8.7)."""
+        branch = self._branches.get(key)
+        if branch is None:
+            return
+        upstream = _strip_via(response)
+        if upstream is not None and branch.ctx.success:
+            self._send_response(branch.ctx.server, upstream, now)
+
+    def _branch_failed(
+        self, branch: _Branch, status: int, now: float, *, finish: bool = True
+    ) -> None:
+        """The branch ended without a response: it counts as ``status`` (408 or 503)."""
+        if branch.done:
+            return
+        branch.done = True
+        branch.timer_c = branch.cancel_deadline = None
+        ctx = branch.ctx
+        ctx.finals.append(self._reply(ctx.request, status))
+        if finish:
+            self._maybe_finish(ctx, now)
+
+    def _maybe_finish(self, ctx: _Context, now: float) -> None:
+        """§16.7 step 6: once every branch has ended without a 2xx, send the best response."""
+        if ctx.final_sent or any(not b.done for b in ctx.branches):
+            return
+        ctx.final_sent = True
+        self._send_response(ctx.server, self._best(ctx), now)
+
+    def _best(self, ctx: _Context) -> Response:
+        finals = ctx.finals
+        if not finals:
+            return self._reply(ctx.request, 408)
+        chosen = next((r for r in finals if r.status_code >= 600), None)
+        if chosen is None:
+            lowest = min(r.status_code // 100 for r in finals)
+            candidates = [r for r in finals if r.status_code // 100 == lowest]
+            chosen = candidates[0]
+            for preferred in (401, 407, 415, 420, 484):  # §16.7 step 6: these help the UAC
+                found = next((r for r in candidates if r.status_code == preferred), None)
+                if found is not None:
+                    chosen = found
+                    break
+        if chosen.status_code == 503:
+            # §16.7 step 6: a 503 from downstream becomes 500 (the service is not ours)
+            return self._reply(ctx.request, 500)
+        if chosen.status_code in (401, 407):
+            # §16.7 step 7: the challenges of every branch go up in one response
+            chosen = _copy_response(chosen)
+            for name in ("WWW-Authenticate", "Proxy-Authenticate"):
+                lines = [
+                    line
+                    for r in finals
+                    if r.status_code in (401, 407)
+                    for line in r.headers.get_lines(name)
+                ]
+                chosen.headers.remove(name)
+                for line in dict.fromkeys(lines):
+                    chosen.headers.add(name, line)
+        return chosen
+
+    # -- CANCEL (§9.1, §16.10) ------------------------------------------------------------------
+    def _cancel(self, invite_key: str, now: float) -> None:
+        """A CANCEL matched a server transaction (the layer has answered it 200)."""
+        ctx = self._contexts.get(invite_key)
+        if ctx is None or ctx.final_sent:
+            return
+        self._cancel_pending(ctx, now)
+
+    def _cancel_pending(self, ctx: _Context, now: float, reason: str | None = None) -> None:
+        if not ctx.invite:
+            return
+        for branch in ctx.branches:
+            if not branch.done:
+                self._cancel_branch(branch, now, reason)
+
+    def _cancel_branch(self, branch: _Branch, now: float, reason: str | None = None) -> None:
+        if branch.done or branch.cancel_sent:
+            return
+        if reason is not None:
+            branch.cancel_reason = reason
+        if not branch.provisional:
+            # §9.1: no CANCEL before a provisional response; it goes when one comes
+            branch.cancel_pending = True
+            return
+        branch.cancel_pending = False
+        branch.cancel_sent = True
+        branch.timer_c = None
+        cancel = _build_cancel(branch.request, branch.cancel_reason)
+        with contextlib.suppress(LocalProtocolError):
+            self.layer.send_request(cancel, branch.flow, now)
+        branch.cancel_deadline = now + 64 * self.layer.timers.t1
+        self._timed.add(branch)
+
+    def _terminated(self, key: str, now: float) -> None:
+        branch = self._branches.pop(key, None)
+        if branch is not None:
+            self._branch_failed(branch, 408, now)  # ended without a final response
+            return
+        ctx = self._contexts.pop(key, None)
+        if ctx is None:
+            return
+        # the server transaction is gone: nothing more can go upstream
+        self._cancel_pending(ctx, now)
+        for branch in ctx.branches:
+            if branch.done or branch.cancel_sent:
+                self._branches.pop(branch.key, None)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _reply(
+        self,
+        request: Request,
+        status: int,
+        reason: str | None = None,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> Response:
+        """A response made here (§8.2.6)."""
+        fields = [*(headers or []), ("Server", self.config.server)]
+        return build_response(request, status, reason, to_tag=generate_tag(), headers=fields)
+
+    def _send_response(self, key: str, response: Response, now: float) -> None:
+        # InvalidStateError: the server transaction has ended or has already answered finally
+        with contextlib.suppress(InvalidStateError):
+            self.layer.send_response(key, response, now)
+
+
+# -- message helpers ------------------------------------------------------------------------------
+
+
+def _bare(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def _copy(request: Request) -> Request:
+    return Request(request.method, request.uri, request.headers.copy(), request.body)
+
+
+def _copy_response(response: Response) -> Response:
+    return Response(response.status_code, response.reason, response.headers.copy(), response.body)
+
+
+def _decrement_max_forwards(request: Request) -> None:
+    """§16.6 step 3: decrement Max-Forwards, adding it with 70 when absent."""
+    value = request.max_forwards
+    request.headers.set("Max-Forwards", str(70 if value is None else value - 1))
+
+
+def _pop_first_value(headers: Headers, name: str) -> None:
+    """Remove the first value of a list header, whose first line may hold several."""
+    lines = headers.get_lines(name)
+    if not lines:
+        return
+    values = split_list(lines[0])
+    if len(values) > 1:
+        headers.replace_line(name, 0, ", ".join(values[1:]))
+    else:
+        headers.remove_first(name)
+
+
+def _pop_last_value(headers: Headers, name: str) -> None:
+    lines = headers.get_lines(name)
+    if not lines:
+        return
+    values = split_list(lines[-1])
+    if len(values) > 1:
+        headers.replace_line(name, -1, ", ".join(values[:-1]))
+        return
+    headers.remove(name)
+    for line in lines[:-1]:
+        headers.add(name, line)
+
+
+def _strip_via(response: Response) -> Response | None:
+    """§16.7 step 3: the response without our Via; None when no Via would remain (it was
+    meant for us)."""
+    if len(response.vias) < 2:
+        return None
+    upstream = _copy_response(response)
+    _pop_first_value(upstream.headers, "Via")
+    return upstream
+
+
+def _build_cancel(request: Request, reason: str | None) -> Request:
+    """§9.1: Request-URI, Call-ID, To, From, CSeq number and the single Via of the request
+    being cancelled, and its Route headers."""
+    src = request.headers
+    fields: list[tuple[str, str]] = [("Via", split_list(src.get_lines("via")[0])[0])]
+    fields.append(("Max-Forwards", "70"))
+    fields.extend(("Route", value) for value in src.get_lines("route"))
+    fields += [
+        ("From", src.get("from") or ""),
+        ("To", src.get("to") or ""),
+        ("Call-ID", request.call_id),
+        ("CSeq", f"{request.cseq.number} CANCEL"),
+    ]
+    if reason is not None:
+        fields.append(("Reason", reason))  # RFC 3326
+    fields.append(("Content-Length", "0"))
+    return Request("CANCEL", request.uri, Headers(fields))
