@@ -42,64 +42,27 @@ TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
 _WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
 
-class _ServerStack(SipStack):
-    """A stack whose transaction-layer events go to a :class:`Proxy` instead of the UAS core.
+class _ProxyUser:
+    """Hands the stack's transaction-layer events to the :class:`Proxy` (a TransactionUser);
+    dropped messages and stray responses keep the stack's own logging and counting."""
 
-    The proxy acts on ``self.layer`` directly; the stack's pump sends what it produced. Its
-    Timer C deadlines get a loop timer of their own.
-    """
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
 
-    def __init__(self, config: StackConfig, proxy_config: ProxyConfig) -> None:
-        super().__init__(config)
-        self.proxy = Proxy(self.layer, proxy_config, flows=self)
-        self._proxy_timer: asyncio.TimerHandle | None = None
-        self._proxy_at: float | None = None
-
-    # FlowDirectory: open connections of our listeners
-    def find(self, transport: str, host: str, port: int) -> Flow | None:
-        for listener in self._transports.values():
-            if listener.name != transport:
-                continue
-            for flow in listener.flows():
-                if flow.remote == (host, port):
-                    return flow
-        return None
-
-    def _dispatch(self, event: Event) -> None:
+    def handle_event(self, event: Event, now: float) -> bool:
         if isinstance(event, MessageDropped | StrayResponse):
-            super()._dispatch(event)  # logged and counted as for any stack
-            return
-        self.proxy.handle_event(event, self.now())
+            return False
+        self.proxy.handle_event(event, now)
+        return True
 
-    def flow_closed(self, flow: Flow, error: BaseException | None) -> None:
-        super().flow_closed(flow, error)
-        if not self._closed:
-            self.proxy.flow_closed(flow, self.now())
-            self._pump()
+    def flow_closed(self, flow: Flow, now: float) -> None:
+        self.proxy.flow_closed(flow, now)
 
-    def _arm(self) -> None:
-        super()._arm()
-        at = None if self._closed else self.proxy.get_timer()
-        if at == self._proxy_at:
-            return
-        if self._proxy_timer is not None:
-            self._proxy_timer.cancel()
-            self._proxy_timer = None
-        self._proxy_at = at
-        if at is not None:
-            self._proxy_timer = self.loop.call_at(at, self._fire_proxy)
+    def get_timer(self) -> float | None:
+        return self.proxy.get_timer()
 
-    def _fire_proxy(self) -> None:
-        self._proxy_timer = None
-        self._proxy_at = None
-        self.proxy.handle_timer(self.now())
-        self._pump()
-
-    async def close(self) -> None:
-        await super().close()
-        if self._proxy_timer is not None:
-            self._proxy_timer.cancel()
-            self._proxy_timer = None
+    def handle_timer(self, now: float) -> None:
+        self.proxy.handle_timer(now)
 
 
 class EmbeddedServer:
@@ -147,7 +110,8 @@ class EmbeddedServer:
         self._fixed_ports = dict(ports or {})
         self._ssl = {"wss": wss_ssl, "tls": tls_ssl or wss_ssl}
         self._stack_config = stack_config or StackConfig(user_agent=self.config.server)
-        self._stack: _ServerStack | None = None
+        self._stack: SipStack | None = None
+        self._proxy: Proxy | None = None
         self.ports: dict[str, int] = {}
         """Port of each transport listened on, by lower-case name."""
 
@@ -163,9 +127,12 @@ class EmbeddedServer:
         """Open every listener; on any failure, close what was opened and raise."""
         if self._stack is not None:
             raise RuntimeError("the server is already started")
-        stack = _ServerStack(self._stack_config, self.config)
+        stack = SipStack(self._stack_config)
         await stack.__aenter__()
+        proxy = Proxy(stack.layer, self.config, flows=stack)
+        stack.users.append(_ProxyUser(proxy))
         self._stack = stack
+        self._proxy = proxy
         try:
             for name in self._listen:
                 transport = await stack.listen(
@@ -176,7 +143,7 @@ class EmbeddedServer:
                 )
                 host, port = transport.local
                 self.ports[name] = port
-                stack.proxy.add_listener(transport.name, host, port)
+                proxy.add_listener(transport.name, host, port)
         except BaseException:
             await self.close()
             raise
@@ -185,6 +152,7 @@ class EmbeddedServer:
     async def close(self) -> None:
         """Close the listeners and every connection (bindings are forgotten)."""
         stack, self._stack = self._stack, None
+        self._proxy = None
         if stack is not None:
             await stack.close()
 
@@ -202,9 +170,9 @@ class EmbeddedServer:
 
     @property
     def proxy(self) -> Proxy:
-        if self._stack is None:
+        if self._proxy is None:
             raise RuntimeError("the server is not started")
-        return self._stack.proxy
+        return self._proxy
 
     def uri(self, transport: str = "ws") -> str:
         """The :meth:`SipStack.connect` target of a listener: ``ws://127.0.0.1:PORT``,

@@ -16,7 +16,7 @@ import secrets
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from .errors import (
@@ -192,11 +192,27 @@ class IncomingRequest:
 RequestHandler = Callable[[IncomingRequest], Awaitable[None] | None]
 
 
+class TransactionUser(Protocol):
+    """A sans-I/O layer on top of the transaction layer (a proxy, a dialog layer) that acts on
+    ``stack.layer`` itself; the stack feeds it events, flow losses and its own deadline."""
+
+    def handle_event(self, event: Event, now: float) -> bool:
+        """Process ``event``; True when it was consumed (the stack's own handling is skipped)."""
+
+    def flow_closed(self, flow: Flow, now: float) -> None: ...
+
+    def get_timer(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> None: ...
+
+
 class SipStack:
     """One SIP stack: transports, the transaction layer and accounts, on the running loop."""
 
     def __init__(self, config: StackConfig | None = None) -> None:
         self.config = config or StackConfig()
+        self.users: list[TransactionUser] = []
+        """Layers that see every event first (see :class:`TransactionUser`)."""
         self.layer = TransactionLayer(
             timers=self.config.timers,
             limits=self.config.limits,
@@ -253,6 +269,8 @@ class SipStack:
                 await task
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
+        self.users.clear()
         transports = list(self._transports.values()) + list(self._stream_client.values())
         if self._ws_client is not None:
             transports.append(self._ws_client)
@@ -345,6 +363,15 @@ class SipStack:
                 return transport
         return None
 
+    def find(self, transport: str, host: str, port: int) -> Flow | None:
+        """An open connection of a listener of ``transport`` to (host, port), or None."""
+        for listener in self._transports.values():
+            if listener.name == transport:
+                for flow in listener.flows():
+                    if flow.remote == (host, port):
+                        return flow
+        return None
+
     def close_flow(self, flow: Flow) -> None:
         transport = self._transport_for(flow)
         if transport is not None:
@@ -366,7 +393,10 @@ class SipStack:
     def flow_closed(self, flow: Flow, error: BaseException | None) -> None:
         logger.debug("flow closed: %s (%s)", flow, error)
         if not self._closed:
-            self.layer.transport_error(flow, self.now())
+            now = self.now()
+            self.layer.transport_error(flow, now)
+            for user in self.users:
+                user.flow_closed(flow, now)
             self._pump()
         for callback in self._flow_watchers.pop(flow, []):
             callback(error)
@@ -457,6 +487,7 @@ class SipStack:
 
     def _arm(self) -> None:
         deadlines = [self.layer.get_timer(), self._successes.get_timer()]
+        deadlines += [user.get_timer() for user in self.users]
         deadlines += [a.registration.get_timer() for a in self._accounts]
         pending = [d for d in deadlines if d is not None]
         at = min(pending) if pending else None
@@ -474,6 +505,8 @@ class SipStack:
         self._timer_at = None
         now = self.now()
         self.layer.handle_timer(now)
+        for user in self.users:
+            user.handle_timer(now)
         for data, flow in self._successes.handle_timer(now):
             self._send(data, flow)
         for event in self._successes.events:
@@ -484,6 +517,10 @@ class SipStack:
         self._pump()
 
     def _dispatch(self, event: Event) -> None:
+        if self.users:
+            now = self.now()
+            if any(user.handle_event(event, now) for user in self.users):
+                return
         if isinstance(event, ResponseReceived | AdditionalSuccess):
             handle = self._requests.get(event.transaction)
             if handle is None:
