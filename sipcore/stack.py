@@ -74,6 +74,7 @@ from .uas import DEFAULT_POLICY, UasPolicy, check_request, options_response
 from .uri import NameAddr, SipUri
 
 logger = logging.getLogger("sipcore.stack")
+_EVENT_QUEUE = 1000  # events kept for a reader of Account.events
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -613,7 +614,7 @@ class Account:
         self.target = target
         self.registration = Registration(config, token=token)
         self.flow: Flow | None = None
-        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.events: asyncio.Queue[Event] = asyncio.Queue(maxsize=_EVENT_QUEUE)
         self.listeners: list[Callable[[Event], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._wanted = False
@@ -673,6 +674,8 @@ class Account:
         self.history.append(event)
         if len(self.history) > 200:
             del self.history[:100]
+        if self.events.full():  # nobody reads the queue: keep the newest events
+            self.events.get_nowait()
         self.events.put_nowait(event)
         for listener in self.listeners:
             try:
