@@ -16,32 +16,12 @@ QUOTED_STRING = r'"[^"\\\r\n]*(?:\\[\x00-\x09\x0b\x0c\x0e-\x7f][^"\\\r\n]*)*"'
 ESCAPED = r"%[0-9A-Fa-f]{2}"
 UNRESERVED = r"A-Za-z0-9\-_.!~*'()"
 
-# §25.1 host: hostname / IPv4address / IPv6reference.  Hostname labels are checked loosely
-# (a label may start with a digit), IPv6 references are validated by ``ipaddress``.
-HOSTNAME = (
-    r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.?"
-)
 IPV6_REFERENCE = r"\[[0-9A-Fa-f:.]+\]"
-HOST = rf"(?:{IPV6_REFERENCE}|{HOSTNAME})"
 
 TOKEN_RE = re.compile(TOKEN)
-WORD_RE = re.compile(WORD)
-HOSTNAME_RE = re.compile(HOSTNAME)
-HOST_RE = re.compile(HOST)
-IPV4_RE = re.compile(
-    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
-)
-DIGITS_RE = re.compile(r"[0-9]+")
 
-# §25.1 user = 1*( unreserved / escaped / user-unreserved ) where user-unreserved = & = + $ , ; ? /
-USER_RE = re.compile(rf"(?:[{UNRESERVED}&=+$,;?/]|{ESCAPED})+")
-# password = *( unreserved / escaped / & = + $ , )
-PASSWORD_RE = re.compile(rf"(?:[{UNRESERVED}&=+$,]|{ESCAPED})*")
 # paramchar = param-unreserved / unreserved / escaped; param-unreserved = [ ] / : & + $
 PARAMCHARS_RE = re.compile(rf"(?:[{UNRESERVED}\[\]/:&+$]|{ESCAPED})+")
-# hname / hvalue: hnv-unreserved / unreserved / escaped; hnv-unreserved = [ ] / ? : + $
-HNAME_RE = re.compile(rf"(?:[{UNRESERVED}\[\]/?:+$]|{ESCAPED})+")
-HVALUE_RE = re.compile(rf"(?:[{UNRESERVED}\[\]/?:+$]|{ESCAPED})*")
 # §19.1.1 scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 # RFC 2396 absoluteURI after the scheme: hier-part / opaque-part (uric characters, no LWS)
@@ -57,9 +37,6 @@ SIP_VERSION = "SIP/2.0"
 PARAM_PAIR_RE = re.compile(
     rf"{SWS};{SWS}({TOKEN})(?:{SWS}={SWS}({TOKEN}|{IPV6_REFERENCE}|[0-9A-Fa-f:.]+|{QUOTED_STRING}))?"
 )
-# display-name = *(token LWS) / quoted-string
-DISPLAY_TOKENS_RE = re.compile(rf"{TOKEN}(?:[ \t]+{TOKEN})*")
-QUOTED_STRING_RE = re.compile(QUOTED_STRING)
 QUOTED_PAIR_RE = re.compile(r"\\(.)", re.S)
 
 # §20.16 CSeq = 1*DIGIT LWS Method
@@ -83,7 +60,9 @@ _PASSWORD = rf"[{UNRESERVED}&=+$,%]*"
 _PARAMCHARS = rf"[{UNRESERVED}\[\]/:&+$%]+"
 _HNAME = rf"[{UNRESERVED}\[\]/?:+$%]+"
 _HVALUE = rf"[{UNRESERVED}\[\]/?:+$%]*"
-_LOOSE_HOST = r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.\-]*"
+# §25.1 host = hostname / IPv4address / IPv6reference, matched loosely here; uri.check_host
+# finishes the hostname labels and ``ipaddress`` validates IPv6 references
+_LOOSE_HOST = rf"{IPV6_REFERENCE}|[A-Za-z0-9][A-Za-z0-9.\-]*"
 _URI_TAIL = (
     rf"({_LOOSE_HOST})(?::([0-9]+))?((?:;{_PARAMCHARS}(?:={_PARAMCHARS})?)*)"
     rf"(?:\?({_HNAME}={_HVALUE}(?:&{_HNAME}={_HVALUE})*))?"
