@@ -10,7 +10,7 @@ Any malformed input raises :class:`ParseError`, never anything else.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import _grammar as g
@@ -87,7 +87,7 @@ def _vias(lines: list[str]) -> list[Via]:
     return vias
 
 
-def _name_addrs(where: str) -> object:
+def _name_addrs(where: str) -> Callable[[list[str]], list[NameAddr]]:
     def parse(lines: list[str]) -> list[NameAddr]:
         result: list[NameAddr] = []
         for line in lines:
@@ -140,7 +140,7 @@ def _max_forwards(lines: list[str]) -> int | None:
     return int(stripped)
 
 
-def _int_header(where: str) -> object:
+def _int_header(where: str) -> Callable[[list[str]], int | None]:
     def parse(lines: list[str]) -> int | None:
         value = _single(where, lines)
         return None if value is None else parse_delta_seconds(value, where)
@@ -172,7 +172,7 @@ def _auth(lines: list[str]) -> list[AuthHeader]:
     return [AuthHeader.parse(line) for line in lines]
 
 
-def _tokens(where: str) -> object:
+def _tokens(where: str) -> Callable[[list[str]], list[str]]:
     def parse(lines: list[str]) -> list[str]:
         values: list[str] = []
         for line in lines:
@@ -256,19 +256,19 @@ class Message:
 
     @property
     def routes(self) -> list[NameAddr]:
-        return self.headers.typed("route", _ROUTES)  # type: ignore[arg-type]
+        return self.headers.typed("route", _ROUTES)
 
     @property
     def record_routes(self) -> list[NameAddr]:
-        return self.headers.typed("record-route", _RECORD_ROUTES)  # type: ignore[arg-type]
+        return self.headers.typed("record-route", _RECORD_ROUTES)
 
     @property
     def expires(self) -> int | None:
-        return self.headers.typed("expires", _EXPIRES)  # type: ignore[arg-type]
+        return self.headers.typed("expires", _EXPIRES)
 
     @property
     def min_expires(self) -> int | None:
-        return self.headers.typed("min-expires", _MIN_EXPIRES)  # type: ignore[arg-type]
+        return self.headers.typed("min-expires", _MIN_EXPIRES)
 
     @property
     def content_type(self) -> MediaType | None:
@@ -281,23 +281,23 @@ class Message:
 
     @property
     def allow(self) -> list[str]:
-        return self.headers.typed("allow", _ALLOW)  # type: ignore[arg-type]
+        return self.headers.typed("allow", _ALLOW)
 
     @property
     def supported(self) -> list[str]:
-        return self.headers.typed("supported", _SUPPORTED)  # type: ignore[arg-type]
+        return self.headers.typed("supported", _SUPPORTED)
 
     @property
     def require(self) -> list[str]:
-        return self.headers.typed("require", _REQUIRE)  # type: ignore[arg-type]
+        return self.headers.typed("require", _REQUIRE)
 
     @property
     def proxy_require(self) -> list[str]:
-        return self.headers.typed("proxy-require", _PROXY_REQUIRE)  # type: ignore[arg-type]
+        return self.headers.typed("proxy-require", _PROXY_REQUIRE)
 
     @property
     def unsupported(self) -> list[str]:
-        return self.headers.typed("unsupported", _UNSUPPORTED)  # type: ignore[arg-type]
+        return self.headers.typed("unsupported", _UNSUPPORTED)
 
     @property
     def www_authenticate(self) -> list[AuthHeader]:
@@ -504,7 +504,7 @@ def _parse(data: object, limits: Limits, stream: bool) -> Request | Response:
     if "contact" in index:
         typed["contact"] = _contacts(index["contact"])
     if "expires" in index:
-        typed["expires"] = _EXPIRES(index["expires"])  # type: ignore[operator]
+        typed["expires"] = _EXPIRES(index["expires"])
     if type(msg) is Request and cseq.method != msg.method:
         # RFC 4475 §3.1.2.16, §3.1.2.17
         raise ParseError(f"CSeq method {cseq.method!r} does not match {msg.method!r}")

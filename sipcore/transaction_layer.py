@@ -13,6 +13,7 @@ import heapq
 import itertools
 import secrets
 from collections import deque
+from collections.abc import Iterable
 
 from .errors import InvalidStateError, LocalProtocolError, ParseError
 from .events import (
@@ -139,13 +140,20 @@ class TransactionLayer:
         self._after(txn)
 
     def respond(
-        self, transaction: str, status: int, now: float, reason: str | None = None, **kwargs: object
+        self,
+        transaction: str,
+        status: int,
+        now: float,
+        reason: str | None = None,
+        *,
+        to_tag: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
     ) -> Response:
         """Build a response to the transaction's request per §8.2.6 and send it."""
         txn = self._server.get(transaction)
         if txn is None:
             raise InvalidStateError(f"no server transaction {transaction}")
-        response = build_response(txn.request, status, reason, **kwargs)  # type: ignore[arg-type]
+        response = build_response(txn.request, status, reason, to_tag=to_tag, headers=headers)
         self.send_response(transaction, response, now)
         return response
 
