@@ -1,0 +1,991 @@
+"""A pure SDP model (RFC 8866, formerly RFC 4566) with RFC 3264 offer/answer helpers.
+
+The model keeps every line verbatim and in order: a :class:`SessionDescription` holds its
+session-level lines and a list of :class:`MediaSection`, each of which holds its ``m=`` fields
+and the lines after it. Typed views (codecs, direction, ICE, DTLS, BUNDLE, ...) are computed
+from those lines when asked for, and the helpers edit the lines in place, so anything the model
+does not understand, unknown line types and attributes included, survives a round trip:
+``serialize(parse(x)) == x`` for well-formed input with CRLF line ends.
+
+Parsing rules (RFC 8866 §5) and where this module chose:
+
+- Lines end in CRLF; a bare LF is accepted too (§5: "parsers SHOULD be tolerant") and written
+  back as CRLF. Trailing empty lines are dropped; an empty line elsewhere, a NUL or a lone CR
+  is malformed.
+- The first line is ``v=0`` (§5.1); one ``o=`` (§5.2, numeric session id and version) and one
+  ``s=`` (§5.3) are required. ``t=`` is not required, as some SIP devices omit it.
+- Every line is ``<letter>=<value>`` with a lower-case letter. Letters this module does not
+  know are kept as they are (RFC 8866 would have the whole description ignored; being lenient
+  costs nothing here). Session-only lines (``v o s u e p t r z``) inside a media section are
+  malformed.
+- ``o=``, ``c=``, ``b=``, ``t=`` and ``m=`` are checked when parsed; attribute values are kept
+  verbatim and only read by the typed views, which skip values they cannot read (§5.13).
+- Input is bounded: at most :data:`MAX_SDP_LENGTH` characters and :data:`MAX_LINES` lines.
+  Anything malformed raises :class:`SdpError` (a ValueError) naming the 1-based line; nothing
+  else is raised, whatever the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+__all__ = [
+    "DIRECTIONS",
+    "MAX_LINES",
+    "MAX_SDP_LENGTH",
+    "Attribute",
+    "Bandwidth",
+    "Candidate",
+    "Codec",
+    "Connection",
+    "Fingerprint",
+    "Group",
+    "Line",
+    "MediaSection",
+    "Origin",
+    "SdpError",
+    "SessionDescription",
+    "answer_direction",
+    "ensure_telephone_event",
+    "filter_codecs",
+    "hold_direction",
+    "negotiated_codecs",
+    "parse",
+    "remote_hold",
+    "serialize",
+    "set_direction",
+]
+
+MAX_SDP_LENGTH = 128 * 1024
+MAX_LINES = 4096
+
+#: Media direction attributes (RFC 8866 §6.7; RFC 3264 §5.1).
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+
+_SESSION_ONLY = frozenset("vosueptrz")
+
+
+class SdpError(ValueError):
+    """Malformed SDP; ``line`` is the 1-based line number, when there is one."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        self.line = line
+        super().__init__(f"SDP line {line}: {message}" if line is not None else message)
+
+
+# --- value types -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Line:
+    """One ``<type>=<value>`` line, kept verbatim."""
+
+    type: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.type}={self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """``a=name`` (a property attribute, ``value`` None) or ``a=name:value`` (RFC 8866 §5.13)."""
+
+    name: str
+    value: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Attribute:
+        name, colon, value = text.partition(":")
+        return cls(name, value if colon else None)
+
+    def __str__(self) -> str:
+        return self.name if self.value is None else f"{self.name}:{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """``o=`` (RFC 8866 §5.2)."""
+
+    username: str
+    session_id: int
+    session_version: int
+    nettype: str
+    addrtype: str
+    address: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.username} {self.session_id} {self.session_version} "
+            f"{self.nettype} {self.addrtype} {self.address}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """``c=`` (RFC 8866 §5.7); ``address`` may carry ``/ttl`` and ``/count`` suffixes."""
+
+    nettype: str
+    addrtype: str
+    address: str
+
+    @property
+    def host(self) -> str:
+        """The address without multicast suffixes."""
+        return self.address.split("/", 1)[0]
+
+    def __str__(self) -> str:
+        return f"{self.nettype} {self.addrtype} {self.address}"
+
+
+@dataclass(frozen=True, slots=True)
+class Bandwidth:
+    """``b=`` (RFC 8866 §5.8): ``AS``, ``CT``, ``TIAS`` (RFC 3890), ..."""
+
+    type: str
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    """One RTP format of a media section: ``a=rtpmap`` (RFC 8866 §6.6) with its ``a=fmtp``
+    (§6.15), or the static assignment of RFC 3551 §6 when there is no rtpmap."""
+
+    payload_type: int
+    name: str
+    clock_rate: int
+    channels: int | None = None
+    fmtp: str | None = None
+    """The format parameters verbatim, e.g. ``minptime=10;useinbandfec=1`` or ``0-16``."""
+
+    @property
+    def parameters(self) -> dict[str, str | None]:
+        """``fmtp`` split at ``;`` into ``name=value`` pairs (``None`` for bare tokens)."""
+        params: dict[str, str | None] = {}
+        for item in (self.fmtp or "").split(";"):
+            name, eq, value = item.strip().partition("=")
+            if name:
+                params[name.strip()] = value.strip() if eq else None
+        return params
+
+    @property
+    def encoding(self) -> str:
+        """``name/clock_rate[/channels]`` as in rtpmap."""
+        suffix = f"/{self.channels}" if self.channels is not None else ""
+        return f"{self.name}/{self.clock_rate}{suffix}"
+
+    def same_codec(self, other: Codec) -> bool:
+        """Same encoding (name case-insensitive, rate, channels with 1 as default)."""
+        return (
+            self.name.lower() == other.name.lower()
+            and self.clock_rate == other.clock_rate
+            and (self.channels or 1) == (other.channels or 1)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """``a=candidate`` (RFC 8839 §5.1)."""
+
+    foundation: str
+    component: int
+    transport: str
+    priority: int
+    address: str
+    port: int
+    type: str
+    related_address: str | None = None
+    related_port: int | None = None
+    extensions: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, value: str) -> Candidate | None:
+        """Parse an attribute value; None when malformed."""
+        parts = value.split()
+        if len(parts) < 8 or parts[6] != "typ" or len(parts) % 2:
+            return None
+        component = _int(parts[1], 1, 256)
+        priority = _int(parts[3], 0, 2**32 - 1)
+        port = _int(parts[5], 0, 65535)
+        if component is None or priority is None or port is None:
+            return None
+        related_address: str | None = None
+        related_port: int | None = None
+        extensions: list[tuple[str, str]] = []
+        for i in range(8, len(parts), 2):
+            name, ext = parts[i], parts[i + 1]
+            if name == "raddr":
+                related_address = ext
+            elif name == "rport" and _int(ext, 0, 65535) is not None:
+                related_port = int(ext)
+            else:
+                extensions.append((name, ext))
+        return cls(
+            foundation=parts[0],
+            component=component,
+            transport=parts[2],
+            priority=priority,
+            address=parts[4],
+            port=port,
+            type=parts[7],
+            related_address=related_address,
+            related_port=related_port,
+            extensions=tuple(extensions),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """``a=fingerprint`` (RFC 8122 §5)."""
+
+    algorithm: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """``a=group`` (RFC 5888 §5), e.g. ``BUNDLE 0 1`` (RFC 9143)."""
+
+    semantics: str
+    mids: tuple[str, ...]
+
+
+# RFC 3551 §6 Tables 4 and 5: static payload types
+_STATIC: dict[int, tuple[str, int, int | None]] = {
+    0: ("PCMU", 8000, 1),
+    3: ("GSM", 8000, 1),
+    4: ("G723", 8000, 1),
+    5: ("DVI4", 8000, 1),
+    6: ("DVI4", 16000, 1),
+    7: ("LPC", 8000, 1),
+    8: ("PCMA", 8000, 1),
+    9: ("G722", 8000, 1),
+    10: ("L16", 44100, 2),
+    11: ("L16", 44100, 1),
+    12: ("QCELP", 8000, 1),
+    13: ("CN", 8000, 1),
+    14: ("MPA", 90000, None),
+    15: ("G728", 8000, 1),
+    16: ("DVI4", 11025, 1),
+    17: ("DVI4", 22050, 1),
+    18: ("G729", 8000, 1),
+    25: ("CelB", 90000, None),
+    26: ("JPEG", 90000, None),
+    28: ("nv", 90000, None),
+    31: ("H261", 90000, None),
+    32: ("MPV", 90000, None),
+    33: ("MP2T", 90000, None),
+    34: ("H263", 90000, None),
+}
+
+
+def _int(text: str, low: int = 0, high: int | None = None) -> int | None:
+    """A decimal integer within bounds, or None."""
+    if not text or len(text) > 20 or not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    if value < low or (high is not None and value > high):
+        return None
+    return value
+
+
+def _split_pt(value: str) -> tuple[int, str] | None:
+    """``<pt> <rest>`` of rtpmap/fmtp/rtcp-fb values."""
+    pt_text, _, rest = value.partition(" ")
+    pt = _int(pt_text, 0, 127)
+    return None if pt is None else (pt, rest)
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+
+class _Block:
+    """Lines of one level (session or media) and the typed views they share."""
+
+    lines: list[Line]
+
+    # attributes (RFC 8866 §5.13)
+
+    def _attribute_lines(self, name: str | None = None) -> Iterator[tuple[int, Attribute]]:
+        for index, line in enumerate(self.lines):
+            if line.type == "a":
+                attr = Attribute.parse(line.value)
+                if name is None or attr.name == name:
+                    yield index, attr
+
+    def attributes(self, name: str | None = None) -> list[Attribute]:
+        """The attributes of this level, in order; only those called ``name`` if given."""
+        return [attr for _, attr in self._attribute_lines(name)]
+
+    def attribute(self, name: str) -> str | None:
+        """The value of the first ``name`` attribute (``""`` for a property attribute)."""
+        for _, attr in self._attribute_lines(name):
+            return attr.value if attr.value is not None else ""
+        return None
+
+    def has_attribute(self, name: str) -> bool:
+        return any(True for _ in self._attribute_lines(name))
+
+    def add_attribute(self, name: str, value: str | None = None) -> None:
+        """Append ``a=name[:value]`` at the end of this level."""
+        self.lines.append(Line("a", str(Attribute(name, value))))
+
+    def set_attribute(self, name: str, value: str | None = None) -> None:
+        """Replace the first ``name`` attribute in place, dropping any others, or append it."""
+        indexes = [index for index, _ in self._attribute_lines(name)]
+        if not indexes:
+            self.add_attribute(name, value)
+            return
+        self.lines[indexes[0]] = Line("a", str(Attribute(name, value)))
+        for index in reversed(indexes[1:]):
+            del self.lines[index]
+
+    def remove_attributes(self, name: str, value_prefix: str | None = None) -> int:
+        """Remove the ``name`` attributes (whose value starts with ``value_prefix``, if given);
+        returns how many went."""
+        doomed = [
+            index
+            for index, attr in self._attribute_lines(name)
+            if value_prefix is None or (attr.value or "").startswith(value_prefix)
+        ]
+        for index in reversed(doomed):
+            del self.lines[index]
+        return len(doomed)
+
+    # other lines of either level
+
+    def _first(self, kind: str) -> str | None:
+        for line in self.lines:
+            if line.type == kind:
+                return line.value
+        return None
+
+    @property
+    def connection(self) -> Connection | None:
+        """``c=`` of this level (RFC 8866 §5.7); the first one for a media section."""
+        value = self._first("c")
+        if value is None:
+            return None
+        nettype, addrtype, address = value.split()  # checked when parsed
+        return Connection(nettype, addrtype, address)
+
+    @property
+    def bandwidths(self) -> list[Bandwidth]:
+        """``b=`` lines (RFC 8866 §5.8)."""
+        out = []
+        for line in self.lines:
+            if line.type == "b":
+                kind, _, value = line.value.partition(":")
+                out.append(Bandwidth(kind, int(value)))  # checked when parsed
+        return out
+
+    # typed attributes that may sit at either level
+
+    @property
+    def direction(self) -> str | None:
+        """The direction attribute of this level (RFC 8866 §6.7), None if there is none."""
+        for _, attr in self._attribute_lines():
+            if attr.value is None and attr.name in DIRECTIONS:
+                return attr.name
+        return None
+
+    @property
+    def ice_ufrag(self) -> str | None:
+        """``a=ice-ufrag`` (RFC 8839 §5.4)."""
+        return self.attribute("ice-ufrag")
+
+    @property
+    def ice_pwd(self) -> str | None:
+        """``a=ice-pwd`` (RFC 8839 §5.4)."""
+        return self.attribute("ice-pwd")
+
+    @property
+    def ice_options(self) -> list[str]:
+        """``a=ice-options`` tokens (RFC 8839 §5.6), e.g. ``trickle``."""
+        return [
+            opt for attr in self.attributes("ice-options") for opt in (attr.value or "").split()
+        ]
+
+    @property
+    def fingerprints(self) -> list[Fingerprint]:
+        """``a=fingerprint`` (RFC 8122 §5)."""
+        out = []
+        for attr in self.attributes("fingerprint"):
+            parts = (attr.value or "").split()
+            if len(parts) == 2:
+                out.append(Fingerprint(parts[0].lower(), parts[1]))
+        return out
+
+    @property
+    def setup(self) -> str | None:
+        """``a=setup`` (RFC 4145 §4): ``active``, ``passive``, ``actpass`` or ``holdconn``."""
+        value = self.attribute("setup")
+        return value.strip().lower() if value else None
+
+
+@dataclass(eq=False)
+class MediaSection(_Block):
+    """One ``m=`` line and the lines after it (RFC 8866 §5.14)."""
+
+    kind: str
+    """Media type: ``audio``, ``video``, ``application``, ..."""
+    port: int
+    """Transport port; 0 rejects or disables the stream (RFC 3264 §6, §8.2)."""
+    proto: str
+    """Transport protocol, e.g. ``UDP/TLS/RTP/SAVPF`` (RFC 5764 §8) or ``RTP/AVP``."""
+    formats: list[str]
+    """Format list; RTP payload type numbers for RTP protocols."""
+    port_count: int | None = None
+    lines: list[Line] = field(default_factory=list)
+    _parsed: tuple[tuple[object, ...], str] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.kind, self.port, self.port_count, self.proto, tuple(self.formats))
+
+    @property
+    def m_line(self) -> str:
+        """The ``m=`` value: verbatim as parsed unless a field has changed since."""
+        if self._parsed is not None and self._parsed[0] == self._fields():
+            return self._parsed[1]
+        port = f"{self.port}/{self.port_count}" if self.port_count is not None else str(self.port)
+        return " ".join([self.kind, port, self.proto, *self.formats])
+
+    def serialize_lines(self) -> Iterator[str]:
+        yield f"m={self.m_line}"
+        for line in self.lines:
+            yield str(line)
+
+    # typed views
+
+    @property
+    def is_rtp(self) -> bool:
+        return "RTP" in self.proto.upper().split("/")
+
+    @property
+    def payload_types(self) -> list[int]:
+        """The formats that are RTP payload type numbers, in m= order."""
+        return [pt for fmt in self.formats if (pt := _int(fmt, 0, 127)) is not None]
+
+    @property
+    def mid(self) -> str | None:
+        """``a=mid`` (RFC 5888 §4)."""
+        return self.attribute("mid")
+
+    @property
+    def rtcp_mux(self) -> bool:
+        """``a=rtcp-mux`` (RFC 5761)."""
+        return self.has_attribute("rtcp-mux")
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        """``a=candidate`` lines that parse (RFC 8839 §5.1)."""
+        out = []
+        for attr in self.attributes("candidate"):
+            candidate = Candidate.parse(attr.value or "")
+            if candidate is not None:
+                out.append(candidate)
+        return out
+
+    @property
+    def end_of_candidates(self) -> bool:
+        """``a=end-of-candidates`` (RFC 8840)."""
+        return self.has_attribute("end-of-candidates")
+
+    def _pt_values(self, name: str) -> dict[int, str]:
+        """First ``a=name:<pt> <rest>`` per payload type."""
+        found: dict[int, str] = {}
+        for attr in self.attributes(name):
+            split = _split_pt(attr.value or "")
+            if split is not None and split[0] not in found:
+                found[split[0]] = split[1].strip()
+        return found
+
+    def rtcp_feedback(self, payload_type: int) -> list[str]:
+        """``a=rtcp-fb`` values for a payload type, including ``*`` ones (RFC 4585 §4.2)."""
+        out = []
+        for attr in self.attributes("rtcp-fb"):
+            pt_text, _, rest = (attr.value or "").partition(" ")
+            if pt_text in ("*", str(payload_type)):
+                out.append(rest.strip())
+        return out
+
+    @property
+    def codecs(self) -> list[Codec]:
+        """The RTP formats in m= order, from rtpmap/fmtp or the static table (RFC 3551 §6).
+
+        Dynamic payload types without a readable rtpmap are left out.
+        """
+        if not self.is_rtp:
+            return []
+        rtpmaps = self._pt_values("rtpmap")
+        fmtps = self._pt_values("fmtp")
+        out = []
+        for pt in self.payload_types:
+            codec = _codec(pt, rtpmaps.get(pt), fmtps.get(pt))
+            if codec is not None:
+                out.append(codec)
+        return out
+
+    def codec(self, payload_type: int) -> Codec | None:
+        for codec in self.codecs:
+            if codec.payload_type == payload_type:
+                return codec
+        return None
+
+
+def _codec(pt: int, rtpmap: str | None, fmtp: str | None) -> Codec | None:
+    if rtpmap is not None:
+        parts = rtpmap.split("/")
+        if len(parts) in (2, 3) and parts[0]:
+            rate = _int(parts[1], 1)
+            channels = _int(parts[2], 1) if len(parts) == 3 else None
+            if rate is not None and (len(parts) == 2 or channels is not None):
+                return Codec(pt, parts[0], rate, channels, fmtp)
+    if pt in _STATIC:
+        name, rate, channels = _STATIC[pt]
+        return Codec(pt, name, rate, channels, fmtp)
+    return None
+
+
+@dataclass(eq=False)
+class SessionDescription(_Block):
+    """A whole session description: session-level lines, then the media sections."""
+
+    lines: list[Line] = field(default_factory=list)
+    media: list[MediaSection] = field(default_factory=list)
+
+    def serialize(self) -> str:
+        """The description with CRLF line ends (RFC 8866 §5)."""
+        out = [str(line) for line in self.lines]
+        for section in self.media:
+            out.extend(section.serialize_lines())
+        return "\r\n".join(out) + "\r\n"
+
+    def __str__(self) -> str:
+        return self.serialize()
+
+    def encode(self) -> bytes:
+        return self.serialize().encode("utf-8")
+
+    # session-level views
+
+    @property
+    def origin(self) -> Origin:
+        """``o=`` (RFC 8866 §5.2)."""
+        parts = (self._first("o") or "").split()  # present and checked when parsed
+        return Origin(parts[0], int(parts[1]), int(parts[2]), parts[3], parts[4], parts[5])
+
+    @origin.setter
+    def origin(self, origin: Origin) -> None:
+        for line in self.lines:
+            if line.type == "o":
+                line.value = str(origin)
+                return
+        self.lines.insert(1, Line("o", str(origin)))
+
+    def bump_version(self) -> None:
+        """Increment the o= session version, as each new offer or answer must (RFC 3264 §8)."""
+        origin = self.origin
+        self.origin = Origin(
+            origin.username,
+            origin.session_id,
+            origin.session_version + 1,
+            origin.nettype,
+            origin.addrtype,
+            origin.address,
+        )
+
+    @property
+    def name(self) -> str:
+        """``s=`` (RFC 8866 §5.3)."""
+        return self._first("s") or ""
+
+    @property
+    def timing(self) -> list[tuple[int, int]]:
+        """``t=`` start and stop times (RFC 8866 §5.9)."""
+        out = []
+        for line in self.lines:
+            if line.type == "t":
+                start, stop = line.value.split()  # checked when parsed
+                out.append((int(start), int(stop)))
+        return out
+
+    @property
+    def groups(self) -> list[Group]:
+        """``a=group`` (RFC 5888 §5)."""
+        out = []
+        for attr in self.attributes("group"):
+            parts = (attr.value or "").split()
+            if parts:
+                out.append(Group(parts[0], tuple(parts[1:])))
+        return out
+
+    @property
+    def bundle(self) -> list[str]:
+        """The mids of the first BUNDLE group (RFC 9143), or []."""
+        for group in self.groups:
+            if group.semantics.upper() == "BUNDLE":
+                return list(group.mids)
+        return []
+
+    @property
+    def ice_lite(self) -> bool:
+        """``a=ice-lite`` (RFC 8839 §5.3)."""
+        return self.has_attribute("ice-lite")
+
+    def find(self, mid: str) -> MediaSection | None:
+        """The media section with this mid."""
+        for section in self.media:
+            if section.mid == mid:
+                return section
+        return None
+
+    # media level wins over session level
+
+    def direction_of(self, section: MediaSection) -> str:
+        """Effective direction: media level, else session level, else sendrecv (RFC 8866 §6.7)."""
+        return section.direction or self.direction or "sendrecv"
+
+    def connection_of(self, section: MediaSection) -> Connection | None:
+        """Effective ``c=``: media level, else session level (RFC 8866 §5.7)."""
+        return section.connection or self.connection
+
+    def attribute_of(self, section: MediaSection, name: str) -> str | None:
+        """An attribute from the media section, else from the session level, e.g. ice-ufrag,
+        ice-pwd, fingerprint or setup, which may sit at either level (RFC 8839, RFC 8122)."""
+        value = section.attribute(name)
+        return value if value is not None else self.attribute(name)
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+
+def _check_origin(value: str, number: int) -> None:
+    parts = value.split()
+    if len(parts) != 6:
+        raise SdpError(f"o= needs 6 fields, got {len(parts)}", number)
+    if _int(parts[1]) is None or _int(parts[2]) is None:
+        raise SdpError("o= session id and version must be numbers", number)
+
+
+def _check_connection(value: str, number: int) -> None:
+    if len(value.split()) != 3:
+        raise SdpError("c= needs <nettype> <addrtype> <address>", number)
+
+
+def _check_bandwidth(value: str, number: int) -> None:
+    kind, colon, amount = value.partition(":")
+    if not colon or not kind or _int(amount) is None:
+        raise SdpError("b= needs <bwtype>:<bandwidth>", number)
+
+
+def _check_timing(value: str, number: int) -> None:
+    parts = value.split()
+    if len(parts) != 2 or _int(parts[0]) is None or _int(parts[1]) is None:
+        raise SdpError("t= needs <start-time> <stop-time>", number)
+
+
+def _parse_media(value: str, number: int) -> MediaSection:
+    parts = value.split()
+    if len(parts) < 4:
+        raise SdpError("m= needs <media> <port> <proto> <fmt> ...", number)
+    port_text, slash, count_text = parts[1].partition("/")
+    port = _int(port_text, 0, 65535)
+    count = _int(count_text, 1) if slash else None
+    if port is None or (slash and count is None):
+        raise SdpError(f"bad m= port {parts[1]!r}", number)
+    section = MediaSection(parts[0], port, parts[2], parts[3:], count)
+    section._parsed = (section._fields(), value)
+    return section
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SdpError("not UTF-8", data.count(b"\n", 0, exc.start) + 1) from None
+
+
+def parse(text: str | bytes) -> SessionDescription:
+    """Parse a session description; SdpError (a ValueError) if it is malformed."""
+    if isinstance(text, bytes | bytearray | memoryview):
+        data = bytes(text)
+        if len(data) > MAX_SDP_LENGTH * 4:
+            raise SdpError(f"SDP longer than {MAX_SDP_LENGTH} characters")
+        text = _decode(data)
+    if not isinstance(text, str):
+        raise SdpError(f"SDP must be str or bytes, not {type(text).__name__}")
+    if len(text) > MAX_SDP_LENGTH:
+        raise SdpError(f"SDP longer than {MAX_SDP_LENGTH} characters")
+    raw = text.split("\n")
+    while raw and raw[-1] in ("", "\r"):
+        raw.pop()  # the final line end, and tolerated trailing empty lines
+    if len(raw) > MAX_LINES:
+        raise SdpError(f"SDP has more than {MAX_LINES} lines")
+    if not raw:
+        raise SdpError("empty SDP")
+    sdp = SessionDescription()
+    block: list[Line] = sdp.lines
+    section: MediaSection | None = None
+    seen: set[str] = set()
+    for number, item in enumerate(raw, 1):
+        line = item[:-1] if item.endswith("\r") else item
+        if "\r" in line or "\x00" in line:
+            raise SdpError("CR or NUL inside a line", number)
+        if len(line) < 2 or line[1] != "=" or not ("a" <= line[0] <= "z"):
+            raise SdpError(f"expected <type>=<value>, got {line[:40]!r}", number)
+        kind, value = line[0], line[2:]
+        if number == 1:
+            if line != "v=0":
+                raise SdpError("an SDP must start with v=0", number)
+        elif kind in "vos" and section is None and kind in seen:
+            raise SdpError(f"duplicate {kind}= line", number)
+        if section is not None and kind in _SESSION_ONLY:
+            raise SdpError(f"{kind}= is not allowed in a media section", number)
+        seen.add(kind)
+        if kind == "m":
+            section = _parse_media(value, number)
+            sdp.media.append(section)
+            block = section.lines
+            continue
+        if kind == "o":
+            _check_origin(value, number)
+        elif kind == "c":
+            _check_connection(value, number)
+        elif kind == "b":
+            _check_bandwidth(value, number)
+        elif kind == "t":
+            _check_timing(value, number)
+        elif kind == "a":
+            name = value.partition(":")[0]
+            if not name or any(ch.isspace() for ch in name):
+                raise SdpError(f"bad attribute name in {line[:40]!r}", number)
+        block.append(Line(kind, value))
+    for required in "os":
+        if required not in seen:
+            raise SdpError(f"missing {required}= line")
+    return sdp
+
+
+def serialize(sdp: SessionDescription) -> str:
+    """The text of a description, CRLF line ends."""
+    return sdp.serialize()
+
+
+# --- offer/answer helpers (RFC 3264) -----------------------------------------------------------
+
+
+def _check_direction(direction: str) -> str:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction {direction!r}: expected one of {DIRECTIONS}")
+    return direction
+
+
+def _sends(direction: str) -> bool:
+    return direction in ("sendrecv", "sendonly")
+
+
+def _receives(direction: str) -> bool:
+    return direction in ("sendrecv", "recvonly")
+
+
+def _direction(send: bool, receive: bool) -> str:
+    if send:
+        return "sendrecv" if receive else "sendonly"
+    return "recvonly" if receive else "inactive"
+
+
+def set_direction(block: MediaSection | SessionDescription, direction: str) -> None:
+    """Set the direction attribute of a media section (or the session level): the first
+    existing one is replaced in place and any others are dropped (RFC 8866 §6.7)."""
+    _check_direction(direction)
+    found = [
+        index
+        for index, attr in block._attribute_lines()
+        if attr.value is None and attr.name in DIRECTIONS
+    ]
+    if not found:
+        block.add_attribute(direction)
+        return
+    block.lines[found[0]] = Line("a", direction)
+    for index in reversed(found[1:]):
+        del block.lines[index]
+
+
+def hold_direction(current_local: str, remote: str | None = None) -> str:
+    """The direction to offer to put a stream on hold (RFC 3264 §8.4, RFC 6337 §5).
+
+    ``current_local`` is our current direction, ``remote`` the peer's current one (None if
+    unknown). Holding stops our receiving: sendrecv becomes sendonly and recvonly becomes
+    inactive; if the peer does not receive (it holds us too, being sendonly or inactive), we
+    have nothing to send either and offer inactive.
+    """
+    _check_direction(current_local)
+    peer_receives = remote is None or _receives(_check_direction(remote))
+    return "sendonly" if _sends(current_local) and peer_receives else "inactive"
+
+
+def answer_direction(offered: str, local: str = "sendrecv") -> str:
+    """The direction to answer an offered one with (RFC 3264 §6.1): we send only if the offerer
+    receives and receive only if it sends, within what ``local`` allows. So sendonly is
+    answered recvonly, recvonly sendonly, inactive inactive, sendrecv with ``local``."""
+    _check_direction(offered)
+    _check_direction(local)
+    return _direction(_receives(offered) and _sends(local), _sends(offered) and _receives(local))
+
+
+def remote_hold(section: MediaSection, session: SessionDescription | None = None) -> bool:
+    """Whether the peer's description puts this stream on hold.
+
+    True when its effective direction is sendonly or inactive (RFC 3264 §8.4), or, for a
+    stream without ICE, when its connection address is 0.0.0.0: the RFC 2543 way that RFC 3264
+    §8.4 still asks answerers to understand. With ICE (an ice-ufrag at either level) 0.0.0.0
+    is only the placeholder for "no candidate yet" (RFC 8840), not hold. A rejected stream
+    (port 0) is not on hold. Give ``session`` so session-level direction, c= and ICE count.
+    """
+    if section.port == 0:
+        return False
+    if session is not None:
+        direction = session.direction_of(section)
+        connection = session.connection_of(section)
+        ice = session.attribute_of(section, "ice-ufrag") is not None
+    else:
+        direction = section.direction or "sendrecv"
+        connection = section.connection
+        ice = section.ice_ufrag is not None
+    if direction in ("sendonly", "inactive"):
+        return True
+    return not ice and connection is not None and connection.host == "0.0.0.0"
+
+
+def _wanted(codec: Codec, preference: str) -> bool:
+    """Whether a codec matches ``name[/rate[/channels]]`` (name case-insensitive)."""
+    parts = preference.split("/")
+    if codec.name.lower() != parts[0].strip().lower():
+        return False
+    if len(parts) > 1 and str(codec.clock_rate) != parts[1].strip():
+        return False
+    return len(parts) <= 2 or str(codec.channels or 1) == parts[2].strip()
+
+
+def _drop_payload_types(section: MediaSection, dropped: set[int]) -> None:
+    """Remove rtpmap, fmtp and rtcp-fb lines of payload types no longer offered."""
+    keep: list[Line] = []
+    for line in section.lines:
+        if line.type == "a":
+            attr = Attribute.parse(line.value)
+            if attr.name in ("rtpmap", "fmtp", "rtcp-fb"):
+                split = _split_pt(attr.value or "")
+                if split is not None and split[0] in dropped:
+                    continue
+        keep.append(line)
+    section.lines[:] = keep
+
+
+def filter_codecs(section: MediaSection, preferred: list[str]) -> list[Codec]:
+    """Restrict and reorder the RTP formats of a section to ``preferred`` codec names.
+
+    ``preferred`` holds names like ``"opus"`` or ``"PCMU/8000"`` (case-insensitive), best
+    first; formats appear in that order. Kept besides: ``rtx`` formats whose ``apt`` points to a
+    kept format (RFC 4588 §8), and ``telephone-event`` (RFC 4733 §7.1.1) at 8000 Hz or at the
+    clock rate of a kept codec, after the others. The rtpmap, fmtp and rtcp-fb lines of dropped
+    formats are removed. Returns the kept codecs; ValueError (section unchanged) when none of
+    ``preferred`` is offered.
+    """
+    codecs = section.codecs
+    offered = set(section.payload_types)
+    chosen: list[Codec] = []
+    for preference in preferred:
+        chosen.extend(c for c in codecs if c not in chosen and _wanted(c, preference))
+    primary = [c for c in chosen if c.name.lower() not in ("rtx", "telephone-event")]
+    if not primary:
+        raise ValueError(f"none of {preferred} is offered in m={section.kind}")
+    kept_pts = {c.payload_type for c in chosen}
+    rates = {c.clock_rate for c in primary}
+    for codec in codecs:
+        lowered = codec.name.lower()
+        if codec in chosen:
+            continue
+        companion = (lowered == "rtx" and _int(codec.parameters.get("apt") or "") in kept_pts) or (
+            lowered == "telephone-event" and codec.clock_rate in (8000, *rates)
+        )
+        if companion:
+            chosen.append(codec)
+    section.formats = [str(c.payload_type) for c in chosen]
+    _drop_payload_types(section, offered - {c.payload_type for c in chosen})
+    return chosen
+
+
+def _free_payload_type(section: MediaSection, preferred: int) -> int:
+    """A dynamic payload type not used in the section: ``preferred`` if free, else the highest
+    free one in 96-127, else in 35-63 (RFC 3551 §3; 64-95 clash with RTCP under rtcp-mux,
+    RFC 5761 §4)."""
+    used = set(section.payload_types)
+    used.update(section._pt_values("rtpmap"))
+    used.update(section._pt_values("fmtp"))
+    candidates: list[int] = [preferred, *range(127, 95, -1), *range(63, 34, -1)]
+    for pt in candidates:
+        if pt not in used:
+            return pt
+    raise ValueError(f"no free dynamic payload type in m={section.kind}")
+
+
+def _insert_codec_lines(section: MediaSection, new: list[Line]) -> None:
+    """Insert lines after the last rtpmap/fmtp/rtcp-fb line, or at the end."""
+    at = len(section.lines)
+    for index, attr in section._attribute_lines():
+        if attr.name in ("rtpmap", "fmtp", "rtcp-fb"):
+            at = index + 1
+    section.lines[at:at] = new
+
+
+_TE_PREFERRED_PT = {8000: 101, 48000: 110}
+
+
+def ensure_telephone_event(
+    section: MediaSection, clock_rates: Iterable[int] = (8000, 48000)
+) -> list[int]:
+    """Make sure an audio section offers telephone-event (RFC 4733 §7.1.1) at these rates.
+
+    A rate is added if it is 8000 Hz, which every DTMF peer knows, or the clock rate of an
+    offered codec (48000 Hz when Opus is offered, RFC 7587); other rates are skipped.
+    Each addition appends a free dynamic payload type to the m= line, with
+    ``a=rtpmap:<pt> telephone-event/<rate>`` and ``a=fmtp:<pt> 0-16`` (the DTMF events and
+    flash, RFC 4733 §3.2). Returns the telephone-event payload types for the rates that apply,
+    existing or new, in ``clock_rates`` order.
+    """
+    if section.kind != "audio" or not section.is_rtp:
+        raise ValueError(f"telephone-event needs an RTP audio section, not m={section.kind}")
+    codecs = section.codecs
+    existing = {c.clock_rate: c.payload_type for c in codecs if c.name.lower() == "telephone-event"}
+    rates = {c.clock_rate for c in codecs if c.name.lower() != "telephone-event"}
+    out: list[int] = []
+    for rate in clock_rates:
+        if rate in existing:
+            out.append(existing[rate])
+            continue
+        if rate != 8000 and rate not in rates:
+            continue
+        pt = _free_payload_type(section, _TE_PREFERRED_PT.get(rate, 127))
+        section.formats.append(str(pt))
+        _insert_codec_lines(
+            section,
+            [Line("a", f"rtpmap:{pt} telephone-event/{rate}"), Line("a", f"fmtp:{pt} 0-16")],
+        )
+        existing[rate] = pt
+        out.append(pt)
+    return out
+
+
+def negotiated_codecs(offer_section: MediaSection, answer_section: MediaSection) -> list[Codec]:
+    """The codecs both sides agreed on (RFC 3264 §6.1, §7): the answer's codecs that were also
+    offered (same encoding name, clock rate and channels), in the answer's order of
+    preference, with the answer's payload types and parameters. [] if either side has port 0.
+    """
+    if offer_section.port == 0 or answer_section.port == 0:
+        return []
+    offered = offer_section.codecs
+    return [c for c in answer_section.codecs if any(c.same_codec(o) for o in offered)]
