@@ -70,6 +70,7 @@ from .transport import (
     WebSocketTransport,
     client_ssl_context,
 )
+from .ua import LocalIdentity
 from .uas import DEFAULT_POLICY, UasPolicy, check_request, options_response
 from .uri import NameAddr, SipUri
 
@@ -283,6 +284,11 @@ class SipStack:
         for request in self._requests.values():
             if not request.final.done():
                 request.final.set_exception(TransportFailure("stack closed"))
+
+    def process(self) -> None:
+        """Send what the core produced and re-arm the timer: call it after acting on ``layer``
+        or a transaction user directly."""
+        self._pump()
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -634,6 +640,12 @@ class Account:
         """Wanted: started and not stopped (it may be between two connections)."""
         return self._wanted
 
+    def identity(self, flow: Flow) -> LocalIdentity:
+        """How this account appears on ``flow``: the Via sent-by and Contact it registers."""
+        return LocalIdentity(
+            *_via_and_contact(flow, self.registration.config.aor, self._ws_identity)
+        )
+
     # -- control -----------------------------------------------------------------------------
     def start(self) -> None:
         """Connect and register; keeps going (refresh, reconnect) until ``stop()``."""
@@ -710,9 +722,8 @@ class Account:
             self._flow_lost.clear()
             stack.watch_flow(flow, self._on_flow_closed)
             self._emit(Connected(flow=flow))
-            self.registration.set_flow(
-                *_via_and_contact(flow, self.registration.config.aor, self._ws_identity)
-            )
+            me = self.identity(flow)
+            self.registration.set_flow(me.transport, me.host, me.port, me.contact)
             if self._wanted:
                 self._register_now()
             keepalive = stack.spawn(self._keepalive(flow))
@@ -771,7 +782,7 @@ class Account:
 
     async def _options_ping(self, flow: Flow) -> None:
         cfg = self.registration.config
-        via_args = _via_and_contact(flow, cfg.aor, self._ws_identity)
+        me = self.identity(flow)
         registrar = cfg.registrar or SipUri(cfg.aor.host, port=cfg.aor.port)
         request = build_request(
             "OPTIONS",
@@ -780,7 +791,7 @@ class Account:
             to_addr=NameAddr(registrar),
             call_id=secrets.token_hex(10),
             cseq=1,
-            via=Via("UDP", via_args[1], via_args[2], {"branch": generate_branch(), "rport": None}),
+            via=Via("UDP", me.host, me.port, {"branch": generate_branch(), "rport": None}),
         )
         await self.stack.request(request, flow)
 

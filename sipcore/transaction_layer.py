@@ -131,6 +131,10 @@ class TransactionLayer:
         core (§13.3.1.4), stateless answers."""
         self._outbox.append((bytes(message), flow))
 
+    def send_bytes(self, data: bytes, flow: Flow) -> None:
+        """Send bytes already serialized (a 2xx retransmission of the UAS core, §13.3.1.4)."""
+        self._outbox.append((data, flow))
+
     # -- server side (§17.2) -----------------------------------------------------------------
     def send_response(self, transaction: str, response: Response, now: float) -> None:
         txn = self._server.get(transaction)

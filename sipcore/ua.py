@@ -1,0 +1,551 @@
+"""The UA core of INVITE sessions (RFC 3261 §13, §15, §9; RFC 6026), sans-I/O.
+
+:class:`UserAgent` sits on a :class:`TransactionLayer` as a transaction user: it takes the layer's
+events with ``now``, acts on the layer (requests on client transactions, responses on server
+transactions, ACKs and 2xx retransmissions without one) and reports what happened to calls as
+events. Offers and answers are opaque bodies here: the media layer makes them.
+
+Covered: placing a call (digest challenges of the INVITE answered, §22.2; provisional
+responses and early dialogs, 2xx and its ACK, a 2xx from
+another fork acknowledged and ended with BYE, failures and timeouts), CANCEL (sent only after a
+provisional response, §9.1), receiving a call (ringing, answering with 2xx retransmitted until
+the ACK, §13.3.1.4, rejecting), CANCEL received (487), BYE both ways, and 481 for requests of
+unknown dialogs. re-INVITE, UPDATE, PRACK, INFO, REFER and session timers build on this.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .auth import DigestClient
+from .dialog import Dialog, DialogId, dialog_id_of_request
+from .events import (
+    AckReceived,
+    AdditionalSuccess,
+    CancelReceived,
+    Event,
+    RequestReceived,
+    ResponseReceived,
+    TransactionTerminated,
+    TransactionTimedOut,
+    TransportFailed,
+)
+from .flow import Flow
+from .headers import Headers, Via, split_list
+from .invite import AckTimedOut, SuccessRetransmitter
+from .message import (
+    Request,
+    Response,
+    build_request,
+    build_response,
+    generate_branch,
+    generate_call_id,
+    generate_tag,
+)
+from .timers import DEFAULT_TIMERS, TimerConfig
+from .transaction_layer import TransactionLayer
+from .uas import DEFAULT_POLICY, UasPolicy, check_request
+from .uri import NameAddr, SipUri, Uri
+
+
+@dataclass(frozen=True, slots=True)
+class LocalIdentity:
+    """How we appear on a flow: Via transport and sent-by, and our Contact URI."""
+
+    transport: str
+    host: str
+    port: int | None
+    contact: SipUri
+
+
+class CallState(enum.Enum):
+    INITIATING = "initiating"  # UAC: INVITE sent, nothing back yet
+    EARLY = "early"  # a provisional response (UAC) or our ringing (UAS)
+    INCOMING = "incoming"  # UAS: INVITE received, not answered yet
+    ANSWERED = "answered"  # 2xx sent or received, ACK not yet seen (UAS)
+    CONFIRMED = "confirmed"
+    TERMINATED = "terminated"
+
+    __hash__ = object.__hash__
+
+
+class EndReason(enum.Enum):
+    LOCAL_HANGUP = "local hangup"
+    REMOTE_HANGUP = "remote hangup"
+    LOCAL_CANCEL = "cancelled"
+    REMOTE_CANCEL = "cancelled by the caller"
+    REJECTED = "rejected"  # a final non-2xx response to our INVITE
+    DECLINED = "declined"  # we answered the INVITE with a non-2xx response
+    TIMEOUT = "timeout"
+    FAILURE = "failure"
+    NO_ACK = "no ACK"
+
+    __hash__ = object.__hash__
+
+
+class Call:
+    """The signalling state of one call, as the UA core keeps it."""
+
+    def __init__(self, call_id: str, direction: str, invite: Request, flow: Flow) -> None:
+        self.id = call_id
+        self.direction = direction
+        self.invite = invite
+        self.flow = flow
+        self.state = CallState.INITIATING if direction == "outgoing" else CallState.INCOMING
+        self.dialog: Dialog | None = None
+        self.early: dict[str, Dialog] = {}  # UAC: early dialogs by remote tag (forking)
+        self.transaction: str | None = None  # the INVITE transaction
+        self.local_tag = invite.from_.tag if direction == "outgoing" else generate_tag()
+        self.provisional = False  # UAC: a provisional response arrived (§9.1)
+        self.cancel_pending = False
+        self.end_reason: EndReason | None = None
+        self.end_status: int | None = None
+        self.remote_body: bytes = invite.body if direction == "incoming" else b""
+
+    def __repr__(self) -> str:
+        return f"<Call {self.id} {self.direction} {self.state.value}>"
+
+    @property
+    def ended(self) -> bool:
+        return self.state is CallState.TERMINATED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingCall(Event):
+    call: Call
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallProgress(Event):
+    """A provisional response to our INVITE (180 ringing, 183 with early media ...)."""
+
+    call: Call
+    response: Response
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallAnswered(Event):
+    """Our INVITE got a 2xx (and we sent the ACK)."""
+
+    call: Call
+    response: Response
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallConfirmed(Event):
+    """The ACK for our 2xx arrived."""
+
+    call: Call
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEnded(Event):
+    call: Call
+    reason: EndReason
+    status: int | None = None
+
+
+class UserAgent:
+    """INVITE sessions over one transaction layer (a TransactionUser of the stack)."""
+
+    def __init__(
+        self,
+        layer: TransactionLayer,
+        identity: Callable[[Flow], LocalIdentity],
+        *,
+        policy: UasPolicy = DEFAULT_POLICY,
+        timers: TimerConfig = DEFAULT_TIMERS,
+        user_agent: str | None = None,
+        credentials: DigestClient | None = None,
+    ) -> None:
+        self.layer = layer
+        self.credentials = credentials
+        self.identity = identity
+        self.policy = policy
+        self.user_agent = user_agent
+        self.calls: dict[str, Call] = {}
+        self.events: deque[Event] = deque()
+        self._dialogs: dict[DialogId, Call] = {}
+        self._client: dict[str, tuple[Call, str]] = {}  # transaction -> (call, method)
+        self._server: dict[str, Call] = {}  # INVITE server transactions
+        self._successes = SuccessRetransmitter(timers)
+        self._ids = itertools.count(1)
+
+    def next_event(self) -> Event | None:
+        return self.events.popleft() if self.events else None
+
+    # -- placing calls (UAC) -------------------------------------------------------------------
+    def invite(
+        self,
+        target: Uri,
+        *,
+        from_addr: NameAddr,
+        flow: Flow,
+        now: float,
+        to_addr: NameAddr | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+        routes: list[NameAddr] | None = None,
+    ) -> Call:
+        """Send an INVITE on ``flow`` (§13.2.1) and return the call."""
+        me = self.identity(flow)
+        request = build_request(
+            "INVITE",
+            target,
+            from_addr=from_addr.with_tag(generate_tag()),
+            to_addr=to_addr or NameAddr(target),
+            call_id=generate_call_id(),
+            cseq=1,
+            via=self._via(me),
+            contact=NameAddr(me.contact),
+            routes=routes or [],
+            headers=[*(headers or []), *self._common_headers()],
+            body=body,
+            content_type=content_type,
+        )
+        call = Call(f"c{next(self._ids)}", "outgoing", request, flow)
+        call.transaction = self.layer.send_request(request, flow, now)
+        self._client[call.transaction] = (call, "INVITE")
+        self.calls[call.id] = call
+        return call
+
+    def cancel(self, call: Call, now: float) -> None:
+        """§9.1: CANCEL the INVITE; sent once a provisional response has arrived."""
+        if call.direction != "outgoing" or call.state not in (
+            CallState.INITIATING,
+            CallState.EARLY,
+        ):
+            return
+        call.end_reason = call.end_reason or EndReason.LOCAL_CANCEL
+        if not call.provisional:
+            call.cancel_pending = True
+            return
+        invite = call.invite
+        cancel = Request(
+            "CANCEL",
+            invite.uri,
+            Headers(
+                [
+                    ("Via", split_list(invite.headers.get_lines("via")[0])[0]),
+                    ("Max-Forwards", "70"),
+                    *(("Route", value) for value in invite.headers.get_lines("route")),
+                    ("From", invite.headers.get("from") or ""),
+                    ("To", invite.headers.get("to") or ""),
+                    ("Call-ID", invite.call_id),
+                    ("CSeq", f"{invite.cseq.number} CANCEL"),
+                    ("Content-Length", "0"),
+                ]
+            ),
+        )
+        key = self.layer.send_request(cancel, call.flow, now)
+        self._client[key] = (call, "CANCEL")
+
+    def hangup(self, call: Call, now: float, *, status: int = 486) -> None:
+        """End the call in whatever state: CANCEL, reject with ``status``, or BYE."""
+        if call.ended:
+            return
+        if call.direction == "outgoing" and call.state in (CallState.INITIATING, CallState.EARLY):
+            self.cancel(call, now)
+        elif call.direction == "incoming" and call.state in (CallState.INCOMING, CallState.EARLY):
+            self.reject(call, status, now)
+        else:
+            self._bye(call, now)
+
+    # -- receiving calls (UAS) -------------------------------------------------------------------
+    def ring(
+        self,
+        call: Call,
+        now: float,
+        *,
+        status: int = 180,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> None:
+        """A provisional response with our tag and Contact: an early dialog (§12.1.1)."""
+        if call.state not in (CallState.INCOMING, CallState.EARLY) or call.transaction is None:
+            return
+        response = self._response(call, status, body, content_type)
+        self.layer.send_response(call.transaction, response, now)
+        call.state = CallState.EARLY
+
+    def answer(
+        self, call: Call, now: float, *, body: bytes = b"", content_type: str | None = None
+    ) -> None:
+        """2xx the INVITE; it is retransmitted until the ACK comes (§13.3.1.4)."""
+        if call.state not in (CallState.INCOMING, CallState.EARLY) or call.transaction is None:
+            return
+        txn = self.layer.transaction(call.transaction)
+        response = self._response(call, 200, body, content_type)
+        self.layer.send_response(call.transaction, response, now)
+        dialog = Dialog.from_uas(call.invite, response)
+        call.dialog = dialog
+        self._dialogs[dialog.id] = call
+        call.state = CallState.ANSWERED
+        self._successes.start(response, txn.flow if txn is not None else call.flow, now)
+
+    def reject(self, call: Call, status: int, now: float) -> None:
+        """A final non-2xx response to the INVITE (486 Busy Here, 603 Decline ...)."""
+        if call.state not in (CallState.INCOMING, CallState.EARLY) or call.transaction is None:
+            return
+        self.layer.send_response(call.transaction, self._response(call, status), now)
+        self._end(call, EndReason.DECLINED, status)
+
+    # -- TransactionUser --------------------------------------------------------------------------
+    def handle_event(self, event: Event, now: float) -> bool:
+        if isinstance(event, RequestReceived):
+            return self._request(event, now)
+        if isinstance(event, AckReceived):
+            return self._ack(event.request)
+        if isinstance(event, CancelReceived):
+            call = self._server.get(event.cancelled)
+            if call is None:
+                return False
+            if call.state in (CallState.INCOMING, CallState.EARLY) and call.transaction:
+                self.layer.send_response(call.transaction, self._response(call, 487), now)
+                self._end(call, EndReason.REMOTE_CANCEL, 487)
+            return True
+        if isinstance(event, ResponseReceived | AdditionalSuccess):
+            entry = self._client.get(event.transaction)
+            if entry is None:
+                return False
+            call, method = entry
+            if method == "INVITE":
+                self._invite_response(
+                    call, event.response, now, isinstance(event, AdditionalSuccess)
+                )
+            elif method == "BYE" and event.response.status_code >= 200:
+                self._end(call, call.end_reason or EndReason.LOCAL_HANGUP)
+            return True
+        if isinstance(event, TransactionTimedOut | TransportFailed):
+            entry = self._client.get(event.transaction)
+            if entry is None:
+                return event.transaction in self._server
+            call, method = entry
+            if method == "INVITE" and not call.ended and call.state is not CallState.CONFIRMED:
+                status = 408 if isinstance(event, TransactionTimedOut) else 503
+                reason = EndReason.TIMEOUT if status == 408 else EndReason.FAILURE
+                self._end(call, reason, status)
+            elif method == "BYE":
+                self._end(call, call.end_reason or EndReason.LOCAL_HANGUP)
+            return True
+        if isinstance(event, TransactionTerminated):
+            mine = self._client.pop(event.transaction, None) is not None
+            return self._server.pop(event.transaction, None) is not None or mine
+        return False
+
+    def flow_closed(self, flow: Flow, now: float) -> None:
+        """Calls whose only path was this flow cannot go on."""
+        for call in list(self.calls.values()):
+            if call.flow == flow and not call.ended:
+                self._end(call, EndReason.FAILURE, 503)
+
+    def get_timer(self) -> float | None:
+        return self._successes.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        for data, flow in self._successes.handle_timer(now):
+            self.layer.send_bytes(data, flow)
+        for event in self._successes.events:
+            if isinstance(event, AckTimedOut):
+                call = self._dialogs.get(_uas_dialog_id(event.response))
+                if call is not None and not call.ended:
+                    # §13.3.1.4: no ACK in 64*T1: the session ends with a BYE
+                    call.end_reason = EndReason.NO_ACK
+                    self._bye(call, now)
+        self._successes.events.clear()
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _request(self, event: RequestReceived, now: float) -> bool:
+        request = event.request
+        method = request.method
+        if request.to.tag is None:
+            if method != "INVITE":
+                return False
+            new = Call(f"c{next(self._ids)}", "incoming", request, event.flow)
+            new.transaction = event.transaction
+            error = check_request(request, self.policy, new.local_tag or generate_tag())
+            if error is not None:
+                self.layer.send_response(event.transaction, error, now)
+                return True
+            self.calls[new.id] = new
+            self._server[event.transaction] = new
+            self.events.append(IncomingCall(call=new))
+            return True
+        call = self._dialogs.get(dialog_id_of_request(request))
+        if call is None or call.dialog is None:
+            if method in ("BYE", "INFO", "UPDATE", "INVITE", "PRACK", "REFER", "NOTIFY"):
+                # §12.2.2: a request for a dialog we do not know
+                self.layer.respond(event.transaction, 481, now)
+                return True
+            return False
+        status = call.dialog.check_request(request)
+        if status is not None:
+            self.layer.respond(event.transaction, status, now)
+            return True
+        if method == "BYE":
+            self.layer.respond(event.transaction, 200, now)
+            self._end(call, EndReason.REMOTE_HANGUP)
+            return True
+        return False  # other in-dialog requests go to the application handler
+
+    def _ack(self, request: Request) -> bool:
+        acknowledged = self._successes.ack(request)
+        call = self._dialogs.get(dialog_id_of_request(request))
+        if call is None:
+            return acknowledged
+        if call.state is CallState.ANSWERED:
+            call.state = CallState.CONFIRMED
+            self.events.append(CallConfirmed(call=call))
+        return True
+
+    def _invite_response(
+        self, call: Call, response: Response, now: float, additional: bool
+    ) -> None:
+        status = response.status_code
+        tag = response.to.tag
+        if status < 200:
+            if status > 100:
+                call.provisional = True
+                if tag is not None and tag not in call.early and response.contacts:
+                    call.early[tag] = Dialog.from_uac(call.invite, response)
+                if call.state is CallState.INITIATING:
+                    call.state = CallState.EARLY
+                self.events.append(CallProgress(call=call, response=response))
+                if call.cancel_pending:
+                    call.cancel_pending = False
+                    self.cancel(call, now)
+            return
+        if status in (401, 407) and self._authenticate(call, response, now):
+            return
+        if status >= 300:
+            reason = (
+                EndReason.LOCAL_CANCEL
+                if call.end_reason is EndReason.LOCAL_CANCEL and status == 487
+                else EndReason.REJECTED
+            )
+            self._end(call, reason, status)
+            return
+        # 2xx: acknowledge every one (§13.2.2.4); the first confirms the call, another fork's
+        # is acknowledged and ended at once
+        if tag is None or not response.contacts:
+            return  # a 2xx that cannot make a dialog (§12.1.2): ignored
+        dialog = call.early.pop(tag, None)
+        if dialog is None:
+            dialog = Dialog.from_uac(call.invite, response)
+        else:
+            dialog.confirm(response)
+        current = call.dialog
+        if current is not None and current.id != dialog.id:
+            self._send_ack(dialog, call, now)
+            self._send_bye(dialog, call, now)
+            return
+        if current is None:
+            call.dialog = dialog
+            self._dialogs[dialog.id] = call
+        self._send_ack(call.dialog or dialog, call, now)
+        if additional or call.state is CallState.CONFIRMED:
+            return
+        call.state = CallState.CONFIRMED
+        self.events.append(CallAnswered(call=call, response=response))
+        if call.cancel_pending or call.end_reason is EndReason.LOCAL_CANCEL:
+            self._bye(call, now)  # answered although we cancelled: end it
+
+    def _authenticate(self, call: Call, response: Response, now: float) -> bool:
+        """§22.2: resend the INVITE with credentials for the challenge (same Call-ID and From
+        tag, next CSeq, new branch); False when there is nothing (more) to answer with."""
+        if self.credentials is None or call.end_reason is EndReason.LOCAL_CANCEL:
+            return False
+        header = self.credentials.respond(response, call.invite)
+        if header is None:
+            return False
+        old = call.invite
+        headers = old.headers.copy()
+        headers.set("Via", str(self._via(self.identity(call.flow))))
+        headers.set("CSeq", f"{old.cseq.number + 1} INVITE")
+        headers.remove("Authorization")
+        headers.remove("Proxy-Authorization")
+        headers.add(*header)
+        call.invite = Request("INVITE", old.uri, headers, old.body)
+        call.provisional = False
+        call.transaction = self.layer.send_request(call.invite, call.flow, now)
+        self._client[call.transaction] = (call, "INVITE")
+        return True
+
+    def _send_ack(self, dialog: Dialog, call: Call, now: float) -> None:
+        ack = dialog.create_ack(call.invite.cseq.number, via=self._via(self.identity(call.flow)))
+        self.layer.send_stateless(ack, call.flow)
+
+    def _send_bye(self, dialog: Dialog, call: Call, now: float) -> str:
+        bye = dialog.create_request("BYE", via=self._via(self.identity(call.flow)))
+        key = self.layer.send_request(bye, call.flow, now)
+        self._client[key] = (call, "BYE")
+        return key
+
+    def _bye(self, call: Call, now: float) -> None:
+        if call.dialog is None or call.ended:
+            return
+        call.end_reason = call.end_reason or EndReason.LOCAL_HANGUP
+        self._send_bye(call.dialog, call, now)
+        call.dialog.terminate()
+        self._end(call, call.end_reason)
+
+    def _end(self, call: Call, reason: EndReason, status: int | None = None) -> None:
+        if call.ended:
+            return
+        call.state = CallState.TERMINATED
+        call.end_reason = reason
+        call.end_status = status
+        if call.dialog is not None:
+            call.dialog.terminate()
+            self._dialogs.pop(call.dialog.id, None)
+        self.calls.pop(call.id, None)
+        self.events.append(CallEnded(call=call, reason=reason, status=status))
+
+    def _response(
+        self, call: Call, status: int, body: bytes = b"", content_type: str | None = None
+    ) -> Response:
+        headers: list[tuple[str, str]] = list(self._common_headers())
+        if status < 300:
+            headers.append(("Contact", str(NameAddr(self.identity(call.flow).contact))))
+        return build_response(
+            call.invite,
+            status,
+            to_tag=call.local_tag,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
+
+    def _common_headers(self) -> list[tuple[str, str]]:
+        headers = [("Allow", ", ".join(self.policy.allow))]
+        if self.user_agent:
+            headers.append(("User-Agent", self.user_agent))
+        return headers
+
+    @staticmethod
+    def _via(me: LocalIdentity) -> Via:
+        return Via(me.transport, me.host, me.port, {"branch": generate_branch(), "rport": None})
+
+
+def _uas_dialog_id(response: Response) -> DialogId:
+    """The dialog of a 2xx we sent: our tag is the To tag."""
+    return DialogId(response.call_id, response.to.tag or "", response.from_.tag or "")
+
+
+__all__ = [
+    "Call",
+    "CallAnswered",
+    "CallConfirmed",
+    "CallEnded",
+    "CallProgress",
+    "CallState",
+    "EndReason",
+    "IncomingCall",
+    "LocalIdentity",
+    "UserAgent",
+]

@@ -1,0 +1,295 @@
+"""Two UA cores talking over a fake wire (no sockets, a float clock): call set-up, CANCEL, BYE,
+lost ACKs and forks."""
+
+from __future__ import annotations
+
+from sipcore import NameAddr, Response, SipUri, build_response, parse_message
+from sipcore.events import Event
+from sipcore.flow import Flow
+from sipcore.transaction_layer import TransactionLayer
+from sipcore.ua import (
+    CallAnswered,
+    CallConfirmed,
+    CallEnded,
+    CallProgress,
+    CallState,
+    EndReason,
+    IncomingCall,
+    LocalIdentity,
+    UserAgent,
+)
+
+A_ADDR = ("192.0.2.1", 5060)
+B_ADDR = ("192.0.2.2", 5060)
+A_FLOW = Flow("UDP", B_ADDR, A_ADDR)  # alice's view: the peer is bob
+B_FLOW = Flow("UDP", A_ADDR, B_ADDR)
+
+
+def identity(addr: tuple[str, int], user: str) -> LocalIdentity:
+    return LocalIdentity("UDP", addr[0], addr[1], SipUri(addr[0], user=user, port=addr[1]))
+
+
+class Wire:
+    """Alice's and Bob's UA cores; ``run`` moves bytes until nothing moves (``drop`` loses some)."""
+
+    def __init__(self) -> None:
+        self.alice = UserAgent(TransactionLayer(), lambda flow: identity(A_ADDR, "alice"))
+        self.bob = UserAgent(TransactionLayer(), lambda flow: identity(B_ADDR, "bob"))
+        self.now = 0.0
+        self.events: dict[str, list[Event]] = {"alice": [], "bob": []}
+        self.drop: list[str] = []  # methods or status codes to lose once
+        self.sent: list[bytes] = []
+
+    def pump(self) -> bool:
+        moved = False
+        for name, ua, other, flow in (
+            ("alice", self.alice, self.bob, B_FLOW),
+            ("bob", self.bob, self.alice, A_FLOW),
+        ):
+            while (event := ua.layer.next_event()) is not None:
+                if not ua.handle_event(event, self.now):
+                    self.events[name].append(event)
+            while (event := ua.next_event()) is not None:
+                self.events[name].append(event)
+            for data, _ in ua.layer.data_to_send():
+                moved = True
+                self.sent.append(data)
+                first = data.split(b" ", 2)
+                label = first[1].decode() if data.startswith(b"SIP/") else first[0].decode()
+                if label in self.drop:
+                    self.drop.remove(label)
+                    continue
+                other.layer.receive(data, flow, self.now)
+        return moved
+
+    def run(self) -> None:
+        while self.pump():
+            pass
+
+    def advance(self, seconds: float) -> None:
+        end = self.now + seconds
+        while True:
+            deadlines = [
+                d
+                for ua in (self.alice, self.bob)
+                for d in (ua.layer.get_timer(), ua.get_timer())
+                if d is not None and d <= end
+            ]
+            if not deadlines:
+                break
+            self.now = min(deadlines)
+            for ua in (self.alice, self.bob):
+                ua.layer.handle_timer(self.now)
+                ua.handle_timer(self.now)
+            self.run()
+        self.now = end
+
+    def of(self, name: str, kind: type) -> list[object]:
+        return [e for e in self.events[name] if isinstance(e, kind)]
+
+
+def call_bob(wire: Wire) -> object:
+    call = wire.alice.invite(
+        SipUri(B_ADDR[0], user="bob", port=B_ADDR[1]),
+        from_addr=NameAddr(SipUri("example.com", user="alice")),
+        flow=A_FLOW,
+        now=wire.now,
+        body=b"v=0\r\n",
+        content_type="application/sdp",
+    )
+    wire.run()
+    return call
+
+
+def test_call_setup_and_bye_from_the_callee() -> None:
+    wire = Wire()
+    call = call_bob(wire)
+    (incoming,) = wire.of("bob", IncomingCall)
+    bob_call = incoming.call  # type: ignore[attr-defined]
+    assert bob_call.remote_body == b"v=0\r\n"
+    wire.bob.ring(bob_call, wire.now)
+    wire.run()
+    (progress,) = wire.of("alice", CallProgress)
+    assert progress.response.status_code == 180  # type: ignore[attr-defined]
+    assert call.state is CallState.EARLY  # type: ignore[attr-defined]
+    wire.bob.answer(bob_call, wire.now, body=b"v=0 answer\r\n", content_type="application/sdp")
+    wire.run()
+    (answered,) = wire.of("alice", CallAnswered)
+    assert answered.response.body == b"v=0 answer\r\n"  # type: ignore[attr-defined]
+    assert wire.of("bob", CallConfirmed)  # the ACK reached bob
+    assert bob_call.state is CallState.CONFIRMED
+    # the ACK for the 2xx stopped the retransmissions (§13.3.1.4)
+    assert wire.bob.get_timer() is None
+    wire.bob.hangup(bob_call, wire.now)
+    wire.run()
+    (ended,) = wire.of("alice", CallEnded)
+    assert ended.reason is EndReason.REMOTE_HANGUP  # type: ignore[attr-defined]
+    (bob_ended,) = wire.of("bob", CallEnded)
+    assert bob_ended.reason is EndReason.LOCAL_HANGUP  # type: ignore[attr-defined]
+    assert wire.alice.calls == {} and wire.bob.calls == {}
+
+
+def test_cancel_before_and_after_the_provisional_response() -> None:
+    wire = Wire()
+    wire.drop = ["100"]  # no provisional yet: the CANCEL must wait (§9.1)
+    call = call_bob(wire)
+    wire.alice.cancel(call, wire.now)  # type: ignore[arg-type]
+    wire.run()
+    assert not any(d.startswith(b"CANCEL") for d in wire.sent)
+    (incoming,) = wire.of("bob", IncomingCall)
+    wire.bob.ring(incoming.call, wire.now)  # type: ignore[attr-defined]
+    wire.run()
+    assert any(d.startswith(b"CANCEL") for d in wire.sent)
+    (ended,) = wire.of("alice", CallEnded)
+    assert ended.reason is EndReason.LOCAL_CANCEL  # type: ignore[attr-defined]
+    assert ended.status == 487  # type: ignore[attr-defined]
+    (bob_ended,) = wire.of("bob", CallEnded)
+    assert bob_ended.reason is EndReason.REMOTE_CANCEL  # type: ignore[attr-defined]
+
+
+def test_reject_and_hangup_of_a_ringing_call() -> None:
+    wire = Wire()
+    call_bob(wire)
+    (incoming,) = wire.of("bob", IncomingCall)
+    wire.bob.hangup(incoming.call, wire.now)  # type: ignore[attr-defined]
+    wire.run()
+    (ended,) = wire.of("alice", CallEnded)
+    assert ended.reason is EndReason.REJECTED  # type: ignore[attr-defined]
+    assert ended.status == 486  # type: ignore[attr-defined]
+
+
+def test_lost_ack_means_2xx_retransmission() -> None:
+    wire = Wire()
+    call_bob(wire)
+    (incoming,) = wire.of("bob", IncomingCall)
+    wire.drop = ["ACK"]
+    wire.bob.answer(incoming.call, wire.now)  # type: ignore[attr-defined]
+    wire.run()
+    assert not wire.of("bob", CallConfirmed)
+    wire.advance(1.0)  # the 2xx comes again at T1; alice acknowledges it again
+    assert wire.of("bob", CallConfirmed)
+    assert len(wire.of("alice", CallAnswered)) == 1
+
+
+def test_no_ack_ends_the_call_with_bye() -> None:
+    wire = Wire()
+    call_bob(wire)
+    (incoming,) = wire.of("bob", IncomingCall)
+    wire.drop = ["ACK"] * 20
+    wire.bob.answer(incoming.call, wire.now)  # type: ignore[attr-defined]
+    wire.run()
+    wire.advance(40.0)
+    (ended,) = wire.of("bob", CallEnded)
+    assert ended.reason is EndReason.NO_ACK  # type: ignore[attr-defined]
+
+
+def test_timeout_when_nobody_answers() -> None:
+    wire = Wire()
+    wire.drop = ["INVITE"] * 20
+    call_bob(wire)
+    wire.advance(40.0)
+    (ended,) = wire.of("alice", CallEnded)
+    assert ended.reason is EndReason.TIMEOUT  # type: ignore[attr-defined]
+    assert ended.status == 408  # type: ignore[attr-defined]
+
+
+def test_second_fork_is_acknowledged_and_ended() -> None:
+    wire = Wire()
+    call = call_bob(wire)
+    (incoming,) = wire.of("bob", IncomingCall)
+    wire.bob.answer(incoming.call, wire.now)  # type: ignore[attr-defined]
+    wire.run()
+    # another fork answers the same INVITE with its own tag
+    fork: Response = build_response(
+        call.invite,  # type: ignore[attr-defined]
+        200,
+        to_tag="fork2",
+        headers=[("Contact", "<sip:carol@192.0.2.3>")],
+    )
+    wire.alice.layer.receive(bytes(fork), A_FLOW, wire.now)
+    wire.pump()
+    to_fork = [
+        m for m in map(parse_message, wire.sent) if getattr(m, "method", "") and m.to.tag == "fork2"
+    ]
+    assert [getattr(m, "method", None) for m in to_fork] == ["ACK", "BYE"]
+    assert len(wire.of("alice", CallAnswered)) == 1
+
+
+def test_requests_of_unknown_dialogs_get_481() -> None:
+    wire = Wire()
+    call_bob(wire)
+    (incoming,) = wire.of("bob", IncomingCall)
+    wire.bob.answer(incoming.call, wire.now)  # type: ignore[attr-defined]
+    wire.run()
+    (answered,) = wire.of("alice", CallAnswered)
+    dialog = answered.call.dialog  # type: ignore[attr-defined]
+    wire.bob.calls.clear()
+    wire.bob._dialogs.clear()  # bob forgot the call
+    wire.alice.hangup(answered.call, wire.now)  # type: ignore[attr-defined]
+    wire.run()
+    responses = [parse_message(d) for d in wire.sent if d.startswith(b"SIP/")]
+    assert responses[-1].status_code == 481  # type: ignore[union-attr]
+    assert dialog is not None
+
+
+async def test_call_through_the_embedded_proxy() -> None:
+    """alice over WS and bob over TCP register to the embedded server; alice calls bob."""
+    import asyncio
+
+    from sipcore.auth import DigestClient
+    from sipcore.registration import RegistrationConfig
+    from sipcore.server import EmbeddedServer
+    from sipcore.stack import SipStack
+
+    async def until(check: object, timeout: float = 5.0) -> None:
+        for _ in range(int(timeout / 0.02)):
+            if check():  # type: ignore[operator]
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("condition not reached")
+
+    users = {"alice": "alicepw", "bob": "bobpw"}
+    async with EmbeddedServer(users, listen=("ws", "tcp")) as server:
+        parties = {}
+        for user, transport in (("alice", "ws"), ("bob", "tcp")):
+            stack = SipStack()
+            await stack.__aenter__()
+            account = stack.account(
+                RegistrationConfig(aor=SipUri(server.domain, user=user), password=users[user]),
+                server.uri(transport),
+            )
+            await account.register()
+            ua = UserAgent(
+                stack.layer, account.identity, credentials=DigestClient(user, users[user])
+            )
+            stack.users.append(ua)
+            parties[user] = (stack, account, ua)
+        try:
+            a_stack, a_account, alice = parties["alice"]
+            b_stack, _, bob = parties["bob"]
+            assert a_account.flow is not None
+            call = alice.invite(
+                SipUri(server.domain, user="bob"),
+                from_addr=NameAddr(SipUri(server.domain, user="alice")),
+                flow=a_account.flow,
+                now=a_stack.now(),
+                body=b"v=0\r\n",
+                content_type="application/sdp",
+            )
+            a_stack.process()
+            await until(lambda: any(isinstance(e, IncomingCall) for e in bob.events))
+            incoming = next(e for e in bob.events if isinstance(e, IncomingCall)).call
+            bob.ring(incoming, b_stack.now())
+            bob.answer(incoming, b_stack.now(), body=b"v=0\r\n", content_type="application/sdp")
+            b_stack.process()
+            await until(lambda: call.state is CallState.CONFIRMED)
+            await until(lambda: incoming.state is CallState.CONFIRMED)
+            assert call.dialog is not None and len(call.dialog.route_set) == 2  # double RR
+            alice.hangup(call, a_stack.now())
+            a_stack.process()
+            await until(lambda: incoming.ended)
+            assert incoming.end_reason is EndReason.REMOTE_HANGUP
+        finally:
+            for stack, account, _ in parties.values():
+                await account.stop()
+                await stack.close()
