@@ -3,8 +3,9 @@
 Plain helpers, usable from tests, fixtures and scripts:
 
 - :func:`free_ports` picks ports free for UDP and/or TCP on 127.0.0.1;
-- :func:`make_cert` (from :mod:`sipcore.transport.pki`) writes a private CA and a server certificate for 127.0.0.1, ::1 and
-  localhost, so that TLS clients verify the server against the CA file;
+- :func:`make_cert` (from :mod:`sipcore.transport.pki`) writes a private CA and a server
+  certificate for 127.0.0.1, ::1 and localhost, so that TLS clients verify the server
+  against the CA file;
 - :class:`Kamailio` runs ``tests/interop/kamailio/kamailio.cfg`` (registrar, digest auth,
   record-routing proxy; UDP, TCP, WS and WSS) on its own ports and control socket;
 - :class:`Sipp` runs SIPp scenarios (``tests/interop/sipp/``) and reads their statistics.
