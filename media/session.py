@@ -1,0 +1,209 @@
+"""A WebRTC audio session on aiortc for one SIP call: offer/answer bodies in, audio in and out.
+
+aiortc gathers ICE candidates inside ``setLocalDescription``, so every SDP this module gives is
+complete (no trickle), which is what SIP offer/answer needs (RFC 3264). Gathering is bounded in
+time (aiortc waits 5 s for a STUN server that does not answer).
+
+Host candidates: aioice offers every interface address except loopback. ``host_addresses`` in
+:class:`MediaConfig` restricts (or, with ``("127.0.0.1",)``, sets) the addresses a session
+offers; the choice is scoped to that session's gathering through a context variable, so
+sessions with different settings can gather at the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import fractions
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import aioice.ice
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
+
+from .offer_answer import ensure_telephone_event
+from .sdp import parse
+
+__all__ = ["MediaConfig", "MediaSession", "ToneTrack"]
+
+SAMPLE_RATE = 48000
+PTIME = 0.02
+
+_HOST_ADDRESSES: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
+    "host_addresses", default=None
+)
+_original_host_addresses = aioice.ice.get_host_addresses
+
+
+def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    """aioice's address lookup, narrowed to the addresses of the gathering session, if set."""
+    wanted = _HOST_ADDRESSES.get()
+    if wanted is None:
+        return _original_host_addresses(use_ipv4, use_ipv6)
+    return [a for a in wanted if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+
+aioice.ice.get_host_addresses = _host_addresses  # consults the context variable above
+
+
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    """How a session gathers candidates and what it offers."""
+
+    ice_servers: tuple[RTCIceServer, ...] = ()
+    """STUN and TURN servers (none by default: host candidates only)."""
+    host_addresses: tuple[str, ...] | None = None
+    """Addresses for host candidates; None offers every interface but loopback (aioice's way);
+    ``("127.0.0.1",)`` keeps a call on loopback."""
+    gather_timeout: float = 2.0
+    """Longest wait for gathering with the ICE servers; past it the session offers host
+    candidates only (seconds)."""
+    telephone_event: bool = True
+    """Offer RFC 4733 telephone-event (8000 Hz, and 48000 Hz beside Opus)."""
+
+
+class ToneTrack(MediaStreamTrack):
+    """A sine tone (``frequency`` 0: silence) paced in real time, 20 ms frames at 48 kHz."""
+
+    kind = "audio"
+
+    def __init__(self, frequency: float = 440.0, amplitude: float = 0.3) -> None:
+        super().__init__()
+        self.frequency = frequency
+        self.amplitude = amplitude
+        self._start: float | None = None
+        self._pts = 0
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        samples = int(SAMPLE_RATE * PTIME)
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._pts += samples
+            delay = self._start + self._pts / SAMPLE_RATE - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        step = 2 * math.pi * self.frequency / SAMPLE_RATE
+        peak = int(32767 * self.amplitude)
+        pcm = b"".join(
+            int(peak * math.sin(step * (self._pts + i))).to_bytes(2, "little", signed=True)
+            for i in range(samples)
+        )
+        frame = AudioFrame(format="s16", layout="mono", samples=samples)
+        frame.planes[0].update(pcm)
+        frame.pts = self._pts
+        frame.sample_rate = SAMPLE_RATE
+        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        return frame
+
+
+class MediaSession:
+    """The media of one call: an RTCPeerConnection with one audio transceiver."""
+
+    def __init__(self, config: MediaConfig | None = None, source: MediaStreamTrack | None = None):
+        self.config = config or MediaConfig()
+        self.source = source or ToneTrack(0.0)
+        self._frames: asyncio.Queue[AudioFrame] = asyncio.Queue(maxsize=500)
+        self._reader: asyncio.Task[None] | None = None
+        self.frames_received = 0
+        self.on_frame: Callable[[AudioFrame], None] | None = None
+        self.gathering_fell_back = False
+        self.pc = self._peer_connection(self.config.ice_servers)
+
+    def _peer_connection(self, ice_servers: tuple[RTCIceServer, ...]) -> RTCPeerConnection:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers)))
+        self.transceiver = pc.addTransceiver(self.source, direction="sendrecv")
+
+        @pc.on("track")
+        def _on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio" and self._reader is None:
+                self._reader = asyncio.ensure_future(self._read(track))
+
+        return pc
+
+    # -- offer/answer (RFC 3264) -----------------------------------------------------------------
+    async def create_offer(self) -> bytes:
+        """A complete SDP offer (candidates included)."""
+        return await self._describe(None)
+
+    async def create_answer(self, offer: bytes) -> bytes:
+        """Apply a remote offer and return the complete answer."""
+        return await self._describe(offer)
+
+    async def set_answer(self, answer: bytes) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer.decode(), "answer"))
+
+    async def _describe(self, offer: bytes | None) -> bytes:
+        """Make the local description; when STUN/TURN gathering overruns ``gather_timeout``,
+        start again with host candidates only, which takes no network round trip."""
+        try:
+            return await self._describe_once(offer, self.config.gather_timeout)
+        except TimeoutError:
+            if not self.config.ice_servers:
+                raise
+        await self.pc.close()
+        self.gathering_fell_back = True
+        self.pc = self._peer_connection(())
+        return await self._describe_once(offer, self.config.gather_timeout)
+
+    async def _describe_once(self, offer: bytes | None, timeout: float) -> bytes:
+        pc = self.pc
+        if offer is not None:
+            await pc.setRemoteDescription(RTCSessionDescription(offer.decode(), "offer"))
+        description = await (pc.createOffer() if offer is None else pc.createAnswer())
+        token = _HOST_ADDRESSES.set(self.config.host_addresses)
+        try:
+            await asyncio.wait_for(pc.setLocalDescription(description), timeout)
+        finally:
+            _HOST_ADDRESSES.reset(token)
+        return self._munge(pc.localDescription.sdp)
+
+    def _munge(self, sdp: str) -> bytes:
+        if not self.config.telephone_event:
+            return sdp.encode()
+        description = parse(sdp)
+        for section in description.media:
+            if section.kind == "audio":
+                ensure_telephone_event(section)
+        return description.encode()
+
+    # -- audio ---------------------------------------------------------------------------------
+    @property
+    def connection_state(self) -> str:
+        return str(self.pc.connectionState)
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            if not isinstance(frame, AudioFrame):
+                continue
+            self.frames_received += 1
+            if self.on_frame is not None:
+                self.on_frame(frame)
+            if self._frames.full():
+                self._frames.get_nowait()
+            self._frames.put_nowait(frame)
+
+    async def frames(self) -> AsyncIterator[AudioFrame]:
+        """Received audio frames, as they come (older ones are dropped if nobody reads)."""
+        while True:
+            yield await self._frames.get()
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        await self.pc.close()

@@ -1,0 +1,84 @@
+"""Two media sessions in one process on loopback: real ICE, DTLS-SRTP and Opus, tones both ways."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import math
+
+from av import AudioFrame
+
+from media.sdp import parse
+from media.session import MediaConfig, MediaSession, ToneTrack
+
+LOOPBACK = MediaConfig(host_addresses=("127.0.0.1",))
+
+
+def goertzel(samples: array.array[int], rate: int, frequency: float) -> float:
+    """Power of ``frequency`` in ``samples`` (normalised by the length)."""
+    k = 2 * math.cos(2 * math.pi * frequency / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + k * s1 - s2, s1
+    return (s1 * s1 + s2 * s2 - k * s1 * s2) / len(samples)
+
+
+def mono(frame: AudioFrame) -> array.array[int]:
+    pcm = array.array("h", bytes(frame.planes[0]))
+    channels = len(frame.layout.channels)
+    return pcm[::channels] if channels > 1 else pcm
+
+
+async def test_tones_flow_both_ways_over_loopback() -> None:
+    alice = MediaSession(LOOPBACK, ToneTrack(440.0))
+    bob = MediaSession(LOOPBACK, ToneTrack(1000.0))
+    heard: dict[str, list[AudioFrame]] = {"alice": [], "bob": []}
+    alice.on_frame = heard["alice"].append
+    bob.on_frame = heard["bob"].append
+    try:
+        offer = await alice.create_offer()
+        sdp = parse(offer)
+        (audio,) = sdp.media
+        assert audio.proto == "UDP/TLS/RTP/SAVPF"
+        assert [c.address for c in audio.candidates] == ["127.0.0.1"]
+        names = [c.name.lower() for c in audio.codecs]
+        assert "opus" in names and "telephone-event" in names
+        answer = await bob.create_answer(offer)
+        await alice.set_answer(answer)
+        for _ in range(150):
+            if len(heard["alice"]) > 60 and len(heard["bob"]) > 60:
+                break
+            await asyncio.sleep(0.02)
+        assert alice.connection_state == bob.connection_state == "connected"
+        assert len(heard["alice"]) > 60 and len(heard["bob"]) > 60
+        for who, own, other in (("bob", 1000.0, 440.0), ("alice", 440.0, 1000.0)):
+            frame = heard[who][-1]
+            samples = array.array("h")
+            for f in heard[who][-25:]:
+                samples.extend(mono(f))
+            rate = frame.sample_rate
+            assert goertzel(samples, rate, other) > 20 * goertzel(samples, rate, own), who
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_gathering_is_bounded_by_an_unanswering_stun_server() -> None:
+    from aiortc import RTCIceServer
+
+    # nothing listens on this port: aioice would wait 5 s for the STUN answer
+    config = MediaConfig(
+        host_addresses=("127.0.0.1",),
+        ice_servers=(RTCIceServer("stun:127.0.0.1:9"),),
+        gather_timeout=1.0,
+    )
+    session = MediaSession(config)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        offer = parse(await session.create_offer())
+        assert loop.time() - started < 2.0
+        assert session.gathering_fell_back
+        assert [c.address for c in offer.media[0].candidates] == ["127.0.0.1"]
+    finally:
+        await session.close()
