@@ -1,18 +1,25 @@
-"""The demonstration behind ``scripts/demo``: a call between two user agents on loopback.
+"""The demonstration behind ``scripts/demo``: a call with media between two user agents on
+loopback.
 
 An embedded registrar/proxy listens on WSS with a certificate from a private CA made for the
 run (clients verify it, as they would a real server's). Alice and Bob register over WSS with
-digest authentication, Alice calls Bob through the proxy (407 challenge, 180 Ringing, 200 OK,
-ACK), and Bob hangs up. The call is signalling only for now: media comes with the media layer.
+digest authentication; Alice calls Bob through the proxy with a WebRTC offer (407 challenge,
+180 Ringing, 200 OK with the answer, ACK); ICE, DTLS-SRTP and Opus carry a 440 Hz tone from
+Alice and a 1 kHz tone from Bob; each side measures what it hears; Bob hangs up.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
+import math
 import tempfile
 import time
 from pathlib import Path
 
+from av import AudioFrame
+
+from media.session import MediaConfig, MediaSession, ToneTrack
 from sipcore import SipUri
 from sipcore.auth import DigestClient
 from sipcore.events import Event
@@ -33,6 +40,8 @@ from sipcore.ua import (
 from sipcore.uri import NameAddr
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret"}
+TONES = {"alice": 440.0, "bob": 1000.0}
+LOOPBACK_MEDIA = MediaConfig(host_addresses=("127.0.0.1",))
 
 _started = time.monotonic()
 
@@ -50,7 +59,9 @@ class Party:
         self.server = server
         self.account: Account | None = None
         self.ua: UserAgent | None = None
-        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.media = MediaSession(LOOPBACK_MEDIA, ToneTrack(TONES[name]))
+        self.heard: list[AudioFrame] = []
+        self.media.on_frame = self.heard.append
 
     async def register(self) -> None:
         await self.stack.__aenter__()
@@ -82,10 +93,31 @@ class Party:
                 return event
             await asyncio.sleep(0.005)
 
+    def loudest(self) -> str:
+        """Which of the two tones dominates the last half second heard."""
+        samples = array.array("h")
+        for frame in self.heard[-25:]:
+            pcm = array.array("h", bytes(frame.planes[0]))
+            samples.extend(pcm[:: len(frame.layout.channels)])
+        rate = self.heard[-1].sample_rate if self.heard else 48000
+        power = {f: _goertzel(samples, rate, f) for f in TONES.values()}
+        best = max(power, key=lambda f: power[f])
+        ratio = power[best] / max(1e-9, min(power.values()))
+        return f"{best:.0f} Hz ({10 * math.log10(ratio):.0f} dB above the other tone)"
+
     async def close(self) -> None:
+        await self.media.close()
         if self.account is not None:
             await self.account.stop()
         await self.stack.close()
+
+
+def _goertzel(samples: array.array[int], rate: int, frequency: float) -> float:
+    k = 2 * math.cos(2 * math.pi * frequency / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + k * s1 - s2, s1
+    return (s1 * s1 + s2 * s2 - k * s1 * s2) / max(1, len(samples))
 
 
 def _describe(event: Event) -> str:
@@ -114,11 +146,14 @@ async def demo() -> int:
             try:
                 await asyncio.wait_for(asyncio.gather(alice.register(), bob.register()), 15)
                 assert alice.ua and bob.ua and alice.account and alice.account.flow
+                offer = await alice.media.create_offer()
                 call: Call = alice.ua.invite(
                     SipUri(server.domain, user="bob"),
                     from_addr=NameAddr(SipUri(server.domain, user="alice"), "Alice"),
                     flow=alice.account.flow,
                     now=alice.stack.now(),
+                    body=offer,
+                    content_type="application/sdp",
                 )
                 alice.stack.process()
                 say("alice", f"INVITE sip:bob@{server.domain}")
@@ -127,21 +162,32 @@ async def demo() -> int:
                 bob.ua.ring(bob_call, bob.stack.now())
                 bob.stack.process()
                 await asyncio.wait_for(_wait_for(alice, CallProgress), 10)
+                answer = await bob.media.create_answer(bob_call.remote_body)
                 await asyncio.sleep(0.3)  # let it ring
-                bob.ua.answer(bob_call, bob.stack.now())
+                bob.ua.answer(
+                    bob_call, bob.stack.now(), body=answer, content_type="application/sdp"
+                )
                 bob.stack.process()
-                await asyncio.wait_for(_wait_for(alice, CallAnswered), 10)
+                answered = await asyncio.wait_for(_wait_for(alice, CallAnswered), 10)
+                assert isinstance(answered, CallAnswered)
+                await alice.media.set_answer(answered.response.body)
                 await asyncio.wait_for(_wait_for(bob, CallConfirmed), 10)
                 assert call.dialog is not None
                 routes = ", ".join(str(r.uri) for r in call.dialog.route_set)
                 say("alice", f"dialog confirmed, route set: {routes}")
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(2.0)  # two seconds of audio
+                for party in (alice, bob):
+                    say(
+                        party.name,
+                        f"media {party.media.connection_state}: {len(party.heard)} frames "
+                        f"received, loudest {party.loudest()}",
+                    )
                 bob.ua.hangup(bob_call, bob.stack.now())
                 bob.stack.process()
                 ended = await asyncio.wait_for(_wait_for(alice, CallEnded), 10)
                 await asyncio.wait_for(_wait_for(bob, CallEnded), 10)
                 assert isinstance(ended, CallEnded)
-                say("demo", f"call ended: {ended.reason.value}; signalling only, media is next")
+                say("demo", f"call ended: {ended.reason.value}")
             finally:
                 await alice.close()
                 await bob.close()

@@ -12,5 +12,8 @@ def test_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "alice  call: CallProgress (180 Ringing)" in out
     assert "alice  call: CallAnswered (200 OK)" in out
     assert "bob    call: CallConfirmed" in out
+    assert "alice  media connected" in out and "bob    media connected" in out
+    assert "loudest 1000 Hz" in out.split("alice  media connected")[1].splitlines()[0]
+    assert "loudest 440 Hz" in out.split("bob    media connected")[1].splitlines()[0]
     assert "call ended: remote hangup" in out
     assert out.count("account: Unregistered") == 2
