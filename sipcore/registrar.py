@@ -44,19 +44,6 @@ __all__ = [
     "Registrar",
 ]
 
-ALLOW = (
-    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, MESSAGE, SUBSCRIBE, NOTIFY, "
-    "REFER, PRACK"
-)
-# Initial requests that are record-routed: those that create dialogs (§12.1, RFC 6665 §4.1.4,
-# RFC 3515), and NOTIFY in or out of a dialog, as Kamailio's configuration does.
-RECORD_ROUTE_METHODS = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
-# Never challenged: they cannot be resubmitted (§22.1) or belong to a dialog (RFC 3262).
-UNCHALLENGED_METHODS = frozenset({"ACK", "CANCEL", "PRACK"})
-_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
-_DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
-_MAX_TOKENS = 65536
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProxyConfig:
