@@ -10,13 +10,15 @@ responses and early dialogs, 2xx and its ACK, a 2xx from
 another fork acknowledged and ended with BYE, failures and timeouts), CANCEL (sent only after a
 provisional response, §9.1), receiving a call (ringing, answering with 2xx retransmitted until
 the ACK, §13.3.1.4, rejecting), CANCEL received (487), BYE both ways, and 481 for requests of
-unknown dialogs. re-INVITE, UPDATE, PRACK, INFO, REFER and session timers build on this.
+unknown dialogs, re-INVITE both ways with 491 glare handling and retry (§14), INFO (RFC 6086).
+UPDATE, PRACK, REFER and session timers build on this.
 """
 
 from __future__ import annotations
 
 import enum
 import itertools
+import secrets
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,6 +107,11 @@ class Call:
         self.end_reason: EndReason | None = None
         self.end_status: int | None = None
         self.remote_body: bytes = invite.body if direction == "incoming" else b""
+        self.reinvite_out: Request | None = None  # our re-INVITE in progress
+        self.reinvite_in: str | None = None  # the server transaction of the peer's re-INVITE
+        self.reinvite_in_request: Request | None = None
+        self.retry_at: float | None = None  # §14.1: when to resend after a 491
+        self.retry_body: tuple[bytes, str | None] | None = None
 
     def __repr__(self) -> str:
         return f"<Call {self.id} {self.direction} {self.state.value}>"
@@ -147,6 +154,38 @@ class CallEnded(Event):
     call: Call
     reason: EndReason
     status: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReinviteReceived(Event):
+    """The peer sent a re-INVITE (§14.2): answer it with ``answer_reinvite`` (its offer is
+    ``request.body``; a hold shows as sendonly or inactive)."""
+
+    call: Call
+    request: Request
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReinviteAnswered(Event):
+    """Our re-INVITE got its final response (a 2xx carries the answer; the call goes on
+    after a failure, §14.1)."""
+
+    call: Call
+    response: Response
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InfoReceived(Event):
+    """An INFO within the call (RFC 6086), already answered with 200."""
+
+    call: Call
+    request: Request
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InfoAnswered(Event):
+    call: Call
+    response: Response
 
 
 class UserAgent:
@@ -256,6 +295,76 @@ class UserAgent:
         else:
             self._bye(call, now)
 
+    # -- within a call --------------------------------------------------------------------------
+    def reinvite(
+        self, call: Call, now: float, *, body: bytes = b"", content_type: str | None = None
+    ) -> bool:
+        """Send a re-INVITE with a new offer (§14.1); False when one is already in progress
+        either way (the caller tries again later)."""
+        if call.state is not CallState.CONFIRMED or call.dialog is None:
+            return False
+        if call.reinvite_out is not None or call.reinvite_in is not None:
+            return False
+        me = self.identity(call.flow)
+        request = call.dialog.create_request(
+            "INVITE",
+            via=self._via(me),
+            contact=NameAddr(me.contact),
+            headers=self._common_headers(),
+            body=body,
+            content_type=content_type,
+        )
+        call.reinvite_out = request
+        call.retry_at = None
+        key = self.layer.send_request(request, call.flow, now)
+        self._client[key] = (call, "REINVITE")
+        return True
+
+    def answer_reinvite(
+        self,
+        call: Call,
+        now: float,
+        *,
+        status: int = 200,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> None:
+        """Answer the peer's re-INVITE: 2xx with our answer (retransmitted until the ACK) or a
+        failure that leaves the session as it was (488, 500 ...)."""
+        txn, request = call.reinvite_in, call.reinvite_in_request
+        if txn is None or request is None:
+            return
+        call.reinvite_in = call.reinvite_in_request = None
+        headers = list(self._common_headers())
+        if status < 300:
+            headers.append(("Contact", str(NameAddr(self.identity(call.flow).contact))))
+        response = build_response(
+            request,
+            status,
+            to_tag=call.dialog.id.local_tag if call.dialog else None,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
+        self.layer.send_response(txn, response, now)
+        if 200 <= status < 300:
+            layer_txn = self.layer.transaction(txn)
+            self._successes.start(response, layer_txn.flow if layer_txn else call.flow, now)
+
+    def send_info(self, call: Call, now: float, *, body: bytes, content_type: str) -> bool:
+        """INFO within the call (RFC 6086), e.g. application/dtmf-relay."""
+        if call.state is not CallState.CONFIRMED or call.dialog is None:
+            return False
+        request = call.dialog.create_request(
+            "INFO",
+            via=self._via(self.identity(call.flow)),
+            body=body,
+            content_type=content_type,
+        )
+        key = self.layer.send_request(request, call.flow, now)
+        self._client[key] = (call, "INFO")
+        return True
+
     # -- receiving calls (UAS) -------------------------------------------------------------------
     def ring(
         self,
@@ -314,11 +423,14 @@ class UserAgent:
             if entry is None:
                 return False
             call, method = entry
+            response = event.response
             if method == "INVITE":
-                self._invite_response(
-                    call, event.response, now, isinstance(event, AdditionalSuccess)
-                )
-            elif method == "BYE" and event.response.status_code >= 200:
+                self._invite_response(call, response, now, isinstance(event, AdditionalSuccess))
+            elif method == "REINVITE":
+                self._reinvite_response(call, response, now)
+            elif method == "INFO" and response.status_code >= 200:
+                self.events.append(InfoAnswered(call=call, response=response))
+            elif method == "BYE" and response.status_code >= 200:
                 self._end(call, call.end_reason or EndReason.LOCAL_HANGUP)
             return True
         if isinstance(event, TransactionTimedOut | TransportFailed):
@@ -332,6 +444,11 @@ class UserAgent:
                 self._end(call, reason, status)
             elif method == "BYE":
                 self._end(call, call.end_reason or EndReason.LOCAL_HANGUP)
+            elif method == "REINVITE" and call.reinvite_out is not None:
+                # §14.1: a re-INVITE without answer ends the session with BYE
+                call.reinvite_out = None
+                call.end_reason = EndReason.TIMEOUT
+                self._bye(call, now)
             return True
         if isinstance(event, TransactionTerminated):
             mine = self._client.pop(event.transaction, None) is not None
@@ -345,18 +462,28 @@ class UserAgent:
                 self._end(call, EndReason.FAILURE, 503)
 
     def get_timer(self) -> float | None:
-        return self._successes.get_timer()
+        deadlines = [c.retry_at for c in self.calls.values() if c.retry_at is not None]
+        successes = self._successes.get_timer()
+        if successes is not None:
+            deadlines.append(successes)
+        return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
+        for call in list(self.calls.values()):
+            if call.retry_at is not None and call.retry_at <= now and call.retry_body:
+                body, content_type = call.retry_body
+                call.retry_at = call.retry_body = None
+                if not self.reinvite(call, now, body=body, content_type=content_type):
+                    self.events.append(ReinviteAnswered(call=call, response=_glare_response(call)))
         for data, flow in self._successes.handle_timer(now):
             self.layer.send_bytes(data, flow)
         for event in self._successes.events:
             if isinstance(event, AckTimedOut):
-                call = self._dialogs.get(_uas_dialog_id(event.response))
-                if call is not None and not call.ended:
+                unacked = self._dialogs.get(_uas_dialog_id(event.response))
+                if unacked is not None and not unacked.ended:
                     # §13.3.1.4: no ACK in 64*T1: the session ends with a BYE
-                    call.end_reason = EndReason.NO_ACK
-                    self._bye(call, now)
+                    unacked.end_reason = EndReason.NO_ACK
+                    self._bye(unacked, now)
         self._successes.events.clear()
 
     # -- internals ---------------------------------------------------------------------------------
@@ -390,6 +517,20 @@ class UserAgent:
         if method == "BYE":
             self.layer.respond(event.transaction, 200, now)
             self._end(call, EndReason.REMOTE_HANGUP)
+            return True
+        if method == "INVITE":
+            if call.reinvite_out is not None or call.reinvite_in is not None:
+                # §14.2: a re-INVITE while ours is pending (glare) gets 491
+                self.layer.respond(event.transaction, 491, now)
+                return True
+            call.reinvite_in = event.transaction
+            call.reinvite_in_request = request
+            call.remote_body = request.body or call.remote_body
+            self.events.append(ReinviteReceived(call=call, request=request))
+            return True
+        if method == "INFO":
+            self.layer.respond(event.transaction, 200, now)
+            self.events.append(InfoReceived(call=call, request=request))
             return True
         return False  # other in-dialog requests go to the application handler
 
@@ -476,6 +617,33 @@ class UserAgent:
         self._client[call.transaction] = (call, "INVITE")
         return True
 
+    def _reinvite_response(self, call: Call, response: Response, now: float) -> None:
+        request = call.reinvite_out
+        status = response.status_code
+        if request is None or status < 200:
+            return
+        call.reinvite_out = None
+        dialog = call.dialog
+        if dialog is None:
+            return
+        if status < 300:
+            dialog.receive_response(request, response)  # target refresh (§12.2.1.2)
+            ack = dialog.create_ack(request.cseq.number, via=self._via(self.identity(call.flow)))
+            self.layer.send_stateless(ack, call.flow)
+        elif status == 491:
+            # §14.1: retry after 2.1-4 s when we own the Call-ID (we sent the INVITE that made
+            # the dialog), 0-2 s otherwise; the same offer goes again
+            low, high = (2.1, 4.0) if call.direction == "outgoing" else (0.0, 2.0)
+            call.retry_at = now + low + (high - low) * secrets.randbelow(1000) / 1000
+            call.retry_body = (request.body, request.headers.get("content-type"))
+            return
+        elif status in (408, 481):
+            # §14.1: the dialog is gone
+            self.events.append(ReinviteAnswered(call=call, response=response))
+            self._end(call, EndReason.FAILURE, status)
+            return
+        self.events.append(ReinviteAnswered(call=call, response=response))
+
     def _send_ack(self, dialog: Dialog, call: Call, now: float) -> None:
         ack = dialog.create_ack(call.invite.cseq.number, via=self._via(self.identity(call.flow)))
         self.layer.send_stateless(ack, call.flow)
@@ -532,6 +700,11 @@ class UserAgent:
         return Via(me.transport, me.host, me.port, {"branch": generate_branch(), "rport": None})
 
 
+def _glare_response(call: Call) -> Response:
+    """What a retry that could not be sent reports: 491 as if the peer had answered again."""
+    return build_response(call.invite, 491)
+
+
 def _uas_dialog_id(response: Response) -> DialogId:
     """The dialog of a 2xx we sent: our tag is the To tag."""
     return DialogId(response.call_id, response.to.tag or "", response.from_.tag or "")
@@ -546,6 +719,10 @@ __all__ = [
     "CallState",
     "EndReason",
     "IncomingCall",
+    "InfoAnswered",
+    "InfoReceived",
     "LocalIdentity",
+    "ReinviteAnswered",
+    "ReinviteReceived",
     "UserAgent",
 ]

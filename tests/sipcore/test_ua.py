@@ -293,3 +293,75 @@ async def test_call_through_the_embedded_proxy() -> None:
             for stack, account, _ in parties.values():
                 await account.stop()
                 await stack.close()
+
+
+def established() -> tuple[Wire, object, object]:
+    wire = Wire()
+    call = call_bob(wire)
+    (incoming,) = wire.of("bob", IncomingCall)
+    bob_call = incoming.call  # type: ignore[attr-defined]
+    wire.bob.answer(bob_call, wire.now)
+    wire.run()
+    return wire, call, bob_call
+
+
+def test_reinvite_hold_and_unhold() -> None:
+    from sipcore.ua import ReinviteAnswered, ReinviteReceived
+
+    wire, call, bob_call = established()
+    hold = b"v=0\r\na=sendonly\r\n"
+    assert wire.alice.reinvite(call, wire.now, body=hold, content_type="application/sdp")  # type: ignore[arg-type]
+    assert not wire.alice.reinvite(call, wire.now, body=hold)  # type: ignore[arg-type]
+    wire.run()
+    (received,) = wire.of("bob", ReinviteReceived)
+    assert received.request.body == hold  # type: ignore[attr-defined]
+    wire.bob.answer_reinvite(
+        bob_call, wire.now, body=b"v=0\r\na=recvonly\r\n", content_type="application/sdp"
+    )  # type: ignore[arg-type]
+    wire.run()
+    (answered,) = wire.of("alice", ReinviteAnswered)
+    assert answered.response.status_code == 200  # type: ignore[attr-defined]
+    assert answered.response.body == b"v=0\r\na=recvonly\r\n"  # type: ignore[attr-defined]
+    assert wire.bob.get_timer() is None  # the ACK of the re-INVITE's 2xx arrived
+    assert call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
+    # a failed re-INVITE leaves the call up (§14.1)
+    assert wire.bob.reinvite(bob_call, wire.now, body=b"v=0\r\n", content_type="application/sdp")  # type: ignore[arg-type]
+    wire.run()
+    (again,) = wire.of("alice", ReinviteReceived)
+    wire.alice.answer_reinvite(again.call, wire.now, status=488)  # type: ignore[attr-defined]
+    wire.run()
+    (failed,) = wire.of("bob", ReinviteAnswered)
+    assert failed.response.status_code == 488  # type: ignore[attr-defined]
+    assert bob_call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
+
+
+def test_reinvite_glare_491_and_retry() -> None:
+    from sipcore.ua import ReinviteReceived
+
+    wire, call, bob_call = established()
+    # both send a re-INVITE before seeing the other's: each answers the other with 491
+    wire.alice.reinvite(call, wire.now, body=b"a", content_type="application/sdp")  # type: ignore[arg-type]
+    wire.bob.reinvite(bob_call, wire.now, body=b"b", content_type="application/sdp")  # type: ignore[arg-type]
+    wire.run()
+    statuses = [d.split(b" ", 2)[1] for d in wire.sent if d.startswith(b"SIP/")]
+    assert statuses.count(b"491") == 2
+    # §14.1: the Call-ID owner (alice) waits 2.1-4 s, bob 0-2 s: bob's retry comes first
+    assert wire.bob.get_timer() is not None and wire.alice.get_timer() is not None
+    assert wire.bob.get_timer() < wire.alice.get_timer()  # type: ignore[operator]
+    wire.advance(2.05)
+    (received,) = wire.of("alice", ReinviteReceived)
+    assert received.request.body == b"b"  # type: ignore[attr-defined]
+
+
+def test_info_both_ways() -> None:
+    from sipcore.ua import InfoAnswered, InfoReceived
+
+    wire, call, bob_call = established()
+    body = b"Signal=5\r\nDuration=160\r\n"
+    assert wire.alice.send_info(call, wire.now, body=body, content_type="application/dtmf-relay")  # type: ignore[arg-type]
+    wire.run()
+    (info,) = wire.of("bob", InfoReceived)
+    assert info.request.body == body  # type: ignore[attr-defined]
+    assert info.request.content_type.mime == "application/dtmf-relay"  # type: ignore[attr-defined]
+    (answered,) = wire.of("alice", InfoAnswered)
+    assert answered.response.status_code == 200  # type: ignore[attr-defined]
