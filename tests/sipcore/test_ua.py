@@ -3,11 +3,14 @@ lost ACKs and forks."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from sipcore import NameAddr, Response, SipUri, build_response, parse_message
 from sipcore.events import Event
 from sipcore.flow import Flow
 from sipcore.transaction_layer import TransactionLayer
 from sipcore.ua import (
+    Call,
     CallAnswered,
     CallConfirmed,
     CallEnded,
@@ -18,6 +21,8 @@ from sipcore.ua import (
     LocalIdentity,
     UserAgent,
 )
+
+E = TypeVar("E", bound=Event)
 
 A_ADDR = ("192.0.2.1", 5060)
 B_ADDR = ("192.0.2.2", 5060)
@@ -84,11 +89,11 @@ class Wire:
             self.run()
         self.now = end
 
-    def of(self, name: str, kind: type) -> list[object]:
+    def of(self, name: str, kind: type[E]) -> list[E]:
         return [e for e in self.events[name] if isinstance(e, kind)]
 
 
-def call_bob(wire: Wire) -> object:
+def call_bob(wire: Wire) -> Call:
     call = wire.alice.invite(
         SipUri(B_ADDR[0], user="bob", port=B_ADDR[1]),
         from_addr=NameAddr(SipUri("example.com", user="alice")),
@@ -105,17 +110,17 @@ def test_call_setup_and_bye_from_the_callee() -> None:
     wire = Wire()
     call = call_bob(wire)
     (incoming,) = wire.of("bob", IncomingCall)
-    bob_call = incoming.call  # type: ignore[attr-defined]
+    bob_call = incoming.call
     assert bob_call.remote_body == b"v=0\r\n"
     wire.bob.ring(bob_call, wire.now)
     wire.run()
     (progress,) = wire.of("alice", CallProgress)
-    assert progress.response.status_code == 180  # type: ignore[attr-defined]
-    assert call.state is CallState.EARLY  # type: ignore[attr-defined]
+    assert progress.response.status_code == 180
+    assert call.state is CallState.EARLY
     wire.bob.answer(bob_call, wire.now, body=b"v=0 answer\r\n", content_type="application/sdp")
     wire.run()
     (answered,) = wire.of("alice", CallAnswered)
-    assert answered.response.body == b"v=0 answer\r\n"  # type: ignore[attr-defined]
+    assert answered.response.body == b"v=0 answer\r\n"
     assert wire.of("bob", CallConfirmed)  # the ACK reached bob
     assert bob_call.state is CallState.CONFIRMED
     # the ACK for the 2xx stopped the retransmissions (§13.3.1.4)
@@ -123,9 +128,9 @@ def test_call_setup_and_bye_from_the_callee() -> None:
     wire.bob.hangup(bob_call, wire.now)
     wire.run()
     (ended,) = wire.of("alice", CallEnded)
-    assert ended.reason is EndReason.REMOTE_HANGUP  # type: ignore[attr-defined]
+    assert ended.reason is EndReason.REMOTE_HANGUP
     (bob_ended,) = wire.of("bob", CallEnded)
-    assert bob_ended.reason is EndReason.LOCAL_HANGUP  # type: ignore[attr-defined]
+    assert bob_ended.reason is EndReason.LOCAL_HANGUP
     assert wire.alice.calls == {} and wire.bob.calls == {}
 
 
@@ -133,29 +138,29 @@ def test_cancel_before_and_after_the_provisional_response() -> None:
     wire = Wire()
     wire.drop = ["100"]  # no provisional yet: the CANCEL must wait (§9.1)
     call = call_bob(wire)
-    wire.alice.cancel(call, wire.now)  # type: ignore[arg-type]
+    wire.alice.cancel(call, wire.now)
     wire.run()
     assert not any(d.startswith(b"CANCEL") for d in wire.sent)
     (incoming,) = wire.of("bob", IncomingCall)
-    wire.bob.ring(incoming.call, wire.now)  # type: ignore[attr-defined]
+    wire.bob.ring(incoming.call, wire.now)
     wire.run()
     assert any(d.startswith(b"CANCEL") for d in wire.sent)
     (ended,) = wire.of("alice", CallEnded)
-    assert ended.reason is EndReason.LOCAL_CANCEL  # type: ignore[attr-defined]
-    assert ended.status == 487  # type: ignore[attr-defined]
+    assert ended.reason is EndReason.LOCAL_CANCEL
+    assert ended.status == 487
     (bob_ended,) = wire.of("bob", CallEnded)
-    assert bob_ended.reason is EndReason.REMOTE_CANCEL  # type: ignore[attr-defined]
+    assert bob_ended.reason is EndReason.REMOTE_CANCEL
 
 
 def test_reject_and_hangup_of_a_ringing_call() -> None:
     wire = Wire()
     call_bob(wire)
     (incoming,) = wire.of("bob", IncomingCall)
-    wire.bob.hangup(incoming.call, wire.now)  # type: ignore[attr-defined]
+    wire.bob.hangup(incoming.call, wire.now)
     wire.run()
     (ended,) = wire.of("alice", CallEnded)
-    assert ended.reason is EndReason.REJECTED  # type: ignore[attr-defined]
-    assert ended.status == 486  # type: ignore[attr-defined]
+    assert ended.reason is EndReason.REJECTED
+    assert ended.status == 486
 
 
 def test_lost_ack_means_2xx_retransmission() -> None:
@@ -163,7 +168,7 @@ def test_lost_ack_means_2xx_retransmission() -> None:
     call_bob(wire)
     (incoming,) = wire.of("bob", IncomingCall)
     wire.drop = ["ACK"]
-    wire.bob.answer(incoming.call, wire.now)  # type: ignore[attr-defined]
+    wire.bob.answer(incoming.call, wire.now)
     wire.run()
     assert not wire.of("bob", CallConfirmed)
     wire.advance(1.0)  # the 2xx comes again at T1; alice acknowledges it again
@@ -176,11 +181,11 @@ def test_no_ack_ends_the_call_with_bye() -> None:
     call_bob(wire)
     (incoming,) = wire.of("bob", IncomingCall)
     wire.drop = ["ACK"] * 20
-    wire.bob.answer(incoming.call, wire.now)  # type: ignore[attr-defined]
+    wire.bob.answer(incoming.call, wire.now)
     wire.run()
     wire.advance(40.0)
     (ended,) = wire.of("bob", CallEnded)
-    assert ended.reason is EndReason.NO_ACK  # type: ignore[attr-defined]
+    assert ended.reason is EndReason.NO_ACK
 
 
 def test_timeout_when_nobody_answers() -> None:
@@ -189,19 +194,19 @@ def test_timeout_when_nobody_answers() -> None:
     call_bob(wire)
     wire.advance(40.0)
     (ended,) = wire.of("alice", CallEnded)
-    assert ended.reason is EndReason.TIMEOUT  # type: ignore[attr-defined]
-    assert ended.status == 408  # type: ignore[attr-defined]
+    assert ended.reason is EndReason.TIMEOUT
+    assert ended.status == 408
 
 
 def test_second_fork_is_acknowledged_and_ended() -> None:
     wire = Wire()
     call = call_bob(wire)
     (incoming,) = wire.of("bob", IncomingCall)
-    wire.bob.answer(incoming.call, wire.now)  # type: ignore[attr-defined]
+    wire.bob.answer(incoming.call, wire.now)
     wire.run()
     # another fork answers the same INVITE with its own tag
     fork: Response = build_response(
-        call.invite,  # type: ignore[attr-defined]
+        call.invite,
         200,
         to_tag="fork2",
         headers=[("Contact", "<sip:carol@192.0.2.3>")],
@@ -219,13 +224,13 @@ def test_requests_of_unknown_dialogs_get_481() -> None:
     wire = Wire()
     call_bob(wire)
     (incoming,) = wire.of("bob", IncomingCall)
-    wire.bob.answer(incoming.call, wire.now)  # type: ignore[attr-defined]
+    wire.bob.answer(incoming.call, wire.now)
     wire.run()
     (answered,) = wire.of("alice", CallAnswered)
-    dialog = answered.call.dialog  # type: ignore[attr-defined]
+    dialog = answered.call.dialog
     wire.bob.calls.clear()
     wire.bob._dialogs.clear()  # bob forgot the call
-    wire.alice.hangup(answered.call, wire.now)  # type: ignore[attr-defined]
+    wire.alice.hangup(answered.call, wire.now)
     wire.run()
     responses = [parse_message(d) for d in wire.sent if d.startswith(b"SIP/")]
     assert responses[-1].status_code == 481  # type: ignore[union-attr]
@@ -295,11 +300,11 @@ async def test_call_through_the_embedded_proxy() -> None:
                 await stack.close()
 
 
-def established() -> tuple[Wire, object, object]:
+def established() -> tuple[Wire, Call, Call]:
     wire = Wire()
     call = call_bob(wire)
     (incoming,) = wire.of("bob", IncomingCall)
-    bob_call = incoming.call  # type: ignore[attr-defined]
+    bob_call = incoming.call
     wire.bob.answer(bob_call, wire.now)
     wire.run()
     return wire, call, bob_call
@@ -310,29 +315,29 @@ def test_reinvite_hold_and_unhold() -> None:
 
     wire, call, bob_call = established()
     hold = b"v=0\r\na=sendonly\r\n"
-    assert wire.alice.reinvite(call, wire.now, body=hold, content_type="application/sdp")  # type: ignore[arg-type]
-    assert not wire.alice.reinvite(call, wire.now, body=hold)  # type: ignore[arg-type]
+    assert wire.alice.reinvite(call, wire.now, body=hold, content_type="application/sdp")
+    assert not wire.alice.reinvite(call, wire.now, body=hold)
     wire.run()
     (received,) = wire.of("bob", ReinviteReceived)
-    assert received.request.body == hold  # type: ignore[attr-defined]
+    assert received.request.body == hold
     wire.bob.answer_reinvite(
         bob_call, wire.now, body=b"v=0\r\na=recvonly\r\n", content_type="application/sdp"
-    )  # type: ignore[arg-type]
+    )
     wire.run()
     (answered,) = wire.of("alice", ReinviteAnswered)
-    assert answered.response.status_code == 200  # type: ignore[attr-defined]
-    assert answered.response.body == b"v=0\r\na=recvonly\r\n"  # type: ignore[attr-defined]
+    assert answered.response.status_code == 200
+    assert answered.response.body == b"v=0\r\na=recvonly\r\n"
     assert wire.bob.get_timer() is None  # the ACK of the re-INVITE's 2xx arrived
-    assert call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
+    assert call.state is CallState.CONFIRMED
     # a failed re-INVITE leaves the call up (§14.1)
-    assert wire.bob.reinvite(bob_call, wire.now, body=b"v=0\r\n", content_type="application/sdp")  # type: ignore[arg-type]
+    assert wire.bob.reinvite(bob_call, wire.now, body=b"v=0\r\n", content_type="application/sdp")
     wire.run()
     (again,) = wire.of("alice", ReinviteReceived)
-    wire.alice.answer_reinvite(again.call, wire.now, status=488)  # type: ignore[attr-defined]
+    wire.alice.answer_reinvite(again.call, wire.now, status=488)
     wire.run()
     (failed,) = wire.of("bob", ReinviteAnswered)
-    assert failed.response.status_code == 488  # type: ignore[attr-defined]
-    assert bob_call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
+    assert failed.response.status_code == 488
+    assert bob_call.state is CallState.CONFIRMED
 
 
 def test_reinvite_glare_491_and_retry() -> None:
@@ -340,8 +345,8 @@ def test_reinvite_glare_491_and_retry() -> None:
 
     wire, call, bob_call = established()
     # both send a re-INVITE before seeing the other's: each answers the other with 491
-    wire.alice.reinvite(call, wire.now, body=b"a", content_type="application/sdp")  # type: ignore[arg-type]
-    wire.bob.reinvite(bob_call, wire.now, body=b"b", content_type="application/sdp")  # type: ignore[arg-type]
+    wire.alice.reinvite(call, wire.now, body=b"a", content_type="application/sdp")
+    wire.bob.reinvite(bob_call, wire.now, body=b"b", content_type="application/sdp")
     wire.run()
     statuses = [d.split(b" ", 2)[1] for d in wire.sent if d.startswith(b"SIP/")]
     assert statuses.count(b"491") == 2
@@ -350,18 +355,19 @@ def test_reinvite_glare_491_and_retry() -> None:
     assert wire.bob.get_timer() < wire.alice.get_timer()  # type: ignore[operator]
     wire.advance(2.05)
     (received,) = wire.of("alice", ReinviteReceived)
-    assert received.request.body == b"b"  # type: ignore[attr-defined]
+    assert received.request.body == b"b"
 
 
 def test_info_both_ways() -> None:
     from sipcore.ua import InfoAnswered, InfoReceived
 
-    wire, call, bob_call = established()
+    wire, call, _ = established()
     body = b"Signal=5\r\nDuration=160\r\n"
-    assert wire.alice.send_info(call, wire.now, body=body, content_type="application/dtmf-relay")  # type: ignore[arg-type]
+    assert wire.alice.send_info(call, wire.now, body=body, content_type="application/dtmf-relay")
     wire.run()
     (info,) = wire.of("bob", InfoReceived)
-    assert info.request.body == body  # type: ignore[attr-defined]
-    assert info.request.content_type.mime == "application/dtmf-relay"  # type: ignore[attr-defined]
+    assert info.request.body == body
+    assert info.request.content_type is not None
+    assert info.request.content_type.mime == "application/dtmf-relay"
     (answered,) = wire.of("alice", InfoAnswered)
-    assert answered.response.status_code == 200  # type: ignore[attr-defined]
+    assert answered.response.status_code == 200
