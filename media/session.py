@@ -119,6 +119,7 @@ class MediaSession:
         self.frames_received = 0
         self.on_frame: Callable[[AudioFrame], None] | None = None
         self.gathering_fell_back = False
+        self._negotiated = False  # a description was made: no more fresh starts
         self.pc = self._peer_connection(self.config.ice_servers)
 
     def _peer_connection(self, ice_servers: tuple[RTCIceServer, ...]) -> RTCPeerConnection:
@@ -144,13 +145,26 @@ class MediaSession:
     async def set_answer(self, answer: bytes) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(answer.decode(), "answer"))
 
+    async def reoffer(self, direction: str = "sendrecv") -> bytes:
+        """A new offer in the established session with our audio ``direction`` (RFC 3264 §8.4:
+        sendonly or inactive puts the peer on hold, sendrecv resumes)."""
+        if direction not in ("sendrecv", "sendonly", "recvonly", "inactive"):
+            raise ValueError(f"bad direction {direction!r}")
+        self.transceiver.direction = direction
+        return await self._describe(None)
+
+    @property
+    def direction(self) -> str:
+        """Our audio direction as last offered or answered."""
+        return str(self.transceiver.currentDirection or self.transceiver.direction)
+
     async def _describe(self, offer: bytes | None) -> bytes:
         """Make the local description; when STUN/TURN gathering overruns ``gather_timeout``,
         start again with host candidates only, which takes no network round trip."""
         try:
             return await self._describe_once(offer, self.config.gather_timeout)
         except TimeoutError:
-            if not self.config.ice_servers:
+            if not self.config.ice_servers or self._negotiated:
                 raise
         await self.pc.close()
         self.gathering_fell_back = True
@@ -167,6 +181,7 @@ class MediaSession:
             await asyncio.wait_for(pc.setLocalDescription(description), timeout)
         finally:
             _HOST_ADDRESSES.reset(token)
+        self._negotiated = True
         return self._munge(pc.localDescription.sdp)
 
     def _munge(self, sdp: str) -> bytes:

@@ -82,3 +82,34 @@ async def test_gathering_is_bounded_by_an_unanswering_stun_server() -> None:
         assert [c.address for c in offer.media[0].candidates] == ["127.0.0.1"]
     finally:
         await session.close()
+
+
+async def test_hold_and_resume_by_reoffer() -> None:
+    alice = MediaSession(LOOPBACK, ToneTrack(440.0))
+    bob = MediaSession(LOOPBACK, ToneTrack(1000.0))
+
+    async def counts(seconds: float) -> tuple[int, int]:
+        a, b = alice.frames_received, bob.frames_received
+        await asyncio.sleep(seconds)
+        return alice.frames_received - a, bob.frames_received - b
+
+    try:
+        await alice.set_answer(await bob.create_answer(await alice.create_offer()))
+        await counts(0.5)
+        hold = await alice.reoffer("sendonly")
+        (audio,) = parse(hold).media
+        assert audio.direction == "sendonly"
+        answer = await bob.create_answer(hold)
+        assert parse(answer).media[0].direction == "recvonly"
+        await alice.set_answer(answer)
+        await asyncio.sleep(0.2)  # frames in flight
+        heard_by_alice, heard_by_bob = await counts(0.6)
+        assert heard_by_alice == 0  # the held side sends nothing
+        assert heard_by_bob > 15  # the holder goes on sending
+        await alice.set_answer(await bob.create_answer(await alice.reoffer("sendrecv")))
+        await asyncio.sleep(0.2)
+        heard_by_alice, heard_by_bob = await counts(0.6)
+        assert heard_by_alice > 15 and heard_by_bob > 15
+    finally:
+        await alice.close()
+        await bob.close()
