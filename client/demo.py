@@ -5,7 +5,9 @@ An embedded registrar/proxy listens on WSS with a certificate from a private CA 
 run (clients verify it, as they would a real server's). Alice and Bob register over WSS with
 digest authentication; Alice calls Bob through the proxy with a WebRTC offer (407 challenge,
 180 Ringing, 200 OK with the answer, ACK); ICE, DTLS-SRTP and Opus carry a 440 Hz tone from
-Alice and a 1 kHz tone from Bob; each side measures what it hears; Bob hangs up.
+Alice and a 1 kHz tone from Bob; each side measures what it hears; Alice sends DTMF by SIP INFO,
+puts Bob on hold and resumes by re-INVITE (Alice stops hearing Bob, then hears him again); Bob
+hangs up.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from pathlib import Path
 
 from av import AudioFrame
 
+from media.dtmf import info_body, parse_info
+from media.offer_answer import remote_hold
+from media.sdp import parse
 from media.session import MediaConfig, MediaSession, ToneTrack
 from sipcore import SipUri
 from sipcore.auth import DigestClient
@@ -35,6 +40,10 @@ from sipcore.ua import (
     CallEnded,
     CallProgress,
     IncomingCall,
+    InfoAnswered,
+    InfoReceived,
+    ReinviteAnswered,
+    ReinviteReceived,
     UserAgent,
 )
 from sipcore.uri import NameAddr
@@ -136,6 +145,55 @@ async def _wait_for(party: Party, kind: type) -> Event:
             return event
 
 
+async def _dtmf_by_info(alice: Party, bob: Party, call: Call, digits: str) -> None:
+    """DTMF as SIP INFO (application/dtmf-relay), one request per digit."""
+    assert alice.ua is not None
+    for digit in digits:
+        content_type, body = info_body(digit, 160)
+        alice.ua.send_info(call, alice.stack.now(), body=body, content_type=content_type)
+        alice.stack.process()
+        received = await asyncio.wait_for(_wait_for(bob, InfoReceived), 10)
+        assert isinstance(received, InfoReceived)
+        request = received.request
+        content = request.content_type.mime if request.content_type else ""
+        say("bob", f"DTMF digit {parse_info(content, request.body)!r} received by INFO")
+        await asyncio.wait_for(_wait_for(alice, InfoAnswered), 10)
+
+
+async def _renegotiate(alice: Party, bob: Party, call: Call, direction: str) -> None:
+    """Alice re-INVITEs with our audio ``direction``; Bob answers from his media session."""
+    assert alice.ua is not None and bob.ua is not None
+    offer = await alice.media.reoffer(direction)
+    alice.ua.reinvite(call, alice.stack.now(), body=offer, content_type="application/sdp")
+    alice.stack.process()
+    received = await asyncio.wait_for(_wait_for(bob, ReinviteReceived), 10)
+    assert isinstance(received, ReinviteReceived)
+    held = remote_hold(parse(received.request.body).media[0])
+    say("bob", "the peer put us on hold" if held else "the peer resumed the call")
+    answer = await bob.media.create_answer(received.request.body)
+    bob.ua.answer_reinvite(
+        received.call, bob.stack.now(), body=answer, content_type="application/sdp"
+    )
+    bob.stack.process()
+    answered = await asyncio.wait_for(_wait_for(alice, ReinviteAnswered), 10)
+    assert isinstance(answered, ReinviteAnswered)
+    await alice.media.set_answer(answered.response.body)
+
+
+async def _hold_and_resume(alice: Party, bob: Party, call: Call) -> None:
+    """Hold by re-INVITE (sendonly): Alice stops hearing Bob; then resume (sendrecv)."""
+    for direction in ("sendonly", "sendrecv"):
+        await _renegotiate(alice, bob, call, direction)
+        await asyncio.sleep(0.3)  # frames already on the way
+        heard = len(alice.heard), len(bob.heard)
+        await asyncio.sleep(1.0)
+        say(
+            "demo",
+            f"{'on hold' if direction == 'sendonly' else 'resumed'}: in one second alice "
+            f"received {len(alice.heard) - heard[0]} frames, bob {len(bob.heard) - heard[1]}",
+        )
+
+
 async def demo() -> int:
     with tempfile.TemporaryDirectory(prefix="sipwebrtc-demo-") as tmp:
         certs = make_cert(Path(tmp))
@@ -182,6 +240,8 @@ async def demo() -> int:
                         f"media {party.media.connection_state}: {len(party.heard)} frames "
                         f"received, loudest {party.loudest()}",
                     )
+                await _dtmf_by_info(alice, bob, call, "12#")
+                await _hold_and_resume(alice, bob, call)
                 bob.ua.hangup(bob_call, bob.stack.now())
                 bob.stack.process()
                 ended = await asyncio.wait_for(_wait_for(alice, CallEnded), 10)
