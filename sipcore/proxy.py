@@ -61,9 +61,7 @@ from .message import (
     MAGIC_COOKIE,
     Request,
     Response,
-    build_response,
     generate_branch,
-    generate_tag,
 )
 from .registrar import (
     AuthResult,
@@ -73,7 +71,9 @@ from .registrar import (
     ProxyConfig,
     Registrar,
     _reason,
+    reply,
 )
+from .transaction import build_cancel
 from .transaction_layer import TransactionLayer
 from .uri import SipUri, Uri
 
@@ -671,7 +671,7 @@ class Proxy:
         branch.cancel_pending = False
         branch.cancel_sent = True
         branch.timer_c = None
-        cancel = _build_cancel(branch.request, branch.cancel_reason)
+        cancel = build_cancel(branch.request, branch.cancel_reason)
         with contextlib.suppress(LocalProtocolError):
             self.layer.send_request(cancel, branch.flow, now)
         branch.cancel_deadline = now + 64 * self.layer.timers.t1
@@ -701,8 +701,7 @@ class Proxy:
         headers: list[tuple[str, str]] | None = None,
     ) -> Response:
         """A response made here (§8.2.6)."""
-        fields = [*(headers or []), ("Server", self.config.server)]
-        return build_response(request, status, reason, to_tag=generate_tag(), headers=fields)
+        return reply(self.config, request, status, reason, headers=headers)
 
     def _send_response(self, key: str, response: Response, now: float) -> None:
         # InvalidStateError: the server transaction has ended or has already answered finally
@@ -764,22 +763,3 @@ def _strip_via(response: Response) -> Response | None:
     upstream = _copy_response(response)
     _pop_first_value(upstream.headers, "Via")
     return upstream
-
-
-def _build_cancel(request: Request, reason: str | None) -> Request:
-    """§9.1: Request-URI, Call-ID, To, From, CSeq number and the single Via of the request
-    being cancelled, and its Route headers."""
-    src = request.headers
-    fields: list[tuple[str, str]] = [("Via", split_list(src.get_lines("via")[0])[0])]
-    fields.append(("Max-Forwards", "70"))
-    fields.extend(("Route", value) for value in src.get_lines("route"))
-    fields += [
-        ("From", src.get("from") or ""),
-        ("To", src.get("to") or ""),
-        ("Call-ID", request.call_id),
-        ("CSeq", f"{request.cseq.number} CANCEL"),
-    ]
-    if reason is not None:
-        fields.append(("Reason", reason))  # RFC 3326
-    fields.append(("Content-Length", "0"))
-    return Request("CANCEL", request.uri, Headers(fields))

@@ -441,8 +441,20 @@ class Registrar:
         *,
         headers: list[tuple[str, str]] | None = None,
     ) -> Response:
-        fields = [*(headers or []), ("Server", self.config.server)]
-        return build_response(request, status, reason, to_tag=generate_tag(), headers=fields)
+        return reply(self.config, request, status, reason, headers=headers)
+
+
+def reply(
+    config: ProxyConfig,
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    headers: list[tuple[str, str]] | None = None,
+) -> Response:
+    """A response the embedded server makes itself (§8.2.6), with its Server header."""
+    fields = [*(headers or []), ("Server", config.server)]
+    return build_response(request, status, reason, to_tag=generate_tag(), headers=fields)
 
 
 def _supported(request: Request) -> list[str]:

@@ -410,21 +410,33 @@ _TIMERS_KEPT.update(
 )
 
 
-def build_ack(request: Request, response: Response) -> Request:
-    """The ACK for a non-2xx final response, built by the client transaction (§17.1.1.3).
-
-    Request-URI, Call-ID, From, the CSeq number and the top Via come from the request; To from
-    the response (it carries the tag); Route headers are copied from the request.
-    """
+def _same_hop(
+    request: Request, method: str, to: str, extra: list[tuple[str, str]] | None = None
+) -> Request:
+    """A request that travels the path of ``request``: its Request-URI, Call-ID, From, CSeq
+    number, single top Via and Route headers, with ``method`` and the To value ``to``."""
     src = request.headers
     fields: list[tuple[str, str]] = [("Via", split_list(src.get_lines("via")[0])[0])]
     fields.append(("Max-Forwards", "70"))
     fields.extend(("Route", value) for value in src.get_lines("route"))
     fields += [
         ("From", src.get("from") or ""),
-        ("To", response.headers.get("to") or ""),
+        ("To", to),
         ("Call-ID", request.call_id),
-        ("CSeq", f"{request.cseq.number} ACK"),
+        ("CSeq", f"{request.cseq.number} {method}"),
+        *(extra or []),
         ("Content-Length", "0"),
     ]
-    return Request("ACK", request.uri, Headers(fields))
+    return Request(method, request.uri, Headers(fields))
+
+
+def build_ack(request: Request, response: Response) -> Request:
+    """The ACK for a non-2xx final response, built by the client transaction (§17.1.1.3): the
+    request's path, with the To of the response (it carries the tag)."""
+    return _same_hop(request, "ACK", response.headers.get("to") or "")
+
+
+def build_cancel(request: Request, reason: str | None = None) -> Request:
+    """§9.1: the CANCEL of ``request`` (its path and To), with an RFC 3326 Reason if given."""
+    extra = [("Reason", reason)] if reason is not None else None
+    return _same_hop(request, "CANCEL", request.headers.get("to") or "", extra)

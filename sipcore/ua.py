@@ -37,7 +37,7 @@ from .events import (
     TransportFailed,
 )
 from .flow import Flow
-from .headers import Headers, Via, split_list
+from .headers import Via
 from .invite import AckTimedOut, SuccessRetransmitter
 from .message import (
     Request,
@@ -49,6 +49,7 @@ from .message import (
     generate_tag,
 )
 from .timers import DEFAULT_TIMERS, TimerConfig
+from .transaction import build_cancel
 from .transaction_layer import TransactionLayer
 from .uas import DEFAULT_POLICY, UasPolicy, check_request
 from .uri import NameAddr, SipUri, Uri
@@ -264,23 +265,7 @@ class UserAgent:
         if not call.provisional:
             call.cancel_pending = True
             return
-        invite = call.invite
-        cancel = Request(
-            "CANCEL",
-            invite.uri,
-            Headers(
-                [
-                    ("Via", split_list(invite.headers.get_lines("via")[0])[0]),
-                    ("Max-Forwards", "70"),
-                    *(("Route", value) for value in invite.headers.get_lines("route")),
-                    ("From", invite.headers.get("from") or ""),
-                    ("To", invite.headers.get("to") or ""),
-                    ("Call-ID", invite.call_id),
-                    ("CSeq", f"{invite.cseq.number} CANCEL"),
-                    ("Content-Length", "0"),
-                ]
-            ),
-        )
+        cancel = build_cancel(call.invite)
         key = self.layer.send_request(cancel, call.flow, now)
         self._client[key] = (call, "CANCEL")
 
