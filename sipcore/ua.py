@@ -145,9 +145,10 @@ class CallAnswered(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallConfirmed(Event):
-    """The ACK for our 2xx arrived."""
+    """The ACK for our 2xx arrived (its body is the answer when our 2xx made the offer)."""
 
     call: Call
+    ack: Request | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -526,7 +527,7 @@ class UserAgent:
             return acknowledged
         if call.state is CallState.ANSWERED:
             call.state = CallState.CONFIRMED
-            self.events.append(CallConfirmed(call=call))
+            self.events.append(CallConfirmed(call=call, ack=request))
         return True
 
     def _invite_response(

@@ -1,0 +1,680 @@
+"""One call as an application sees it: SIP signalling from the UA core and WebRTC media from a
+:class:`~media.session.MediaSession`, tied together with the call states the mobile voice SDKs
+name, end reasons, hold, mute, DTMF and media recovery.
+
+The state machine is the table ``_TRANSITIONS``; a local operation the state does not allow
+raises :class:`~client.errors.CallStateError`, a network input it does not allow is logged and
+ignored (nothing raises out of a receive path).
+
+Media recovery: a watchdog follows inbound RTP while the peer is expected to send (not on hold
+either way). After ``media_timeout`` seconds without a packet the call is ``media_disrupted``;
+it then renews its media with a fresh ICE/DTLS session offered by re-INVITE (aiortc cannot
+restart ICE on a live connection), with jittered backoff between attempts, and is
+``established`` again once packets flow; past ``media_renewals`` attempts it ends with
+:attr:`EndReason.MEDIA_TIMEOUT`. A peer that renews its media the same way (new ICE
+credentials in a re-INVITE offer) gets a fresh session in the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aiortc.mediastreams import MediaStreamTrack
+from av import AudioFrame
+
+from media.dtmf import digit_to_event, info_body, parse_info
+from media.mute import MuteGate
+from media.offer_answer import remote_hold
+from media.sdp import SdpError, parse
+from media.session import MediaSession, ToneTrack
+from sipcore import ua as core
+from sipcore.message import Request, Response
+
+from .errors import CallFailed, CallStateError
+from .events import (
+    CallStateChanged,
+    DtmfReceived,
+    MediaRenewal,
+    PhoneEvent,
+    RemoteHoldChanged,
+)
+from .stream import EventHub
+
+if TYPE_CHECKING:
+    from .phone import Phone
+
+__all__ = ["Call", "CallState", "EndReason", "end_reason"]
+
+logger = logging.getLogger("client.call")
+SDP = "application/sdp"
+T = TypeVar("T")
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
+class CallState(enum.Enum):
+    """The call states of the mobile voice SDKs."""
+
+    NONE = "none"
+    OUTGOING_INITIATED = "outgoing_initiated"
+    CONNECTING = "connecting"
+    EARLY_MEDIA = "early_media"
+    RINGING = "ringing"
+    INCOMING = "incoming"
+    ANSWERING = "answering"
+    ESTABLISHED = "established"
+    MEDIA_DISRUPTED = "media_disrupted"
+    RENEWING_MEDIA = "renewing_media"
+    ENDING = "ending"
+    ENDED = "ended"
+
+    __hash__ = object.__hash__
+
+
+class EndReason(enum.Enum):
+    LOCAL_HANGUP = "local_hangup"
+    REMOTE_HANGUP = "remote_hangup"
+    CANCELLED = "cancelled"  # we gave up an outgoing call before the answer
+    REMOTE_CANCELLED = "remote_cancelled"  # the caller gave up before we answered
+    BUSY = "busy"  # 486 / 600
+    DECLINED = "declined"  # 603, or we rejected the call
+    NOT_FOUND = "not_found"  # 404 / 604 / 484
+    UNAVAILABLE = "unavailable"  # 480
+    TIMEOUT = "timeout"  # no answer (408, Timer B) or no ACK
+    FAILURE = "failure"  # any other failure response or a transport failure
+    MEDIA_TIMEOUT = "media_timeout"  # media could not be renewed
+    MEDIA_FAILED = "media_failed"  # no session description could be agreed
+
+    __hash__ = object.__hash__
+
+
+class _Input(enum.Enum):
+    DIAL = enum.auto()
+    INVITE_SENT = enum.auto()
+    RINGING = enum.auto()
+    EARLY_MEDIA = enum.auto()
+    RECEIVED = enum.auto()
+    ANSWER = enum.auto()
+    ESTABLISHED = enum.auto()
+    MEDIA_LOST = enum.auto()
+    RENEW = enum.auto()
+    MEDIA_BACK = enum.auto()
+    HANGUP = enum.auto()
+    ENDED = enum.auto()
+
+
+S = CallState
+_CALLING = (S.CONNECTING, S.RINGING, S.EARLY_MEDIA)
+_UP = (S.ESTABLISHED, S.MEDIA_DISRUPTED, S.RENEWING_MEDIA)
+_TRANSITIONS: dict[tuple[CallState, _Input], CallState] = {
+    (S.NONE, _Input.DIAL): S.OUTGOING_INITIATED,
+    (S.NONE, _Input.RECEIVED): S.INCOMING,
+    (S.OUTGOING_INITIATED, _Input.INVITE_SENT): S.CONNECTING,
+    (S.CONNECTING, _Input.RINGING): S.RINGING,
+    (S.CONNECTING, _Input.EARLY_MEDIA): S.EARLY_MEDIA,
+    (S.RINGING, _Input.RINGING): S.RINGING,
+    (S.RINGING, _Input.EARLY_MEDIA): S.EARLY_MEDIA,
+    (S.EARLY_MEDIA, _Input.RINGING): S.EARLY_MEDIA,  # early media keeps playing
+    (S.EARLY_MEDIA, _Input.EARLY_MEDIA): S.EARLY_MEDIA,
+    **{(state, _Input.ESTABLISHED): S.ESTABLISHED for state in _CALLING},
+    (S.INCOMING, _Input.ANSWER): S.ANSWERING,
+    (S.ANSWERING, _Input.ESTABLISHED): S.ESTABLISHED,
+    (S.ESTABLISHED, _Input.MEDIA_LOST): S.MEDIA_DISRUPTED,
+    (S.MEDIA_DISRUPTED, _Input.RENEW): S.RENEWING_MEDIA,
+    (S.MEDIA_DISRUPTED, _Input.MEDIA_BACK): S.ESTABLISHED,
+    (S.RENEWING_MEDIA, _Input.MEDIA_BACK): S.ESTABLISHED,
+    (S.RENEWING_MEDIA, _Input.MEDIA_LOST): S.MEDIA_DISRUPTED,
+    **{(state, _Input.HANGUP): S.ENDING for state in S if state not in (S.ENDING, S.ENDED)},
+    **{(state, _Input.ENDED): S.ENDED for state in S if state is not S.ENDED},
+}
+
+_FAILURES = {
+    486: EndReason.BUSY,
+    600: EndReason.BUSY,
+    603: EndReason.DECLINED,
+    404: EndReason.NOT_FOUND,
+    484: EndReason.NOT_FOUND,
+    604: EndReason.NOT_FOUND,
+    480: EndReason.UNAVAILABLE,
+    408: EndReason.TIMEOUT,
+    487: EndReason.CANCELLED,
+}
+
+
+def end_reason(reason: core.EndReason, status: int | None) -> EndReason:
+    """The application-level reason for the UA core's ``reason`` and SIP ``status``."""
+    if reason is core.EndReason.REJECTED:
+        return _FAILURES.get(status or 0, EndReason.FAILURE)
+    return {
+        core.EndReason.LOCAL_HANGUP: EndReason.LOCAL_HANGUP,
+        core.EndReason.REMOTE_HANGUP: EndReason.REMOTE_HANGUP,
+        core.EndReason.LOCAL_CANCEL: EndReason.CANCELLED,
+        core.EndReason.REMOTE_CANCEL: EndReason.REMOTE_CANCELLED,
+        core.EndReason.DECLINED: EndReason.DECLINED,
+        core.EndReason.TIMEOUT: EndReason.TIMEOUT,
+        core.EndReason.NO_ACK: EndReason.TIMEOUT,
+    }.get(reason, EndReason.FAILURE)
+
+
+def _ice_ufrag(sdp: bytes) -> str | None:
+    try:
+        description = parse(sdp.decode("utf-8", "replace"))
+    except SdpError:
+        return None
+    for section in description.media:
+        if section.kind == "audio":
+            return section.ice_ufrag or description.ice_ufrag
+    return description.ice_ufrag
+
+
+class Call:
+    """A call of a :class:`~client.phone.Phone` (made by ``dial`` or delivered by
+    ``incoming``)."""
+
+    def __init__(
+        self, phone: Phone, direction: str, source: MediaStreamTrack | None = None
+    ) -> None:
+        self.phone = phone
+        self.direction = direction
+        self.state = CallState.NONE
+        self.end_reason: EndReason | None = None
+        self.end_status: int | None = None
+        self.core: core.Call | None = None
+        self.created_at = time.time()
+        self.start_time: float | None = None  # wall clock, when established
+        self.end_time: float | None = None
+        self.held = False  # we put the peer on hold
+        self.remote_held = False  # the peer put us on hold
+        self._source = source or ToneTrack(0.0)
+        self._muted = False
+        self._ending: EndReason | None = None  # why we are ending the call ourselves
+        self.media = self._new_media()
+        self._remote_sdp = b""  # the last remote description applied
+        self._answer_applied = False
+        self._events = EventHub[PhoneEvent]()
+        self._ended = asyncio.Event()
+        self._established = asyncio.Event()
+        self._media_lock = asyncio.Lock()
+        self._reinvite: asyncio.Future[Response] | None = None
+        self._info: asyncio.Future[Response] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_rx = time.monotonic()
+        self._rx_frames = 0
+        self.on_audio: Callable[[AudioFrame], None] | None = None
+        """Called with every audio frame received (decoded PCM), whatever media session
+        carries the call at the time."""
+
+    def __repr__(self) -> str:
+        return f"<Call {self.direction} {self.state.value} {self.remote_uri}>"
+
+    # -- what it is ---------------------------------------------------------------------------
+    @property
+    def call_id(self) -> str:
+        return self.core.invite.call_id if self.core is not None else ""
+
+    @property
+    def remote_uri(self) -> str:
+        if self.core is None:
+            return ""
+        party = self.core.invite.from_ if self.direction == "incoming" else self.core.invite.to
+        return str(party.uri)
+
+    @property
+    def remote_display_name(self) -> str | None:
+        if self.core is None:
+            return None
+        if self.direction == "incoming":
+            return self.core.invite.from_.display_name
+        return self.core.invite.to.display_name
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    @property
+    def ended(self) -> bool:
+        return self.state is CallState.ENDED
+
+    def details(self) -> dict[str, object]:
+        """What is known about the call, for logs and user interfaces."""
+        duration = None
+        if self.start_time is not None:
+            duration = round((self.end_time or time.time()) - self.start_time, 3)
+        return {
+            "call_id": self.call_id,
+            "direction": self.direction,
+            "state": self.state.value,
+            "remote_uri": self.remote_uri,
+            "remote_display_name": self.remote_display_name,
+            "created_at": self.created_at,
+            "start_time": self.start_time,
+            "duration": duration,
+            "held": self.held,
+            "remote_held": self.remote_held,
+            "muted": self.muted,
+            "end_reason": self.end_reason.value if self.end_reason else None,
+            "end_status": self.end_status,
+        }
+
+    def events(self) -> AsyncIterator[PhoneEvent]:
+        """This call's events, from now on, until it ends."""
+        return self._events.subscribe(until=self._ended)
+
+    def on_event(self, callback: Callable[[PhoneEvent], object]) -> None:
+        """Call ``callback`` (plain or async) with each of this call's events."""
+        self._events.listeners.append(callback)
+
+    async def wait_established(self, timeout: float | None = None) -> None:
+        """Wait until the call is up; CallFailed if it ends first."""
+        ended = asyncio.ensure_future(self._ended.wait())
+        up = asyncio.ensure_future(self._established.wait())
+        try:
+            await asyncio.wait({ended, up}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            up.cancel()
+        if self._established.is_set():
+            return
+        if self._ended.is_set():
+            reason = self.end_reason
+            raise CallFailed(
+                f"call ended: {reason.value if reason else '?'}",
+                reason=reason,
+                status=self.end_status,
+            )
+        raise TimeoutError("call not established in time")
+
+    async def wait_ended(self, timeout: float | None = None) -> EndReason | None:
+        await asyncio.wait_for(self._ended.wait(), timeout)
+        return self.end_reason
+
+    # -- control ------------------------------------------------------------------------------
+    async def answer(self) -> None:
+        """Answer an incoming call with our media (idempotent once answering)."""
+        if self.direction != "incoming":
+            raise CallStateError("only an incoming call can be answered")
+        if self.state in (CallState.ANSWERING, *_UP):
+            return
+        self._require(CallState.INCOMING)
+        self._move(_Input.ANSWER)
+        assert self.core is not None
+        try:
+            async with self._media_lock:
+                offer = self.core.remote_body
+                if offer:
+                    body = await self.media.create_answer(offer)
+                    self._remote_sdp = offer
+                else:  # offer in our 2xx, answer in the ACK (§13.2.1)
+                    body = await self.media.create_offer()
+        except Exception as exc:
+            logger.warning("no answer could be made for %s: %s", self.call_id, exc)
+            self._sip(lambda ua, c, now: ua.reject(c, 488, now))
+            self._finish(EndReason.MEDIA_FAILED, 488)
+            return
+        if not self.ended:
+            self._sip(lambda ua, c, now: ua.answer(c, now, body=body, content_type=SDP))
+
+    async def reject(self, status: int = 486) -> None:
+        """Refuse an incoming call that is not answered yet (486 Busy Here, 603 Decline ...)."""
+        if self.state is not CallState.INCOMING:
+            raise CallStateError(f"cannot reject a call that is {self.state.value}")
+        self._move(_Input.HANGUP)
+        self._sip(lambda ua, c, now: ua.reject(c, status, now))
+
+    async def hangup(self) -> None:
+        """End the call however far it got: CANCEL, reject (486) or BYE. Idempotent."""
+        if self.state in (CallState.ENDING, CallState.ENDED):
+            return
+        self._move(_Input.HANGUP)
+        if self.core is None:  # the INVITE never left
+            self._finish(EndReason.CANCELLED)
+            return
+        self._sip(lambda ua, c, now: ua.hangup(c, now))
+
+    async def hold(self) -> None:
+        """Put the peer on hold by re-INVITE (sendonly; inactive when the peer holds us too).
+        Idempotent: a held call stays held."""
+        self._require(*_UP)
+        if not self.held:
+            await self._renegotiate(held=True)
+
+    async def unhold(self) -> None:
+        """Resume a held call (idempotent)."""
+        self._require(*_UP)
+        if self.held:
+            await self._renegotiate(held=False)
+
+    async def hold_toggle(self) -> None:
+        await (self.unhold() if self.held else self.hold())
+
+    def mute(self) -> None:
+        """Send silence instead of our audio, without renegotiation (idempotent)."""
+        self._set_muted(True)
+
+    def unmute(self) -> None:
+        self._set_muted(False)
+
+    def mute_toggle(self) -> None:
+        self._set_muted(not self._muted)
+
+    def _set_muted(self, muted: bool) -> None:
+        self._muted = muted
+        if isinstance(self.media.source, MuteGate):
+            self.media.source.muted = muted
+
+    async def send_dtmf(self, digits: str, *, method: str = "info") -> None:
+        """Send DTMF ``digits`` (0-9, A-D, *, #) by SIP INFO (``application/dtmf-relay``).
+
+        Every digit is checked before anything is sent."""
+        digits = digits.upper()
+        bad = [d for d in digits if d not in DTMF_DIGITS]
+        if bad or not digits:
+            raise ValueError(f"not DTMF digits: {digits!r} (use 0-9, A-D, * and #)")
+        if method != "info":
+            raise ValueError(f"unknown DTMF method {method!r}")
+        self._require(*_UP)
+        for digit in digits:
+            digit_to_event(digit)
+            content_type, body = info_body(digit, 160)
+            loop = asyncio.get_running_loop()
+            self._info = loop.create_future()
+            sent = self._send_info(body, content_type)
+            if not sent:
+                raise CallStateError("the call cannot carry INFO now")
+            response = await asyncio.wait_for(self._info, self.phone.config.answer_timeout)
+            if response.status_code >= 300:
+                raise CallFailed(
+                    f"INFO refused: {response.status_code}",
+                    reason=None,
+                    status=response.status_code,
+                )
+
+    def _send_info(self, body: bytes, kind: str) -> bool:
+        return self._sip(lambda ua, c, now: ua.send_info(c, now, body=body, content_type=kind))
+
+    def set_source(self, track: MediaStreamTrack) -> None:
+        """Send audio from ``track`` from now on (no renegotiation)."""
+        self._source = track
+        if isinstance(self.media.source, MuteGate):
+            self.media.source.source = track
+
+    # -- internals: state ---------------------------------------------------------------------
+    def _require(self, *states: CallState) -> None:
+        if self.state not in states:
+            raise CallStateError(f"not allowed while the call is {self.state.value}")
+
+    def _move(self, what: _Input, reason: EndReason | None = None) -> bool:
+        """Apply ``what`` per the table; False (and nothing changes) when it does not apply."""
+        previous = self.state
+        state = _TRANSITIONS.get((previous, what))
+        if state is None:
+            logger.debug("call %s: %s ignored while %s", self.call_id, what.name, previous.value)
+            return False
+        if state is previous:
+            return True
+        self.state = state
+        if state is CallState.ESTABLISHED and not self._established.is_set():
+            self.start_time = time.time()
+            self._established.set()
+            self._last_rx = time.monotonic()
+            if self.phone.config.media_timeout > 0:
+                self._spawn(self._watchdog())
+        self._publish(CallStateChanged(call=self, state=state, previous=previous, reason=reason))
+        return True
+
+    def _begin(self, *, outgoing: bool) -> None:
+        self._move(_Input.DIAL if outgoing else _Input.RECEIVED)
+
+    def _invite_sent(self) -> None:
+        self._move(_Input.INVITE_SENT)
+
+    def _finish(self, reason: EndReason, status: int | None = None) -> None:
+        if self.state is CallState.ENDED:
+            return
+        self.end_reason, self.end_status = reason, status
+        self.end_time = time.time()
+        self._move(_Input.ENDED, reason)
+        self._ended.set()
+        for task in self._tasks:
+            task.cancel()
+        if self._reinvite is not None and not self._reinvite.done():
+            self._reinvite.cancel()
+        if self._info is not None and not self._info.done():
+            self._info.cancel()
+        self.phone._call_ended(self)
+        self.phone.stack.spawn(self.media.close())
+
+    def _sip(self, action: Callable[[core.UserAgent, core.Call, float], T]) -> T:
+        """Act on the UA core for this call, then let the stack send what that produced."""
+        assert self.core is not None
+        call = self.core
+        return self.phone._act(lambda ua, now: action(ua, call, now))
+
+    def _publish(self, event: PhoneEvent) -> None:
+        self._events.publish(event)
+        self.phone._publish(event)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("call %s: %r", self.call_id, task.exception())
+
+    # -- internals: media ---------------------------------------------------------------------
+    def _new_media(self) -> MediaSession:
+        """A media session sending our source through a fresh mute gate (closing a session
+        stops its tracks)."""
+        gate = MuteGate(self._source)
+        gate.muted = self._muted
+        media = MediaSession(self.phone.config.media, gate)
+        media.on_frame = self._frame
+        return media
+
+    def _frame(self, frame: AudioFrame) -> None:
+        self._rx_frames += 1
+        self._last_rx = time.monotonic()
+        if self.on_audio is not None:
+            self.on_audio(frame)
+
+    def _expects_media(self) -> bool:
+        return not self.held and not self.remote_held
+
+    async def _renegotiate(self, *, held: bool) -> None:
+        """Offer by re-INVITE with the direction for ``held`` and apply the answer."""
+        async with self._media_lock:
+            direction = "sendrecv" if not held else "inactive" if self.remote_held else "sendonly"
+            offer = await self.media.reoffer(direction)
+            response = await self._reinvite_with(offer)
+            if 200 <= response.status_code < 300 and response.body:
+                await self.media.set_answer(response.body)
+                self._remote_sdp = response.body
+                self.held = held
+                self._last_rx = time.monotonic()
+            else:
+                await self.media.set_answer(self._remote_sdp)  # the session stays as it was
+                raise CallFailed(
+                    f"re-INVITE refused: {response.status_code}",
+                    reason=None,
+                    status=response.status_code,
+                )
+
+    async def _reinvite_with(self, offer: bytes) -> Response:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.phone.config.answer_timeout
+        while True:
+            self._reinvite = loop.create_future()
+            if self._sip(lambda ua, c, now: ua.reinvite(c, now, body=offer, content_type=SDP)):
+                break
+            if loop.time() > deadline:  # the peer's own re-INVITE never finished
+                raise TimeoutError("a re-INVITE stayed in progress")
+            await asyncio.sleep(0.1)
+        return await asyncio.wait_for(self._reinvite, max(0.1, deadline - loop.time()))
+
+    async def _answer_reinvite(self, request: Request) -> None:
+        """Answer the peer's re-INVITE: a fresh media session when it renews ICE/DTLS, else the
+        current one; a hold shows as sendonly or inactive (RFC 3264 §8.4)."""
+        offer = request.body
+        async with self._media_lock:
+            try:
+                if not offer:  # offerless re-INVITE: our current description (§14.2)
+                    local = self.media.pc.localDescription
+                    body = local.sdp.encode() if local is not None else b""
+                elif _ice_ufrag(offer) not in (None, _ice_ufrag(self._remote_sdp)):
+                    body = await self._renew_answer(offer)
+                else:
+                    body = await self.media.create_answer(offer)
+            except Exception as exc:
+                logger.warning("re-INVITE of %s not acceptable: %s", self.call_id, exc)
+                self._sip(lambda ua, c, now: ua.answer_reinvite(c, now, status=488))
+                return
+            self._sip(lambda ua, c, now: ua.answer_reinvite(c, now, body=body, content_type=SDP))
+            if offer:
+                self._remote_sdp = offer
+                held = _offer_holds(offer)
+                if held != self.remote_held:
+                    self.remote_held = held
+                    self._publish(RemoteHoldChanged(call=self, held=held))
+                self._last_rx = time.monotonic()
+
+    async def _renew_answer(self, offer: bytes) -> bytes:
+        old, self.media = self.media, self._new_media()
+        await old.close()
+        self._last_rx = time.monotonic()
+        self._move(_Input.MEDIA_BACK)
+        return await self.media.create_answer(offer)
+
+    async def _watchdog(self) -> None:
+        config = self.phone.config
+        period = min(0.5, config.media_timeout / 4)
+        while True:
+            await asyncio.sleep(period)
+            if self.state is not CallState.ESTABLISHED or not self._expects_media():
+                continue
+            if time.monotonic() - self._last_rx < config.media_timeout:
+                continue
+            logger.info("call %s: no media for %.1f s", self.call_id, config.media_timeout)
+            self._move(_Input.MEDIA_LOST)
+            await self._recover()
+
+    async def _recover(self) -> None:
+        """Renew the media with backoff; end the call when every attempt fails."""
+        config = self.phone.config
+        for attempt in range(1, config.media_renewals + 1):
+            self._move(_Input.RENEW)
+            self._publish(MediaRenewal(call=self, attempt=attempt, outcome="started"))
+            if await self._renew_once():
+                self._move(_Input.MEDIA_BACK)
+                self._publish(MediaRenewal(call=self, attempt=attempt, outcome="succeeded"))
+                return
+            self._publish(MediaRenewal(call=self, attempt=attempt, outcome="failed"))
+            self._move(_Input.MEDIA_LOST)
+            await asyncio.sleep(min(8.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+        await self._end_locally(EndReason.MEDIA_TIMEOUT)
+
+    async def _renew_once(self) -> bool:
+        """One renewal: a fresh session offered by re-INVITE; True once its packets flow."""
+        config = self.phone.config
+        async with self._media_lock:
+            fresh = self._new_media()
+            try:
+                offer = await fresh.create_offer()
+                response = await self._reinvite_with(offer)
+                if not 200 <= response.status_code < 300 or not response.body:
+                    await fresh.close()
+                    return False
+                await fresh.set_answer(response.body)
+            except (TimeoutError, CallFailed, ValueError, asyncio.CancelledError) as exc:
+                await fresh.close()
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                return False
+            old, self.media = self.media, fresh
+            self._remote_sdp = response.body
+            await old.close()
+        started = self._rx_frames
+        deadline = time.monotonic() + config.media_timeout
+        while time.monotonic() < deadline:
+            if self._rx_frames > started:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async def _end_locally(self, reason: EndReason) -> None:
+        if self.state in (CallState.ENDING, CallState.ENDED):
+            return
+        self._move(_Input.HANGUP)
+        self._ending = reason
+        self._sip(lambda ua, c, now: ua.hangup(c, now))
+        self._finish(reason)
+
+    # -- internals: UA core events --------------------------------------------------------------
+    def _handle(self, event: Any) -> None:
+        """One UA core event for this call (called by the phone, synchronously)."""
+        if isinstance(event, core.CallProgress):
+            status, body = event.response.status_code, event.response.body
+            if body and not self._answer_applied:
+                self._answer_applied = True
+                self._remote_sdp = body
+                self._move(_Input.EARLY_MEDIA)
+                self._spawn(self._apply_answer(body, established=False))
+            elif 180 <= status < 200:
+                self._move(_Input.RINGING)
+        elif isinstance(event, core.CallAnswered):
+            body = event.response.body
+            if self._answer_applied or not body:
+                self._move(_Input.ESTABLISHED)
+            else:
+                self._answer_applied = True
+                self._remote_sdp = body
+                self._spawn(self._apply_answer(body, established=True))
+        elif isinstance(event, core.CallConfirmed):
+            if not self._remote_sdp and event.ack is not None and event.ack.body:
+                self._remote_sdp = event.ack.body  # our 2xx made the offer (§13.2.1)
+                self._spawn(self._apply_answer(event.ack.body, established=True))
+            else:
+                self._move(_Input.ESTABLISHED)
+        elif isinstance(event, core.CallEnded):
+            reason = self._ending or end_reason(event.reason, event.status)
+            self._finish(reason, event.status)
+        elif isinstance(event, core.ReinviteReceived):
+            self._spawn(self._answer_reinvite(event.request))
+        elif isinstance(event, core.ReinviteAnswered):
+            if self._reinvite is not None and not self._reinvite.done():
+                self._reinvite.set_result(event.response)
+        elif isinstance(event, core.InfoReceived):
+            request = event.request
+            content = request.content_type.mime if request.content_type else ""
+            digit = parse_info(content, request.body)
+            if digit is not None:
+                self._publish(DtmfReceived(call=self, digit=digit, method="info"))
+        elif isinstance(event, core.InfoAnswered) and self._info and not self._info.done():
+            self._info.set_result(event.response)
+
+    async def _apply_answer(self, body: bytes, *, established: bool) -> None:
+        async with self._media_lock:
+            try:
+                await self.media.set_answer(body)
+            except Exception as exc:
+                logger.warning("answer of %s not usable: %s", self.call_id, exc)
+                await self._end_locally(EndReason.MEDIA_FAILED)
+                return
+        if established or (self.core is not None and self.core.state is core.CallState.CONFIRMED):
+            self._move(_Input.ESTABLISHED)
+
+
+def _offer_holds(offer: bytes) -> bool:
+    try:
+        description = parse(offer.decode("utf-8", "replace"))
+    except SdpError:
+        return False
+    audio = [m for m in description.media if m.kind == "audio"]
+    return bool(audio) and remote_hold(audio[0], description)

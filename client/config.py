@@ -1,0 +1,72 @@
+"""Settings of a phone, as frozen dataclasses checked when they are made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from media.session import MediaConfig
+from sipcore.errors import LocalProtocolError, ParseError
+from sipcore.stack import parse_target
+from sipcore.uri import SipUri, parse_uri
+
+from .errors import ConfigError
+
+__all__ = ["PhoneConfig"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhoneConfig:
+    """One SIP account and how its calls behave. ``aor`` and ``server`` are required."""
+
+    aor: str
+    """Address of record, e.g. ``sip:alice@example.com``."""
+    server: str
+    """Where to connect: ``wss://host:port/path``, ``ws://...``, ``tls:host:port``,
+    ``tcp:host:port`` or ``udp:host:port``."""
+    password: str | None = field(default=None, repr=False)
+    """Digest password (kept out of repr and logs)."""
+    auth_user: str | None = None
+    """Digest user name when it differs from the AOR user."""
+    display_name: str | None = None
+    ca_file: str | None = None
+    """Extra CA certificates for the server's TLS certificate (e.g. a private CA)."""
+    tls_verify: bool = True
+    """Verify the server certificate; switching it off is explicit."""
+    register_expires: int = 600
+    user_agent: str = "sipwebrtc"
+    media: MediaConfig = field(default_factory=MediaConfig)
+    multi_call: bool = False
+    """Several calls at once. Off (the default): a second incoming call is answered 486 Busy
+    Here and reported as a missed call."""
+    auto_ring: bool = True
+    """Answer incoming INVITEs with 180 Ringing at once."""
+    media_timeout: float = 10.0
+    """Seconds without inbound RTP (while the peer should send) before the media counts as
+    disrupted and is renewed; 0 turns the watchdog off."""
+    media_renewals: int = 3
+    """Attempts to renew the media (a fresh ICE/DTLS session by re-INVITE) before the call ends
+    with a media-timeout reason."""
+    answer_timeout: float = 15.0
+    """Longest wait for the answer to a re-INVITE we send (hold, resume, renewal)."""
+
+    def __post_init__(self) -> None:
+        try:
+            uri = parse_uri(self.aor)
+        except ParseError as exc:
+            raise ConfigError(f"aor: not a SIP URI: {self.aor!r} ({exc})") from None
+        if not isinstance(uri, SipUri) or not uri.user:
+            raise ConfigError(f"aor: a SIP URI with a user part is needed, got {self.aor!r}")
+        try:
+            parse_target(self.server)
+        except (LocalProtocolError, ValueError) as exc:
+            raise ConfigError(f"server: {exc}") from None
+        if self.register_expires < 0:
+            raise ConfigError("register_expires: must be >= 0")
+        if self.media_timeout < 0 or self.media_renewals < 0 or self.answer_timeout <= 0:
+            raise ConfigError("media_timeout, media_renewals and answer_timeout must be positive")
+
+    @property
+    def uri(self) -> SipUri:
+        uri = parse_uri(self.aor)
+        assert isinstance(uri, SipUri)
+        return uri

@@ -1,0 +1,345 @@
+"""The pythonic core API: one :class:`Phone` per SIP account.
+
+::
+
+    async with Phone(PhoneConfig(aor="sip:alice@example.com", server="wss://example.com",
+                                 password=...)) as phone:
+        await phone.register()
+        call = await phone.dial("bob")
+        await call.wait_established()
+        ...
+        async for call in phone.incoming():
+            await call.answer()
+
+The phone owns a :class:`~sipcore.stack.SipStack`, an :class:`~sipcore.stack.Account` (the
+registration, kept alive and re-established after connection loss) and the UA core
+(:class:`~sipcore.ua.UserAgent`); it turns the UA core's events into :class:`~client.call.Call`
+state and :mod:`client.events`. Call policy: one call at a time unless ``multi_call`` is set;
+a second incoming call is answered 486 Busy Here and reported as a :class:`MissedCall`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
+
+from aiortc.mediastreams import MediaStreamTrack
+
+from sipcore import stack as driver
+from sipcore.auth import DigestClient
+from sipcore.errors import ParseError
+from sipcore.events import Event
+from sipcore.flow import Flow
+from sipcore.registration import (
+    AuthenticationFailed,
+    Registered,
+    RegistrationConfig,
+    RegistrationSent,
+    RegistrationTerminated,
+    Unregistered,
+)
+from sipcore.stack import Account, SipStack, StackConfig
+from sipcore.ua import Call as CoreCall
+from sipcore.ua import CallEnded, IncomingCall, UserAgent
+from sipcore.uri import NameAddr, SipUri, Uri, parse_uri
+
+from .call import SDP, Call, EndReason
+from .config import PhoneConfig
+from .errors import CallStateError, ConfigError, RegistrationFailed
+from .events import IncomingCallReceived, MissedCall, PhoneEvent, RegistrationChanged
+from .stream import EventHub, Subscription
+
+__all__ = ["Phone"]
+
+logger = logging.getLogger("client.phone")
+T = TypeVar("T")
+
+_FLOW_EVENTS: dict[type[Event], str] = {
+    driver.Connecting: "connecting",
+    driver.Connected: "connected",
+    driver.ConnectFailed: "disconnected",
+    driver.Disconnected: "disconnected",
+    driver.Reconnecting: "reconnecting",
+}
+
+
+class Phone:
+    """A SIP account with calls: ``async with Phone(config) as phone``."""
+
+    def __init__(self, config: PhoneConfig, *, stack_config: StackConfig | None = None) -> None:
+        self.config = config
+        self.stack = SipStack(
+            stack_config
+            or StackConfig(
+                ca_file=config.ca_file, tls_verify=config.tls_verify, user_agent=config.user_agent
+            )
+        )
+        self.account: Account = self.stack.account(
+            RegistrationConfig(
+                aor=config.uri,
+                username=config.auth_user,
+                password=config.password,
+                display_name=config.display_name,
+                expires=config.register_expires,
+                user_agent=config.user_agent,
+            ),
+            config.server,
+        )
+        self.account.listeners.append(self._account_event)
+        credentials = None
+        if config.password is not None:
+            credentials = DigestClient(config.auth_user or config.uri.user or "", config.password)
+        self.ua = UserAgent(
+            self.stack.layer,
+            self.account.identity,
+            credentials=credentials,
+            user_agent=config.user_agent,
+        )
+        self.stack.users.append(_PhoneUser(self))
+        self.calls: list[Call] = []
+        """Calls not ended yet."""
+        self._by_core: dict[str, Call] = {}
+        self._events = EventHub[PhoneEvent]()
+        self._incoming = EventHub[Call](maxsize=100)
+        self._dispatching = False
+        self._flow: Flow | None = None  # a flow of our own when dialing unregistered
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def __aenter__(self) -> Phone:
+        await self.stack.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Hang up every call, unregister when registered, close the stack."""
+        for call in list(self.calls):
+            await call.hangup()
+        if self.calls:
+            await asyncio.sleep(0.05)  # let the BYEs and CANCELs leave
+        await self.account.stop(unregister=self.account.flow is not None)
+        await self.stack.close()
+
+    # -- registration ---------------------------------------------------------------------------
+    async def register(self, timeout: float = 35.0) -> None:
+        """Register (and keep the binding alive); RegistrationFailed if the registrar refuses."""
+        outcome = await self.account.register(timeout)
+        if not isinstance(outcome, Registered):
+            status = getattr(outcome, "status", None)
+            raise RegistrationFailed(f"registration failed: {outcome}", status=status)
+
+    async def unregister(self) -> None:
+        await self.account.stop(unregister=True)
+
+    @property
+    def registered(self) -> bool:
+        return self.account.state.value == "registered"
+
+    # -- calls ------------------------------------------------------------------------------------
+    async def dial(
+        self,
+        target: str | Uri,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+        source: MediaStreamTrack | None = None,
+    ) -> Call:
+        """Place a call to ``target`` (a user name in our domain, or a SIP URI) and return it
+        once the INVITE is sent; ``await call.wait_established()`` waits for the answer."""
+        uri = self._target(target)
+        if not self.config.multi_call and self.calls:
+            raise CallStateError("a call is already in progress (multi_call is off)")
+        call = Call(self, "outgoing", source)
+        call._begin(outgoing=True)
+        self.calls.append(call)
+        try:
+            flow = await self._dial_flow()
+            offer = await call.media.create_offer()
+        except Exception:
+            call._finish(EndReason.FAILURE)
+            raise
+        if call.ended:  # hung up while the offer was being made
+            return call
+        me = NameAddr(self.config.uri, self.config.display_name)
+        core = self._act(
+            lambda ua, now: ua.invite(
+                uri,
+                from_addr=me,
+                flow=flow,
+                now=now,
+                body=offer,
+                content_type=SDP,
+                headers=headers,
+            )
+        )
+        call.core = core
+        self._by_core[core.id] = call
+        call._invite_sent()
+        return call
+
+    def incoming(self) -> Subscription[Call]:
+        """Incoming calls from now on (each is ringing; ``answer()`` or ``reject()`` it)."""
+        return self._incoming.subscribe()
+
+    def events(self) -> AsyncIterator[PhoneEvent]:
+        """Every event of the phone and its calls, from now on."""
+        return self._events.subscribe()
+
+    def on_event(self, callback: Callable[[PhoneEvent], object]) -> None:
+        """Call ``callback`` (plain or async) with every event."""
+        self._events.listeners.append(callback)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _target(self, target: str | Uri) -> Uri:
+        if not isinstance(target, str):
+            return target
+        if ":" not in target or target.split(":", 1)[0].isdigit():
+            home = self.config.uri
+            return SipUri(home.host, user=target, port=home.port)
+        try:
+            return parse_uri(target)
+        except ParseError as exc:
+            raise ConfigError(f"not a SIP URI: {target!r} ({exc})") from None
+
+    async def _dial_flow(self) -> Flow:
+        if self.account.flow is not None:
+            return self.account.flow
+        if self._flow is None:
+            flow = await self.stack.connect(self.config.server)
+            self._flow = flow
+            self.stack.watch_flow(flow, lambda _error: setattr(self, "_flow", None))
+        return self._flow
+
+    def _act(self, action: Callable[[UserAgent, float], T]) -> T:
+        """Act on the UA core; outside event dispatch, send what it produced right away."""
+        result = action(self.ua, self.stack.now())
+        if not self._dispatching:
+            self.stack.process()
+            self._drain()
+        return result
+
+    def _drain(self) -> None:
+        while (event := self.ua.next_event()) is not None:
+            try:
+                self._dispatch(event)
+            except Exception:  # an application callback must not break the receive path
+                logger.exception("error while handling %s", type(event).__name__)
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, IncomingCall):
+            self._incoming_call(event.call)
+            return
+        core: CoreCall | None = getattr(event, "call", None)
+        call = self._by_core.get(core.id) if core is not None else None
+        if call is not None:
+            call._handle(event)
+        elif isinstance(event, CallEnded):
+            pass  # a call refused by policy
+        else:
+            logger.debug("event for an unknown call: %s", type(event).__name__)
+
+    def _incoming_call(self, core: CoreCall) -> None:
+        caller = core.invite.from_
+        if not self.config.multi_call and self.calls:
+            self._act(lambda ua, now: ua.reject(core, 486, now))
+            self._publish(
+                MissedCall(
+                    remote=str(caller.uri),
+                    display_name=caller.display_name,
+                    time=time.time(),
+                    reason="busy",
+                )
+            )
+            return
+        call = Call(self, "incoming")
+        call.core = core
+        self._by_core[core.id] = call
+        self.calls.append(call)
+        call._begin(outgoing=False)
+        if self.config.auto_ring:
+            self._act(lambda ua, now: ua.ring(core, now))
+        self._publish(IncomingCallReceived(call=call))
+        self._incoming.publish(call)
+
+    def _call_ended(self, call: Call) -> None:
+        if call in self.calls:
+            self.calls.remove(call)
+        if call.core is not None:
+            self._by_core.pop(call.core.id, None)
+        if (
+            call.direction == "incoming"
+            and call.start_time is None
+            and call.end_reason
+            in (
+                EndReason.REMOTE_CANCELLED,
+                EndReason.TIMEOUT,
+            )
+        ):
+            assert call.core is not None
+            caller = call.core.invite.from_
+            self._publish(
+                MissedCall(
+                    remote=str(caller.uri),
+                    display_name=caller.display_name,
+                    time=call.created_at,
+                    reason="cancelled"
+                    if call.end_reason is EndReason.REMOTE_CANCELLED
+                    else "timeout",
+                )
+            )
+
+    def _publish(self, event: PhoneEvent) -> None:
+        self._events.publish(event)
+
+    def _account_event(self, event: Event) -> None:
+        if isinstance(event, RegistrationSent):
+            changed = RegistrationChanged(state="sent_request")
+        elif isinstance(event, Registered):
+            changed = RegistrationChanged(state="registered", status=event.response.status_code)
+        elif isinstance(event, Unregistered):
+            changed = RegistrationChanged(state="unregistered")
+        elif isinstance(event, RegistrationTerminated):
+            changed = RegistrationChanged(
+                state="terminated", status=event.status, reason=event.reason
+            )
+        elif isinstance(event, AuthenticationFailed):
+            changed = RegistrationChanged(state="auth_failed", reason=event.kind)
+        elif type(event) in _FLOW_EVENTS:
+            changed = RegistrationChanged(
+                state=_FLOW_EVENTS[type(event)], reason=getattr(event, "reason", None)
+            )
+        else:
+            return
+        self._publish(changed)
+
+
+class _PhoneUser:
+    """The UA core as the stack's transaction user, with the phone draining its events."""
+
+    def __init__(self, phone: Phone) -> None:
+        self.phone = phone
+
+    def _run(self, action: Callable[[], T]) -> T:
+        phone = self.phone
+        phone._dispatching = True
+        try:
+            result = action()
+            phone._drain()
+        finally:
+            phone._dispatching = False
+        return result
+
+    def handle_event(self, event: Event, now: float) -> bool:
+        return self._run(lambda: self.phone.ua.handle_event(event, now))
+
+    def flow_closed(self, flow: Flow, now: float) -> None:
+        self._run(lambda: self.phone.ua.flow_closed(flow, now))
+
+    def get_timer(self) -> float | None:
+        return self.phone.ua.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        self._run(lambda: self.phone.ua.handle_timer(now))

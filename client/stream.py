@@ -1,0 +1,88 @@
+"""Event fan-out: bounded async iterators for readers and callbacks (plain or async) for
+listeners. A reader that falls behind loses its oldest events, never the producer's time."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Generic, TypeVar
+
+__all__ = ["EventHub", "Subscription"]
+
+logger = logging.getLogger("client")
+E = TypeVar("E")
+
+
+class Subscription(Generic[E]):
+    """Events published after it was made, in order; ends when ``until`` is set and all
+    earlier events are read."""
+
+    def __init__(self, hub: EventHub[E], until: asyncio.Event | None, maxsize: int) -> None:
+        self._hub = hub
+        self._until = until
+        self._queue: asyncio.Queue[E] = asyncio.Queue(maxsize)
+        hub._subscriptions.append(self)
+
+    def _put(self, event: E) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+        self._queue.put_nowait(event)
+
+    def __aiter__(self) -> AsyncIterator[E]:
+        return self
+
+    async def __anext__(self) -> E:
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        if self._until is None:
+            return await self._queue.get()
+        if self._until.is_set():
+            self.close()
+            raise StopAsyncIteration
+        getter = asyncio.ensure_future(self._queue.get())
+        ended = asyncio.ensure_future(self._until.wait())
+        try:
+            await asyncio.wait({getter, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        return await self.__anext__()
+
+    def close(self) -> None:
+        if self in self._hub._subscriptions:
+            self._hub._subscriptions.remove(self)
+
+
+class EventHub(Generic[E]):
+    def __init__(self, maxsize: int = 1000) -> None:
+        self.maxsize = maxsize
+        self.listeners: list[Callable[[E], object]] = []
+        self._subscriptions: list[Subscription[E]] = []
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def subscribe(self, until: asyncio.Event | None = None) -> Subscription[E]:
+        return Subscription(self, until, self.maxsize)
+
+    def publish(self, event: E) -> None:
+        for subscription in self._subscriptions:
+            subscription._put(event)
+        for listener in list(self.listeners):
+            try:
+                result = listener(event)
+            except Exception:
+                logger.exception("event listener failed on %s", type(event).__name__)
+                continue
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                self._tasks.add(task)
+                task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("async event listener failed: %r", task.exception())

@@ -1,0 +1,36 @@
+"""Muting without renegotiation: a track that passes its source's frames through, or silence of
+the same length and timing while muted (RTP keeps flowing, so NATs and the peer's jitter buffer
+see no gap)."""
+
+from __future__ import annotations
+
+from aiortc.mediastreams import MediaStreamTrack
+from av import AudioFrame
+
+__all__ = ["MuteGate"]
+
+
+class MuteGate(MediaStreamTrack):
+    """Wraps an audio ``source``; ``muted`` swaps its samples for zeros. Stopping the gate (as
+    closing a peer connection does) leaves the source live for another session."""
+
+    kind = "audio"
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.source = source
+        self.muted = False
+
+    async def recv(self) -> AudioFrame:
+        frame = await self.source.recv()
+        if not self.muted or not isinstance(frame, AudioFrame):
+            return frame  # type: ignore[return-value]
+        silent = AudioFrame(
+            format=frame.format.name, layout=frame.layout.name, samples=frame.samples
+        )
+        for plane in silent.planes:
+            plane.update(bytes(plane.buffer_size))
+        silent.pts = frame.pts
+        silent.sample_rate = frame.sample_rate
+        silent.time_base = frame.time_base
+        return silent

@@ -1,0 +1,139 @@
+"""Phones on an embedded WSS registrar/proxy with a test CA, and audio measurement."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import math
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from av import AudioFrame
+
+from client.call import Call
+from client.config import PhoneConfig
+from client.events import PhoneEvent
+from client.phone import Phone
+from media.session import MediaConfig, ToneTrack
+from sipcore.server import EmbeddedServer
+from sipcore.transport import server_ssl_context
+from sipcore.transport.pki import make_cert
+
+USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
+TONES = {"alice": 440.0, "bob": 1000.0, "carol": 1500.0}
+LOOPBACK = MediaConfig(host_addresses=("127.0.0.1",))
+
+
+def goertzel(samples: array.array[int], rate: int, frequency: float) -> float:
+    k = 2 * math.cos(2 * math.pi * frequency / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + k * s1 - s2, s1
+    return (s1 * s1 + s2 * s2 - k * s1 * s2) / max(1, len(samples))
+
+
+class Ear:
+    """Counts the frames a call receives and measures tones in the recent ones."""
+
+    def __init__(self, call: Call) -> None:
+        self.frames: list[AudioFrame] = []
+        call.on_audio = self.frames.append
+
+    def tone(self, frequency: float, last: int = 25) -> float:
+        """Power at ``frequency`` over the ``last`` frames, in dB above the power at a
+        frequency nobody sends (a noise reference)."""
+        samples: array.array[int] = array.array("h")
+        for frame in self.frames[-last:]:
+            pcm = array.array("h", bytes(frame.planes[0]))
+            samples.extend(pcm[:: len(frame.layout.channels)])
+        rate = self.frames[-1].sample_rate if self.frames else 48000
+        signal = goertzel(samples, rate, frequency)
+        noise = goertzel(samples, rate, 2345.0)
+        return 10 * math.log10(max(signal, 1e-9) / max(noise, 1e-9))
+
+    def rms(self, last: int = 25) -> float:
+        samples: array.array[int] = array.array("h")
+        for frame in self.frames[-last:]:
+            samples.extend(array.array("h", bytes(frame.planes[0])))
+        return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
+
+    async def frames_in(self, seconds: float) -> int:
+        before = len(self.frames)
+        await asyncio.sleep(seconds)
+        return len(self.frames) - before
+
+
+class Recorder:
+    """Every event of a phone, with a way to wait for one."""
+
+    def __init__(self, phone: Phone) -> None:
+        self.events: list[PhoneEvent] = []
+        self._changed = asyncio.Event()
+        phone.on_event(self._add)
+
+    def _add(self, event: PhoneEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    async def wait(
+        self, kind: type[Any], where: Callable[[Any], bool] = lambda e: True, timeout: float = 10
+    ) -> Any:
+        async def find() -> Any:
+            seen = 0
+            while True:
+                for event in self.events[seen:]:
+                    if isinstance(event, kind) and where(event):
+                        return event
+                seen = len(self.events)
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(find(), timeout)
+
+    def of(self, kind: type[Any]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+class Lab:
+    """An embedded registrar/proxy on WSS and the phones registered to it."""
+
+    def __init__(self, server: EmbeddedServer, ca: Path, stack: AsyncExitStack) -> None:
+        self.server = server
+        self.ca = ca
+        self._stack = stack
+
+    def config(self, name: str, **changes: Any) -> PhoneConfig:
+        settings: dict[str, Any] = {
+            "aor": f"sip:{name}@{self.server.domain}",
+            "server": self.server.uri("wss"),
+            "password": USERS[name],
+            "ca_file": str(self.ca),
+            "media": LOOPBACK,
+            "display_name": name.title(),
+        }
+        settings.update(changes)
+        return PhoneConfig(**settings)
+
+    async def phone(self, name: str, *, register: bool = True, **changes: Any) -> Phone:
+        phone = Phone(self.config(name, **changes))
+        await self._stack.enter_async_context(phone)
+        if register:
+            await phone.register()
+        return phone
+
+
+def tone(name: str) -> ToneTrack:
+    return ToneTrack(TONES[name])
+
+
+@asynccontextmanager
+async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
+    certs = make_cert(tmp_path)
+    ssl = server_ssl_context(str(certs.cert), str(certs.key))
+    async with (
+        EmbeddedServer(USERS, listen=(), wss_ssl=ssl) as server,
+        AsyncExitStack() as stack,
+    ):
+        yield Lab(server, certs.ca, stack)

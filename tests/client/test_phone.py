@@ -1,0 +1,210 @@
+"""Phones calling each other through the embedded registrar/proxy over WSS, with real media."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from client.call import Call, CallState, EndReason
+from client.errors import CallFailed, CallStateError, ConfigError
+from client.events import (
+    CallStateChanged,
+    DtmfReceived,
+    IncomingCallReceived,
+    MediaRenewal,
+    MissedCall,
+    RegistrationChanged,
+    RemoteHoldChanged,
+)
+from client.phone import Phone
+
+from .helpers import Ear, Lab, Recorder, lab, tone
+
+
+async def _connect(caller: Phone, callee: Phone, name: str = "bob") -> tuple[Call, Call]:
+    incoming = callee.incoming()
+    outgoing = await caller.dial(name, source=tone("alice"))
+    inbound = await asyncio.wait_for(anext(incoming), 10)
+    inbound.set_source(tone("bob"))
+    await inbound.answer()
+    await outgoing.wait_established(10)
+    await inbound.wait_established(10)
+    return outgoing, inbound
+
+
+def states(recorder: Recorder, call: Call) -> list[str]:
+    return [e.state.value for e in recorder.of(CallStateChanged) if e.call is call]
+
+
+async def test_call_with_audio_dtmf_hold_and_hangup(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        alice, bob = await net.phone("alice"), await net.phone("bob")
+        a_events, b_events = Recorder(alice), Recorder(bob)
+        out, inc = await _connect(alice, bob)
+        a_ear, b_ear = Ear(out), Ear(inc)
+        await asyncio.sleep(1.5)
+        assert len(a_ear.frames) > 40 and len(b_ear.frames) > 40
+        assert a_ear.tone(1000.0) > 20 and b_ear.tone(440.0) > 20  # each hears the other
+        assert inc.remote_display_name == "Alice" and inc.remote_uri.startswith("sip:alice@")
+
+        await out.send_dtmf("12#")
+        digits = [e.digit for e in b_events.of(DtmfReceived)]
+        assert digits == ["1", "2", "#"]
+        with pytest.raises(ValueError):
+            await out.send_dtmf("1x")
+
+        await out.hold()
+        await out.hold()  # idempotent: stays held, no second re-INVITE
+        assert out.held
+        held = await b_events.wait(RemoteHoldChanged)
+        assert held.held and inc.remote_held
+        await asyncio.sleep(0.3)
+        assert await a_ear.frames_in(1.0) == 0  # bob is recvonly now
+        await out.hold_toggle()  # resumes
+        assert not out.held
+        await b_events.wait(RemoteHoldChanged, lambda e: not e.held)
+        await asyncio.sleep(0.3)
+        assert await a_ear.frames_in(1.0) > 30
+        assert len(b_events.of(RemoteHoldChanged)) == 2
+
+        await inc.hangup()
+        assert await out.wait_ended(10) is EndReason.REMOTE_HANGUP
+        assert inc.end_reason is EndReason.LOCAL_HANGUP
+        assert states(a_events, out) == [
+            "outgoing_initiated",
+            "connecting",
+            "ringing",
+            "established",
+            "ended",
+        ]
+        assert states(b_events, inc) == ["incoming", "answering", "established", "ending", "ended"]
+        assert alice.calls == [] and bob.calls == []
+        assert out.details()["duration"] is not None
+
+
+async def test_mute_sends_silence_without_renegotiation(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        alice, bob = await net.phone("alice"), await net.phone("bob")
+        out, inc = await _connect(alice, bob)
+        ear = Ear(inc)
+        await asyncio.sleep(1.0)
+        assert ear.rms() > 1000
+        out.mute()
+        await asyncio.sleep(0.6)
+        assert out.muted and await ear.frames_in(1.0) > 30  # packets keep flowing
+        assert ear.rms() < 50
+        out.mute_toggle()
+        await asyncio.sleep(0.6)
+        assert ear.rms() > 1000
+        await out.hangup()
+        assert await inc.wait_ended(10) is EndReason.REMOTE_HANGUP
+
+
+async def test_cancel_while_ringing_is_a_missed_call(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        alice, bob = await net.phone("alice"), await net.phone("bob")
+        a_events, b_events = Recorder(alice), Recorder(bob)
+        out = await alice.dial("bob")
+        incoming = await b_events.wait(IncomingCallReceived)
+        await a_events.wait(CallStateChanged, lambda e: e.state is CallState.RINGING)
+        assert out.state is CallState.RINGING
+        await out.hangup()
+        assert await out.wait_ended(10) is EndReason.CANCELLED
+        assert await incoming.call.wait_ended(10) is EndReason.REMOTE_CANCELLED
+        missed = await b_events.wait(MissedCall)
+        assert missed.reason == "cancelled" and missed.remote.startswith("sip:alice@")
+
+
+async def test_rejected_call_fails_with_the_reason(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        alice, bob = await net.phone("alice"), await net.phone("bob")
+        incoming = bob.incoming()
+        out = await alice.dial(f"sip:bob@{net.server.domain}")
+        await (await asyncio.wait_for(anext(incoming), 10)).reject(603)
+        with pytest.raises(CallFailed) as failed:
+            await out.wait_established(10)
+        assert failed.value.reason is EndReason.DECLINED and failed.value.status == 603
+        with pytest.raises(CallStateError):
+            await out.hold()
+
+
+async def test_second_call_gets_busy_and_is_reported_missed(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        alice, bob, carol = [await net.phone(n) for n in ("alice", "bob", "carol")]
+        b_events = Recorder(bob)
+        out, inc = await _connect(alice, bob)
+        second = await carol.dial("bob")
+        assert await second.wait_ended(10) is EndReason.BUSY
+        missed = await b_events.wait(MissedCall)
+        assert missed.reason == "busy" and missed.remote.startswith("sip:carol@")
+        assert inc.state is CallState.ESTABLISHED and bob.calls == [inc]
+        with pytest.raises(CallStateError):
+            await alice.dial("carol")  # one call at a time
+        await out.hangup()
+
+
+async def test_multi_call_mode_takes_a_second_call(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        alice, carol = await net.phone("alice"), await net.phone("carol")
+        bob = await net.phone("bob", multi_call=True)
+        await _connect(alice, bob)
+        incoming = bob.incoming()
+        second = await carol.dial("bob")
+        call = await asyncio.wait_for(anext(incoming), 10)
+        await call.answer()
+        await second.wait_established(10)
+        assert len(bob.calls) == 2
+
+
+async def test_lost_media_is_renewed_by_reinvite(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        alice = await net.phone("alice", media_timeout=1.0)
+        bob = await net.phone("bob", media_timeout=0)
+        a_events = Recorder(alice)
+        out, inc = await _connect(alice, bob)
+        ear = Ear(out)
+        await asyncio.sleep(0.5)
+        await inc.media.pc.close()  # bob's media dies without any signalling
+        await a_events.wait(CallStateChanged, lambda e: e.state is CallState.MEDIA_DISRUPTED)
+        await a_events.wait(
+            MediaRenewal, lambda e: e.outcome in ("succeeded", "failed"), timeout=15
+        )
+        assert out.state is CallState.ESTABLISHED
+        assert await ear.frames_in(1.0) > 30
+        assert Ear(inc) and inc.state is CallState.ESTABLISHED
+        assert states(a_events, out)[-3:] == ["media_disrupted", "renewing_media", "established"]
+        await out.hangup()
+
+
+async def test_media_that_cannot_be_renewed_ends_the_call(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        alice = await net.phone("alice", media_timeout=0.5, media_renewals=2)
+        bob = await net.phone("bob", media_timeout=0)
+        out, inc = await _connect(alice, bob)
+
+        async def refuse(request: object) -> None:
+            inc._sip(lambda ua, c, now: ua.answer_reinvite(c, now, status=488))
+
+        inc._answer_reinvite = refuse  # type: ignore[method-assign]
+        await inc.media.pc.close()
+        assert await out.wait_ended(20) is EndReason.MEDIA_TIMEOUT
+        assert await inc.wait_ended(10) is EndReason.REMOTE_HANGUP
+
+
+async def test_registration_events_and_config_errors(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        alice = await net.phone("alice", register=False)
+        events = Recorder(alice)
+        await alice.register()
+        assert [e.state for e in events.of(RegistrationChanged)][-2:] == [
+            "sent_request",
+            "registered",
+        ]
+        await alice.unregister()
+        assert events.of(RegistrationChanged)[-1].state == "unregistered"
+    with pytest.raises(ConfigError, match="aor"):
+        Lab.config(net, "alice", aor="alice")
+    with pytest.raises(ConfigError, match="server"):
+        Lab.config(net, "alice", server="http://example.com")
