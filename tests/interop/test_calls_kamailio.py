@@ -1,0 +1,99 @@
+"""Our phones calling each other through a real Kamailio over WSS (registrar, digest auth on
+REGISTER and INVITE, record-routing proxy), with WebRTC media on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from client.call import Call, CallState, EndReason
+from client.config import PhoneConfig
+from client.events import CallStateChanged, DtmfReceived, RemoteHoldChanged
+from client.phone import Phone
+from tests.client.helpers import LOOPBACK, Ear, Recorder, tone
+
+from .peers import Kamailio
+
+
+@asynccontextmanager
+async def phones(kam: Kamailio, *names: str) -> AsyncIterator[list[Phone]]:
+    assert kam.tls is not None
+    async with AsyncExitStack() as stack:
+        result = []
+        for name in names:
+            config = PhoneConfig(
+                aor=f"sip:{name}@{kam.domain}",
+                server=kam.uri("wss"),
+                password=f"{name}pw",
+                display_name=name.title(),
+                ca_file=str(kam.tls.ca),
+                media=LOOPBACK,
+            )
+            phone = await stack.enter_async_context(Phone(config))
+            await phone.register()
+            result.append(phone)
+        yield result
+
+
+async def connect(caller: Phone, callee: Phone, name: str) -> tuple[Call, Call]:
+    incoming = callee.incoming()
+    out = await caller.dial(name, source=tone("alice"))
+    inc = await asyncio.wait_for(anext(incoming), 10)
+    inc.set_source(tone("bob"))
+    await inc.answer()
+    await out.wait_established(10)
+    await inc.wait_established(10)
+    return out, inc
+
+
+async def check_hold(holder: Call, held: Call, held_events: Recorder) -> None:
+    """``holder`` holds: it stops hearing ``held``; then resumes and hears it again."""
+    ear = Ear(holder)
+    await holder.hold()
+    await held_events.wait(RemoteHoldChanged, lambda e: e.held and e.call is held)
+    await asyncio.sleep(0.3)
+    assert await ear.frames_in(1.0) == 0
+    await holder.unhold()
+    await held_events.wait(RemoteHoldChanged, lambda e: not e.held and e.call is held)
+    await asyncio.sleep(0.3)
+    assert await ear.frames_in(1.0) > 30
+
+
+async def test_call_through_kamailio_wss(kamailio: Kamailio) -> None:
+    async with phones(kamailio, "alice", "bob") as (alice, bob):
+        a_events, b_events = Recorder(alice), Recorder(bob)
+        out, inc = await connect(alice, bob, "bob")
+        a_ear, b_ear = Ear(out), Ear(inc)
+        await asyncio.sleep(1.5)
+        assert a_ear.tone(1000.0) > 20 and b_ear.tone(440.0) > 20
+        assert out.core is not None and out.core.dialog is not None
+        assert out.core.dialog.route_set, "Kamailio record-routes the dialog"
+
+        await out.send_dtmf("159")
+        await inc.send_dtmf("*0#")
+        assert [e.digit for e in b_events.of(DtmfReceived)] == ["1", "5", "9"]
+        assert [e.digit for e in a_events.of(DtmfReceived)] == ["*", "0", "#"]
+
+        await check_hold(out, inc, b_events)  # the caller holds
+        await check_hold(inc, out, a_events)  # the callee holds
+
+        await out.hangup()  # the caller hangs up
+        assert await inc.wait_ended(10) is EndReason.REMOTE_HANGUP
+        assert out.end_reason is EndReason.LOCAL_HANGUP
+
+
+async def test_callee_hangs_up_and_caller_cancels(kamailio: Kamailio) -> None:
+    async with phones(kamailio, "carol", "dave") as (carol, dave):
+        out, inc = await connect(carol, dave, "dave")
+        await inc.hangup()  # the callee hangs up
+        assert await out.wait_ended(10) is EndReason.REMOTE_HANGUP
+
+        events = Recorder(carol)
+        incoming = dave.incoming()
+        ringing = await carol.dial("dave")
+        inc = await asyncio.wait_for(anext(incoming), 10)
+        await events.wait(CallStateChanged, lambda e: e.state is CallState.RINGING)
+        await ringing.hangup()  # CANCEL while ringing
+        assert await ringing.wait_ended(10) is EndReason.CANCELLED
+        assert await inc.wait_ended(10) is EndReason.REMOTE_CANCELLED
