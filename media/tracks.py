@@ -26,6 +26,7 @@ from av.audio.resampler import AudioResampler
 __all__ = [
     "FRAME_SAMPLES",
     "SAMPLE_RATE",
+    "FrameSink",
     "PcmSourceTrack",
     "SilenceTrack",
     "ToneTrack",
@@ -327,45 +328,27 @@ class PcmSourceTrack(_PacedTrack):
         return pcm + _SILENCE[len(pcm) :]
 
 
-class WavRecorder:
-    """Writes received audio to a 16-bit mono WAV file at ``sample_rate``.
+class FrameSink:
+    """Base of the sinks: takes received frames through :meth:`write_frame` (usable as
+    ``MediaSession.on_frame``, or from ``async for frame in session.frames()``), or reads a
+    track itself after :meth:`start`. :meth:`stop` (or :meth:`close`, which does not wait
+    for the reading task) ends it."""
 
-    Feed it with :meth:`write_frame` (for instance as ``MediaSession.on_frame``, or from
-    ``async for frame in session.frames()``), or let it read a track with :meth:`start`.
-    :meth:`stop` (or :meth:`close`, which does not wait for the reading task) completes
-    the file.
-    """
-
-    def __init__(self, path: str | Path, *, sample_rate: int = SAMPLE_RATE) -> None:
-        self.path = Path(path)
-        self.sample_rate = sample_rate
-        self.samples_written = 0
-        self._wav: wave.Wave_write | None = wave.open(str(self.path), "wb")  # noqa: SIM115
-        self._wav.setnchannels(1)
-        self._wav.setsampwidth(2)
-        self._wav.setframerate(sample_rate)
-        self._converter = _Converter(sample_rate)
+    def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def duration(self) -> float:
-        """Seconds written so far."""
-        return self.samples_written / self.sample_rate
-
     def write_frame(self, frame: AudioFrame) -> None:
-        """Append one received frame (any format, rate and layout)."""
-        if self._wav is None:
-            raise ValueError("recorder is closed")
-        self._write(self._converter.convert(frame))
+        """Take one received frame (any format, rate and layout)."""
+        raise NotImplementedError
 
     def start(self, track: MediaStreamTrack) -> None:
-        """Record everything ``track`` gives until it ends or :meth:`stop` is called."""
+        """Take everything ``track`` gives until it ends or :meth:`stop` is called."""
         if self._task is not None:
-            raise RuntimeError("recorder already reads a track")
+            raise RuntimeError("already reading a track")
         self._task = asyncio.ensure_future(self._run(track))
 
     async def stop(self) -> None:
-        """Stop reading the track (if any) and complete the file."""
+        """Stop reading the track (if any), then :meth:`close`."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -374,19 +357,10 @@ class WavRecorder:
         self.close()
 
     def close(self) -> None:
-        """Complete the file (idempotent)."""
+        """Release what the sink holds (idempotent)."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        if self._wav is not None:
-            self._write(self._converter.flush())
-            self._wav.close()
-            self._wav = None
-
-    def _write(self, pcm: bytes) -> None:
-        assert self._wav is not None
-        self._wav.writeframes(pcm)
-        self.samples_written += len(pcm) // 2
 
     async def _run(self, track: MediaStreamTrack) -> None:
         while True:
@@ -396,3 +370,41 @@ class WavRecorder:
                 return
             if isinstance(frame, AudioFrame):
                 self.write_frame(frame)
+
+
+class WavRecorder(FrameSink):
+    """Writes received audio to a 16-bit mono WAV file at ``sample_rate``; the file is
+    complete once :meth:`stop` or :meth:`close` has been called."""
+
+    def __init__(self, path: str | Path, *, sample_rate: int = SAMPLE_RATE) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.sample_rate = sample_rate
+        self.samples_written = 0
+        self._wav: wave.Wave_write | None = wave.open(str(self.path), "wb")  # noqa: SIM115
+        self._wav.setnchannels(1)
+        self._wav.setsampwidth(2)
+        self._wav.setframerate(sample_rate)
+        self._converter = _Converter(sample_rate)
+
+    @property
+    def duration(self) -> float:
+        """Seconds written so far."""
+        return self.samples_written / self.sample_rate
+
+    def write_frame(self, frame: AudioFrame) -> None:
+        if self._wav is None:
+            raise ValueError("recorder is closed")
+        self._write(self._converter.convert(frame))
+
+    def close(self) -> None:
+        super().close()
+        if self._wav is not None:
+            self._write(self._converter.flush())
+            self._wav.close()
+            self._wav = None
+
+    def _write(self, pcm: bytes) -> None:
+        assert self._wav is not None
+        self._wav.writeframes(pcm)
+        self.samples_written += len(pcm) // 2
