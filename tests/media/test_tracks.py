@@ -263,11 +263,17 @@ async def test_recorder_reads_a_track_until_stopped(tmp_path: Path) -> None:
     source.stop()
 
 
-async def test_set_source_switches_the_tone_without_renegotiation() -> None:
+async def test_set_source_switches_the_tone_without_renegotiation(tmp_path: Path) -> None:
     alice = MediaSession(LOOPBACK, ToneTrack(440.0))
     bob = MediaSession(LOOPBACK, SilenceTrack())
     heard: list[AudioFrame] = []
-    bob.on_frame = heard.append
+    recorder = WavRecorder(tmp_path / "call.wav", sample_rate=16000)
+
+    def on_frame(frame: AudioFrame) -> None:
+        heard.append(frame)
+        recorder.write_frame(frame)
+
+    bob.on_frame = on_frame
 
     def dominant() -> float:
         samples = array.array("h")
@@ -297,3 +303,11 @@ async def test_set_source_switches_the_tone_without_renegotiation() -> None:
     finally:
         await alice.close()
         await bob.close()
+        recorder.close()
+    # the recording (Opus stereo at 48 kHz in, mono 16 kHz out) holds both tones in turn
+    params, samples = read_wav(tmp_path / "call.wav")
+    assert params.framerate == 16000 and len(samples) == recorder.samples_written
+    switch = mark * len(samples) // len(heard)
+    before, after = samples[switch - 8000 : switch - 1600], samples[-8000:]
+    assert goertzel(before, 16000, 440.0) > 20 * goertzel(before, 16000, 1000.0)
+    assert goertzel(after, 16000, 1000.0) > 20 * goertzel(after, 16000, 440.0)
