@@ -8,22 +8,27 @@ Host candidates: aioice offers every interface address except loopback. ``host_a
 :class:`MediaConfig` restricts (or, with ``("127.0.0.1",)``, sets) the addresses a session
 offers; the choice is scoped to that session's gathering through a context variable, so
 sessions with different settings can gather at the same time.
+
+Relay-only ICE: ``ice_transport_policy="relay"`` in :class:`MediaConfig` goes to aiortc's
+``RTCConfiguration.iceTransportPolicy``, which aioice's ``Connection`` applies: it gathers
+no host or server-reflexive candidate and pairs only its relayed ones.
+
+Sources and sinks of audio are in :mod:`media.tracks`; ``ToneTrack`` is re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import fractions
-import math
-import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Literal
 
 import aioice.ice
 from aiortc import (
     RTCConfiguration,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -32,11 +37,9 @@ from av import AudioFrame
 
 from .offer_answer import ensure_telephone_event
 from .sdp import parse
+from .tracks import ToneTrack
 
 __all__ = ["MediaConfig", "MediaSession", "ToneTrack"]
-
-SAMPLE_RATE = 48000
-PTIME = 0.02
 
 _HOST_ADDRESSES: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
     "host_addresses", default=None
@@ -69,43 +72,18 @@ class MediaConfig:
     candidates only (seconds)."""
     telephone_event: bool = True
     """Offer RFC 4733 telephone-event (8000 Hz, and 48000 Hz beside Opus)."""
+    ice_transport_policy: Literal["all", "relay"] = "all"
+    """"relay" gathers, offers and uses only TURN relayed candidates, so no host or
+    server-reflexive address is revealed (RFC 9429 §4.1.1); needs a TURN server in
+    ``ice_servers``, and never falls back to host candidates."""
 
-
-class ToneTrack(MediaStreamTrack):
-    """A sine tone (``frequency`` 0: silence) paced in real time, 20 ms frames at 48 kHz."""
-
-    kind = "audio"
-
-    def __init__(self, frequency: float = 440.0, amplitude: float = 0.3) -> None:
-        super().__init__()
-        self.frequency = frequency
-        self.amplitude = amplitude
-        self._start: float | None = None
-        self._pts = 0
-
-    async def recv(self) -> AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        samples = int(SAMPLE_RATE * PTIME)
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._pts += samples
-            delay = self._start + self._pts / SAMPLE_RATE - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        step = 2 * math.pi * self.frequency / SAMPLE_RATE
-        peak = int(32767 * self.amplitude)
-        pcm = b"".join(
-            int(peak * math.sin(step * (self._pts + i))).to_bytes(2, "little", signed=True)
-            for i in range(samples)
+    def __repr__(self) -> str:
+        # TURN credentials stay out of logs and tracebacks
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["ice_servers"] = tuple(
+            replace(s, credential="***") if s.credential else s for s in self.ice_servers
         )
-        frame = AudioFrame(format="s16", layout="mono", samples=samples)
-        frame.planes[0].update(pcm)
-        frame.pts = self._pts
-        frame.sample_rate = SAMPLE_RATE
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        return frame
+        return f"MediaConfig({', '.join(f'{k}={v!r}' for k, v in values.items())})"
 
 
 class MediaSession:
@@ -123,7 +101,10 @@ class MediaSession:
         self.pc = self._peer_connection(self.config.ice_servers)
 
     def _peer_connection(self, ice_servers: tuple[RTCIceServer, ...]) -> RTCPeerConnection:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers)))
+        policy = RTCIceTransportPolicy(self.config.ice_transport_policy)
+        pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=list(ice_servers), iceTransportPolicy=policy)
+        )
         self.transceiver = pc.addTransceiver(self.source, direction="sendrecv")
 
         @pc.on("track")
@@ -164,7 +145,8 @@ class MediaSession:
         try:
             return await self._describe_once(offer, self.config.gather_timeout)
         except TimeoutError:
-            if not self.config.ice_servers or self._negotiated:
+            relay = self.config.ice_transport_policy == "relay"
+            if not self.config.ice_servers or self._negotiated or relay:
                 raise
         await self.pc.close()
         self.gathering_fell_back = True
@@ -194,6 +176,12 @@ class MediaSession:
         return description.encode()
 
     # -- audio ---------------------------------------------------------------------------------
+    def set_source(self, track: MediaStreamTrack) -> None:
+        """Send ``track`` from now on, in place of the current source, without renegotiation
+        (``RTCRtpSender.replaceTrack``). The old source is not stopped."""
+        self.transceiver.sender.replaceTrack(track)
+        self.source = track
+
     @property
     def connection_state(self) -> str:
         return str(self.pc.connectionState)

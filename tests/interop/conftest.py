@@ -3,7 +3,8 @@
 - ``kamailio``: one Kamailio per test module, on free ports, with a fresh certificate;
 - ``kamailio_factory``: more instances for one test (special defines, restarts, several
   side by side), all stopped at the end of the test;
-- ``sipp``: runs SIPp scenarios, and kills what is left at the end of the test.
+- ``sipp``: runs SIPp scenarios, and kills what is left at the end of the test;
+- ``turn``: a coturn TURN server on a free loopback port, stopped at the end of the test.
 
 Tests using any of them are marked ``interop``. A missing binary fails the test with a
 pointer to scripts/setup: these tests are never skipped.
@@ -17,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from .peers import Kamailio, KamailioFactory, Sipp, make_cert, missing_binaries
+from .turn import Turn
 
-INTEROP_FIXTURES = frozenset({"kamailio", "kamailio_factory", "sipp"})
+INTEROP_FIXTURES = frozenset({"kamailio", "kamailio_factory", "sipp", "turn"})
+PEER_PACKAGES = "kamailio, kamailio-websocket-modules, kamailio-tls-modules, sip-tester"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -27,13 +30,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.interop)
 
 
-def _require(*names: str) -> None:
+def _require(*names: str, packages: str = PEER_PACKAGES) -> None:
     missing = missing_binaries(*names)
     if missing:
         pytest.fail(
             f"{', '.join(missing)} not installed: run scripts/setup to install the interop "
-            "peers (Debian packages kamailio, kamailio-websocket-modules, "
-            "kamailio-tls-modules, sip-tester)",
+            f"peers (Debian packages {packages})",
             pytrace=False,
         )
 
@@ -77,3 +79,16 @@ def sipp(tmp_path: Path) -> Iterator[Sipp]:
         yield runner
     finally:
         runner.cleanup()
+
+
+@pytest.fixture
+def turn(tmp_path: Path) -> Iterator[Turn]:
+    """A started coturn (user ``test``, password ``testpw``); ``turn.ice_server()`` gives
+    the ``RTCIceServer`` to use it."""
+    _require("turnserver", packages="coturn")
+    server = Turn(tmp_path / "turn")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -6,6 +6,7 @@ import array
 import asyncio
 import math
 
+import pytest
 from av import AudioFrame
 
 from media.sdp import parse
@@ -113,3 +114,31 @@ async def test_hold_and_resume_by_reoffer() -> None:
     finally:
         await alice.close()
         await bob.close()
+
+
+def test_config_repr_hides_turn_credentials() -> None:
+    from aiortc import RTCIceServer
+
+    config = MediaConfig(ice_servers=(RTCIceServer("turn:127.0.0.1:3478", "alice", "s3cr3t"),))
+    text = repr(config)
+    assert "s3cr3t" not in text
+    assert "username='alice'" in text and "credential='***'" in text
+    assert config.ice_servers[0].credential == "s3cr3t"  # only the repr is masked
+
+
+async def test_relay_only_gathering_never_falls_back_to_host_candidates() -> None:
+    from aiortc import RTCIceServer
+
+    # nothing listens on this port: the TURN allocation cannot complete
+    config = MediaConfig(
+        ice_servers=(RTCIceServer("turn:127.0.0.1:9", "u", "p"),),
+        ice_transport_policy="relay",
+        gather_timeout=0.5,
+    )
+    session = MediaSession(config)
+    try:
+        with pytest.raises(TimeoutError):
+            await session.create_offer()
+        assert not session.gathering_fell_back
+    finally:
+        await session.close()
