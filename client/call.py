@@ -18,11 +18,14 @@ credentials in a re-INVITE offer) gets a fresh session in the answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiortc.mediastreams import MediaStreamTrack
@@ -32,7 +35,8 @@ from media.dtmf import digit_to_event, info_body, parse_info
 from media.mute import MuteGate
 from media.offer_answer import remote_hold
 from media.sdp import SdpError, parse
-from media.session import MediaSession, ToneTrack
+from media.session import MediaSession
+from media.tracks import PcmSourceTrack, ToneTrack, WavFileTrack, WavRecorder
 from sipcore import ua as core
 from sipcore.message import Request, Response
 
@@ -205,6 +209,8 @@ class Call:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_rx = time.monotonic()
         self._rx_frames = 0
+        self._audio = EventHub[AudioFrame](maxsize=250)  # 5 s of 20 ms frames
+        self._recorders: list[WavRecorder] = []
         self.on_audio: Callable[[AudioFrame], None] | None = None
         """Called with every audio frame received (decoded PCM), whatever media session
         carries the call at the time."""
@@ -397,6 +403,33 @@ class Call:
     def _send_info(self, body: bytes, kind: str) -> bool:
         return self._sip(lambda ua, c, now: ua.send_info(c, now, body=body, content_type=kind))
 
+    # -- audio in and out ----------------------------------------------------------------------
+    def frames(self) -> AsyncIterator[AudioFrame]:
+        """Received audio frames (decoded PCM) from now on, until the call ends; a reader that
+        falls more than 5 s behind loses the oldest."""
+        return self._audio.subscribe(until=self._ended)
+
+    def play(self, path: str | Path, *, loop: bool = False) -> WavFileTrack:
+        """Send a WAV file instead of the current source; ``await track.done()`` waits for
+        its end (silence follows unless ``loop``)."""
+        track = WavFileTrack(path, loop=loop)
+        self.set_source(track)
+        return track
+
+    def pcm_source(self, *, max_queued: float = 1.0) -> PcmSourceTrack:
+        """Send PCM pushed by the application (``await track.write(pcm, rate)``)."""
+        track = PcmSourceTrack(max_queued=max_queued)
+        self.set_source(track)
+        return track
+
+    def record(self, path: str | Path, *, sample_rate: int = 48000) -> WavRecorder:
+        """Write what the peer sends to a WAV file until ``recorder.close()`` or the end of
+        the call."""
+        recorder = WavRecorder(path, sample_rate=sample_rate)
+        self._recorders.append(recorder)
+        self._audio.listeners.append(partial(_record, recorder))
+        return recorder
+
     def set_source(self, track: MediaStreamTrack) -> None:
         """Send audio from ``track`` from now on (no renegotiation)."""
         self._source = track
@@ -446,6 +479,8 @@ class Call:
             self._reinvite.cancel()
         if self._info is not None and not self._info.done():
             self._info.cancel()
+        for recorder in self._recorders:
+            recorder.close()
         self.phone._call_ended(self)
         self.phone.stack.spawn(self.media.close())
 
@@ -484,6 +519,7 @@ class Call:
         self._last_rx = time.monotonic()
         if self.on_audio is not None:
             self.on_audio(frame)
+        self._audio.publish(frame)
 
     def _expects_media(self) -> bool:
         return not self.held and not self.remote_held
@@ -669,6 +705,11 @@ class Call:
                 return
         if established or (self.core is not None and self.core.state is core.CallState.CONFIRMED):
             self._move(_Input.ESTABLISHED)
+
+
+def _record(recorder: WavRecorder, frame: AudioFrame) -> None:
+    with contextlib.suppress(ValueError):  # closed by the application
+        recorder.write_frame(frame)
 
 
 def _offer_holds(offer: bytes) -> bool:

@@ -124,6 +124,18 @@ class Lab:
         return phone
 
 
+async def connect(caller: Phone, callee: Phone, name: str = "bob") -> tuple[Call, Call]:
+    """``caller`` dials ``name`` (sending alice's tone); ``callee`` answers (bob's tone)."""
+    incoming = callee.incoming()
+    outgoing = await caller.dial(name, source=tone("alice"))
+    inbound = await asyncio.wait_for(anext(incoming), 10)
+    inbound.set_source(tone("bob"))
+    await inbound.answer()
+    await outgoing.wait_established(10)
+    await inbound.wait_established(10)
+    return outgoing, inbound
+
+
 def tone(name: str) -> ToneTrack:
     return ToneTrack(TONES[name])
 

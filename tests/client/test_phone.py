@@ -18,20 +18,8 @@ from client.events import (
     RegistrationChanged,
     RemoteHoldChanged,
 )
-from client.phone import Phone
 
-from .helpers import Ear, Lab, Recorder, lab, tone
-
-
-async def _connect(caller: Phone, callee: Phone, name: str = "bob") -> tuple[Call, Call]:
-    incoming = callee.incoming()
-    outgoing = await caller.dial(name, source=tone("alice"))
-    inbound = await asyncio.wait_for(anext(incoming), 10)
-    inbound.set_source(tone("bob"))
-    await inbound.answer()
-    await outgoing.wait_established(10)
-    await inbound.wait_established(10)
-    return outgoing, inbound
+from .helpers import Ear, Lab, Recorder, connect, lab
 
 
 def states(recorder: Recorder, call: Call) -> list[str]:
@@ -42,7 +30,7 @@ async def test_call_with_audio_dtmf_hold_and_hangup(tmp_path: Path) -> None:
     async with lab(tmp_path) as net:
         alice, bob = await net.phone("alice"), await net.phone("bob")
         a_events, b_events = Recorder(alice), Recorder(bob)
-        out, inc = await _connect(alice, bob)
+        out, inc = await connect(alice, bob)
         a_ear, b_ear = Ear(out), Ear(inc)
         await asyncio.sleep(1.5)
         assert len(a_ear.frames) > 40 and len(b_ear.frames) > 40
@@ -87,7 +75,7 @@ async def test_call_with_audio_dtmf_hold_and_hangup(tmp_path: Path) -> None:
 async def test_mute_sends_silence_without_renegotiation(tmp_path: Path) -> None:
     async with lab(tmp_path) as net:
         alice, bob = await net.phone("alice"), await net.phone("bob")
-        out, inc = await _connect(alice, bob)
+        out, inc = await connect(alice, bob)
         ear = Ear(inc)
         await asyncio.sleep(1.0)
         assert ear.rms() > 1000
@@ -134,7 +122,7 @@ async def test_second_call_gets_busy_and_is_reported_missed(tmp_path: Path) -> N
     async with lab(tmp_path) as net:
         alice, bob, carol = [await net.phone(n) for n in ("alice", "bob", "carol")]
         b_events = Recorder(bob)
-        out, inc = await _connect(alice, bob)
+        out, inc = await connect(alice, bob)
         second = await carol.dial("bob")
         assert await second.wait_ended(10) is EndReason.BUSY
         missed = await b_events.wait(MissedCall)
@@ -149,7 +137,7 @@ async def test_multi_call_mode_takes_a_second_call(tmp_path: Path) -> None:
     async with lab(tmp_path) as net:
         alice, carol = await net.phone("alice"), await net.phone("carol")
         bob = await net.phone("bob", multi_call=True)
-        await _connect(alice, bob)
+        await connect(alice, bob)
         incoming = bob.incoming()
         second = await carol.dial("bob")
         call = await asyncio.wait_for(anext(incoming), 10)
@@ -163,7 +151,7 @@ async def test_lost_media_is_renewed_by_reinvite(tmp_path: Path) -> None:
         alice = await net.phone("alice", media_timeout=1.0)
         bob = await net.phone("bob", media_timeout=0)
         a_events = Recorder(alice)
-        out, inc = await _connect(alice, bob)
+        out, inc = await connect(alice, bob)
         ear = Ear(out)
         await asyncio.sleep(0.5)
         await inc.media.pc.close()  # bob's media dies without any signalling
@@ -182,7 +170,7 @@ async def test_media_that_cannot_be_renewed_ends_the_call(tmp_path: Path) -> Non
     async with lab(tmp_path) as net:
         alice = await net.phone("alice", media_timeout=0.5, media_renewals=2)
         bob = await net.phone("bob", media_timeout=0)
-        out, inc = await _connect(alice, bob)
+        out, inc = await connect(alice, bob)
 
         async def refuse(request: object) -> None:
             inc._sip(lambda ua, c, now: ua.answer_reinvite(c, now, status=488))

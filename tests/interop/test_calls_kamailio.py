@@ -11,7 +11,7 @@ from client.call import Call, CallState, EndReason
 from client.config import PhoneConfig
 from client.events import CallStateChanged, DtmfReceived, RemoteHoldChanged
 from client.phone import Phone
-from tests.client.helpers import LOOPBACK, Ear, Recorder, tone
+from tests.client.helpers import LOOPBACK, Ear, Recorder, connect
 
 from .peers import Kamailio
 
@@ -34,17 +34,6 @@ async def phones(kam: Kamailio, *names: str) -> AsyncIterator[list[Phone]]:
             await phone.register()
             result.append(phone)
         yield result
-
-
-async def connect(caller: Phone, callee: Phone, name: str) -> tuple[Call, Call]:
-    incoming = callee.incoming()
-    out = await caller.dial(name, source=tone("alice"))
-    inc = await asyncio.wait_for(anext(incoming), 10)
-    inc.set_source(tone("bob"))
-    await inc.answer()
-    await out.wait_established(10)
-    await inc.wait_established(10)
-    return out, inc
 
 
 async def check_hold(holder: Call, held: Call, held_events: Recorder) -> None:

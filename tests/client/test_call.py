@@ -1,0 +1,83 @@
+"""Call-level audio: WAV playback and recording, the frames iterator, PCM pushed by a bot."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import math
+import wave
+from pathlib import Path
+
+from client.call import EndReason
+
+from .helpers import connect, goertzel, lab
+
+
+def write_tone(path: Path, frequency: float, seconds: float, rate: int = 16000) -> None:
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        samples = array.array(
+            "h",
+            (
+                int(8000 * math.sin(2 * math.pi * frequency * i / rate))
+                for i in range(int(rate * seconds))
+            ),
+        )
+        wav.writeframes(samples.tobytes())
+
+
+def tone_db(samples: array.array[int], rate: int, frequency: float) -> float:
+    return 10 * math.log10(
+        max(goertzel(samples, rate, frequency), 1e-9) / max(goertzel(samples, rate, 2345.0), 1e-9)
+    )
+
+
+async def test_wav_played_on_one_side_is_recorded_on_the_other(tmp_path: Path) -> None:
+    prompt, recording = tmp_path / "prompt.wav", tmp_path / "heard.wav"
+    write_tone(prompt, 700.0, 1.0)
+    async with lab(tmp_path) as net:
+        alice, bob = await net.phone("alice"), await net.phone("bob")
+        out, inc = await connect(alice, bob)
+        recorder = inc.record(recording, sample_rate=16000)
+        track = out.play(prompt)
+        await asyncio.wait_for(track.done(), 5)
+        await asyncio.sleep(0.3)
+        recorder.close()
+        await out.hangup()
+        assert await inc.wait_ended(10) is EndReason.REMOTE_HANGUP
+    with wave.open(str(recording)) as wav:
+        assert wav.getframerate() == 16000 and wav.getnchannels() == 1
+        samples = array.array("h", wav.readframes(wav.getnframes()))
+    assert len(samples) > 16000  # at least the prompt's length
+    loud = [i for i in range(0, len(samples) - 320, 320) if max(samples[i : i + 320]) > 3000]
+    assert loud, "the prompt was heard"
+    heard = samples[loud[0] : loud[-1]]
+    assert 0.8 < len(heard) / 16000 < 1.2  # about one second of prompt
+    assert tone_db(heard, 16000, 700.0) > 20
+
+
+async def test_frames_iterator_and_pcm_pushed_by_a_bot(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        alice, bob = await net.phone("alice"), await net.phone("bob")
+        out, inc = await connect(alice, bob)
+        source = out.pcm_source()
+        rate = 8000
+        pcm = array.array(
+            "h", (int(8000 * math.sin(2 * math.pi * 500 * i / rate)) for i in range(rate))
+        ).tobytes()
+        await source.write(pcm, sample_rate=rate)
+        received: array.array[int] = array.array("h")
+        frames = inc.frames()
+        async for frame in frames:
+            mono = array.array("h", bytes(frame.planes[0]))[:: len(frame.layout.channels)]
+            if max(mono, default=0) > 3000:
+                received.extend(mono)
+            if len(received) >= 48000 * 0.6:
+                break
+        assert tone_db(received, 48000, 500.0) > 20
+        await out.hangup()
+        # the iterator ends with the call
+        rest = [f async for f in frames]
+        assert inc.ended and len(rest) < 250
