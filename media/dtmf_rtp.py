@@ -119,8 +119,8 @@ class InboundSequencer:
     """Closes the holes that extracted event packets leave in the received audio numbering.
 
     An audio packet is shifted down by the number of event packets taken out before it.
-    Event packets older than the newest audio packet (reordered across the boundary) are not
-    counted: shifting for them would give two audio packets one number.
+    Duplicates, and event packets older than the newest audio packet (reordered across the
+    boundary), are not counted: shifting for them would give two audio packets one number.
     """
 
     def __init__(self, history: int = 256) -> None:
@@ -130,6 +130,8 @@ class InboundSequencer:
 
     def event(self, sequence: int) -> None:
         """An event packet was taken out of the stream."""
+        if sequence in self._removed:
+            return  # a duplicate
         if self._newest_audio is not None and not _seq_after(sequence, self._newest_audio):
             return
         self._removed.append(sequence)
