@@ -218,7 +218,7 @@ class DtmfRtp:
         async def send_rtp(data: bytes) -> None:
             out = self._outbound(data)
             if out is not None:
-                await send(out)
+                await getattr(transport, _ORIGINAL)(out)
 
         async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
             out = self._inbound(data)
