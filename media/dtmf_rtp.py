@@ -54,6 +54,10 @@ if aiortc.__version__.split(".")[0] != _SUPPORTED_MAJOR:
         f"(RTCDtlsTransport._send_rtp/_handle_rtp_data); found aiortc {aiortc.__version__}"
     )
 
+for _name in ("_send_rtp", "_handle_rtp_data"):
+    if not callable(getattr(aiortc.RTCDtlsTransport, _name, None)):
+        raise ImportError(f"aiortc {aiortc.__version__}: RTCDtlsTransport.{_name} is gone")
+
 _SEQ_MASK = 0xFFFF
 _TS_MASK = 0xFFFFFFFF
 PTIME_MS = 20  # RFC 4733 §2.5.1.2: one update per audio packet interval (aiortc: 20 ms)
@@ -262,7 +266,7 @@ class DtmfRtp:
         packetiser = DtmfSender(audio.clock_rate, PTIME_MS)
         for digit in digits:  # duration and volume errors before anything is sent
             packetiser.packets(digit, duration_ms=duration_ms, volume=volume, start_timestamp=0)
-        if self._last_header is None or self._sending_event:
+        if self._last_header is None:
             raise DtmfUnavailable("the audio stream has not started")
         async with self._lock:
             for index, digit in enumerate(digits):
