@@ -6,6 +6,7 @@ preference, telephone-event, what an answer negotiated. They work on the model o
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from .sdp import (
     DIRECTIONS,
@@ -19,10 +20,13 @@ from .sdp import (
 )
 
 __all__ = [
+    "NegotiatedAudio",
     "answer_direction",
+    "answer_telephone_event",
     "ensure_telephone_event",
     "filter_codecs",
     "hold_direction",
+    "negotiated_audio",
     "negotiated_codecs",
     "remote_hold",
     "set_direction",
@@ -240,3 +244,98 @@ def negotiated_codecs(offer_section: MediaSection, answer_section: MediaSection)
         return []
     offered = offer_section.codecs
     return [c for c in answer_section.codecs if any(c.same_codec(o) for o in offered)]
+
+
+# --- telephone-event negotiation (RFC 4733 §7.1.1 with RFC 3264 §6.1) ---------------------------
+
+_NOT_AUDIO_CODECS = frozenset({"telephone-event", "rtx", "red", "cn", "ulpfec", "flexfec-03"})
+
+
+def _is_telephone_event(codec: Codec) -> bool:
+    return codec.name.lower() == "telephone-event"
+
+
+def answer_telephone_event(offer_section: MediaSection, answer_section: MediaSection) -> list[int]:
+    """Make the telephone-event formats of an answer follow the offer (RFC 3264 §6.1).
+
+    Any telephone-event the answer has is dropped, then each one of the offer is added back,
+    with the offer's payload type and fmtp, if it runs at 8000 Hz or at the clock rate of a
+    codec the answer kept (RFC 4733 §7.1.1). So an answer carries telephone-event only when the
+    offer had it. Returns the payload types added, in the offer's order.
+    """
+    drop = {c.payload_type for c in answer_section.codecs if _is_telephone_event(c)}
+    if drop:
+        answer_section.formats = [f for f in answer_section.formats if _int(f) not in drop]
+        _drop_payload_types(answer_section, drop)
+    rates = {c.clock_rate for c in answer_section.codecs if not _is_telephone_event(c)}
+    added: list[int] = []
+    for codec in offer_section.codecs:
+        if not _is_telephone_event(codec) or codec.clock_rate not in (8000, *rates):
+            continue
+        pt = codec.payload_type
+        if pt in answer_section.payload_types:
+            pt = _free_payload_type(answer_section, pt)  # the answer used it for something else
+        answer_section.formats.append(str(pt))
+        lines = [Line("a", f"rtpmap:{pt} telephone-event/{codec.clock_rate}")]
+        lines.append(Line("a", f"fmtp:{pt} {codec.fmtp if codec.fmtp else '0-16'}"))
+        _insert_codec_lines(answer_section, lines)
+        added.append(pt)
+    return added
+
+
+@dataclass(frozen=True, slots=True)
+class NegotiatedAudio:
+    """What one negotiated audio stream sends and accepts."""
+
+    codec: Codec
+    """The audio codec sent: the first of the remote description's formats that the local
+    description also has (aiortc sends with the first common codec in the remote's order)."""
+    telephone_event_pt: int | None
+    """Payload type to send DTMF events with: the remote description's telephone-event at the
+    audio codec's clock rate (RFC 3264 §6.1: send with the payload type the peer listed; RFC
+    4733 §2.1: events share the audio stream's RTP clock); None when there is none at that rate
+    in both descriptions."""
+    receive_telephone_event_pts: frozenset[int]
+    """telephone-event payload types accepted on receipt: those of either description."""
+
+    @property
+    def clock_rate(self) -> int:
+        """RTP clock rate of the stream (audio and events alike)."""
+        return self.codec.clock_rate
+
+
+def negotiated_audio(local: MediaSection, remote: MediaSection) -> NegotiatedAudio | None:
+    """The codec and telephone-event choice of an audio stream from both descriptions of one
+    offer/answer exchange (either side may be the offer); None if they share no audio codec or
+    either side rejected the stream (port 0)."""
+    if local.port == 0 or remote.port == 0:
+        return None
+    local_codecs = local.codecs
+    codec = next(
+        (
+            c
+            for c in remote.codecs
+            if c.name.lower() not in _NOT_AUDIO_CODECS
+            and any(c.same_codec(o) for o in local_codecs)
+        ),
+        None,
+    )
+    if codec is None:
+        return None
+    local_te = {c.clock_rate for c in local_codecs if _is_telephone_event(c)}
+    send = next(
+        (
+            c.payload_type
+            for c in remote.codecs
+            if _is_telephone_event(c)
+            and c.clock_rate == codec.clock_rate
+            and c.clock_rate in local_te
+        ),
+        None,
+    )
+    receive = frozenset(
+        c.payload_type for c in (*local_codecs, *remote.codecs) if _is_telephone_event(c)
+    )
+    return NegotiatedAudio(
+        codec=codec, telephone_event_pt=send, receive_telephone_event_pts=receive
+    )

@@ -35,8 +35,8 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-from .offer_answer import ensure_telephone_event
-from .sdp import parse
+from .call_media import CallMedia
+from .stats import CallStats
 from .tracks import ToneTrack
 
 __all__ = ["MediaConfig", "MediaSession", "ToneTrack"]
@@ -98,6 +98,8 @@ class MediaSession:
         self.on_frame: Callable[[AudioFrame], None] | None = None
         self.gathering_fell_back = False
         self._negotiated = False  # a description was made: no more fresh starts
+        self.call_media = CallMedia(self.config.telephone_event)
+        """DTMF over RTP, inbound activity clock and statistics (:mod:`media.call_media`)."""
         self.pc = self._peer_connection(self.config.ice_servers)
 
     def _peer_connection(self, ice_servers: tuple[RTCIceServer, ...]) -> RTCPeerConnection:
@@ -125,6 +127,7 @@ class MediaSession:
 
     async def set_answer(self, answer: bytes) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(answer.decode(), "answer"))
+        self.call_media.negotiated(self.transceiver, remote=answer)
 
     async def reoffer(self, direction: str = "sendrecv") -> bytes:
         """A new offer in the established session with our audio ``direction`` (RFC 3264 §8.4:
@@ -164,16 +167,10 @@ class MediaSession:
         finally:
             _HOST_ADDRESSES.reset(token)
         self._negotiated = True
-        return self._munge(pc.localDescription.sdp)
-
-    def _munge(self, sdp: str) -> bytes:
-        if not self.config.telephone_event:
-            return sdp.encode()
-        description = parse(sdp)
-        for section in description.media:
-            if section.kind == "audio":
-                ensure_telephone_event(section)
-        return description.encode()
+        local = self.call_media.local_description(pc.localDescription.sdp, offer)
+        if offer is not None:
+            self.call_media.negotiated(self.transceiver, remote=offer)
+        return local
 
     # -- audio ---------------------------------------------------------------------------------
     def set_source(self, track: MediaStreamTrack) -> None:
@@ -205,6 +202,42 @@ class MediaSession:
         """Received audio frames, as they come (older ones are dropped if nobody reads)."""
         while True:
             yield await self._frames.get()
+
+    # -- DTMF (RFC 4733), activity and statistics: see media.call_media -----------------------
+    @property
+    def on_dtmf(self) -> Callable[[str], None] | None:
+        """Called with each digit received by RFC 4733, once per digit."""
+        return self.call_media.on_dtmf
+
+    @on_dtmf.setter
+    def on_dtmf(self, callback: Callable[[str], None] | None) -> None:
+        self.call_media.on_dtmf = callback
+
+    def dtmf(self) -> AsyncIterator[str]:
+        """Digits received by RFC 4733, as they come."""
+        return self.call_media.digits()
+
+    async def send_dtmf(
+        self, digits: str, *, duration_ms: int = 100, gap_ms: int = 70, volume: int = 10
+    ) -> None:
+        """Send ``digits`` (``0-9 * # A-D``) as RFC 4733 events on the audio stream."""
+        await self.call_media.send_dtmf(
+            digits, duration_ms=duration_ms, gap_ms=gap_ms, volume=volume
+        )
+
+    @property
+    def last_rtp_at(self) -> float | None:
+        """Event-loop time of the last inbound RTP packet (any payload type), or None."""
+        return self.call_media.last_rtp_at
+
+    @property
+    def rtp_packets_received(self) -> int:
+        """Inbound RTP packets so far, any payload type."""
+        return self.call_media.rtp_packets_received
+
+    async def stats(self) -> CallStats:
+        """Statistics of the audio stream now (:class:`media.stats.CallStats`)."""
+        return await self.call_media.stats(self.transceiver)
 
     async def close(self) -> None:
         if self._reader is not None:

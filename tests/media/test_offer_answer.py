@@ -7,9 +7,11 @@ import pytest
 from media import sdp as sdp_module
 from media.offer_answer import (
     answer_direction,
+    answer_telephone_event,
     ensure_telephone_event,
     filter_codecs,
     hold_direction,
+    negotiated_audio,
     negotiated_codecs,
     remote_hold,
     set_direction,
@@ -293,3 +295,113 @@ class TestCodecs:
         assert Codec(0, "PCMU", 8000).same_codec(Codec(0, "pcmu", 8000, 1))
         assert not Codec(111, "opus", 48000, 2).same_codec(Codec(111, "opus", 48000, 1))
         assert not Codec(9, "G722", 8000).same_codec(Codec(9, "G722", 16000))
+
+
+def _audio(*lines: str, formats: str) -> MediaSection:
+    sdp = parse(
+        crlf(
+            "v=0",
+            "o=- 1 1 IN IP4 192.0.2.1",
+            "s=-",
+            "c=IN IP4 192.0.2.1",
+            "t=0 0",
+            f"m=audio 4000 RTP/AVP {formats}",
+            *lines,
+        )
+    )
+    return sdp.media[0]
+
+
+OPUS_OFFER_LINES = (
+    "a=rtpmap:111 opus/48000/2",
+    "a=rtpmap:0 PCMU/8000",
+    "a=rtpmap:110 telephone-event/48000",
+    "a=fmtp:110 0-15",
+    "a=rtpmap:126 telephone-event/8000",
+)
+
+
+class TestAnswerTelephoneEvent:
+    def test_answer_takes_the_offered_payload_types_and_fmtp(self) -> None:
+        offer = _audio(*OPUS_OFFER_LINES, formats="111 0 110 126")
+        # aiortc's own answer: its payload types, no telephone-event
+        answer = _audio("a=rtpmap:111 opus/48000/2", "a=rtpmap:0 PCMU/8000", formats="111 0")
+        assert answer_telephone_event(offer, answer) == [110, 126]
+        assert answer.formats == ["111", "0", "110", "126"]
+        events = {c.payload_type: c for c in answer.codecs if c.name == "telephone-event"}
+        assert (events[110].clock_rate, events[110].fmtp) == (48000, "0-15")
+        assert (events[126].clock_rate, events[126].fmtp) == (8000, "0-16")
+
+    def test_no_telephone_event_in_the_answer_when_the_offer_had_none(self) -> None:
+        offer = _audio("a=rtpmap:0 PCMU/8000", formats="0")
+        answer = _audio(
+            "a=rtpmap:0 PCMU/8000",
+            "a=rtpmap:101 telephone-event/8000",
+            "a=fmtp:101 0-16",
+            formats="0 101",
+        )
+        assert answer_telephone_event(offer, answer) == []
+        assert answer.formats == ["0"]
+        assert [str(line) for line in answer.lines if "101" in str(line)] == []
+
+    def test_rates_of_codecs_the_answer_dropped_are_left_out(self) -> None:
+        offer = _audio(*OPUS_OFFER_LINES, formats="111 0 110 126")
+        answer = _audio("a=rtpmap:0 PCMU/8000", formats="0")  # Opus not kept
+        assert answer_telephone_event(offer, answer) == [126]
+        assert answer.formats == ["0", "126"]
+
+    def test_a_payload_type_taken_in_the_answer_is_replaced_by_a_free_one(self) -> None:
+        offer = _audio("a=rtpmap:0 PCMU/8000", "a=rtpmap:96 telephone-event/8000", formats="0 96")
+        answer = _audio("a=rtpmap:0 PCMU/8000", "a=rtpmap:96 opus/48000/2", formats="0 96")
+        (pt,) = answer_telephone_event(offer, answer)
+        assert pt not in (0, 96)
+        assert answer.codec(pt) == Codec(pt, "telephone-event", 8000, None, "0-16")
+
+
+class TestNegotiatedAudio:
+    def test_answerer_sends_events_with_the_offered_payload_type_at_the_audio_rate(self) -> None:
+        offer = _audio(*OPUS_OFFER_LINES, formats="111 0 110 126")
+        answer = _audio(
+            "a=rtpmap:96 opus/48000/2",
+            "a=rtpmap:0 PCMU/8000",
+            "a=rtpmap:101 telephone-event/48000",
+            "a=rtpmap:102 telephone-event/8000",
+            formats="96 0 101 102",
+        )
+        # we answered: the remote description is the offer
+        ours = negotiated_audio(answer, offer)
+        assert ours is not None
+        assert (ours.codec.name, ours.codec.payload_type, ours.clock_rate) == ("opus", 111, 48000)
+        assert ours.telephone_event_pt == 110
+        assert ours.receive_telephone_event_pts == {101, 102, 110, 126}
+        # we offered: the remote description is the answer
+        theirs = negotiated_audio(offer, answer)
+        assert theirs is not None
+        assert (theirs.codec.payload_type, theirs.telephone_event_pt) == (96, 101)
+
+    def test_event_rate_must_match_the_audio_codec(self) -> None:
+        offer = _audio(
+            "a=rtpmap:111 opus/48000/2", "a=rtpmap:126 telephone-event/8000", formats="111 126"
+        )
+        answer = _audio(
+            "a=rtpmap:111 opus/48000/2", "a=rtpmap:126 telephone-event/8000", formats="111 126"
+        )
+        audio = negotiated_audio(answer, offer)
+        assert audio is not None
+        assert audio.telephone_event_pt is None
+        assert audio.receive_telephone_event_pts == {126}
+
+    def test_g711_with_events_at_8000(self) -> None:
+        offer = parse(PBX_OFFER).media[0]
+        answer = _audio("a=rtpmap:0 PCMU/8000", formats="0")
+        answer_telephone_event(offer, answer)
+        audio = negotiated_audio(answer, offer)
+        assert audio is not None
+        assert (audio.codec.name, audio.clock_rate, audio.telephone_event_pt) == ("PCMU", 8000, 101)
+
+    def test_no_common_codec_or_rejected_stream(self) -> None:
+        offer = _audio("a=rtpmap:0 PCMU/8000", formats="0")
+        answer = _audio("a=rtpmap:8 PCMA/8000", formats="8")
+        assert negotiated_audio(answer, offer) is None
+        answer.port = 0
+        assert negotiated_audio(offer, answer) is None
