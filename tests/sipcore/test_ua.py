@@ -123,8 +123,10 @@ def test_call_setup_and_bye_from_the_callee() -> None:
     assert answered.response.body == b"v=0 answer\r\n"
     assert wire.of("bob", CallConfirmed)  # the ACK reached bob
     assert bob_call.state is CallState.CONFIRMED
-    # the ACK for the 2xx stopped the retransmissions (§13.3.1.4)
-    assert wire.bob.get_timer() is None
+    # the ACK for the 2xx stopped the retransmissions (§13.3.1.4): only the session timer
+    # (RFC 4028, at 1800 - 32 s for bob, who does not refresh) is left
+    assert bob_call.timer is not None
+    assert wire.bob.get_timer() == bob_call.timer.deadline == wire.now + 1800 - 32
     wire.bob.hangup(bob_call, wire.now)
     wire.run()
     (ended,) = wire.of("alice", CallEnded)
@@ -327,7 +329,9 @@ def test_reinvite_hold_and_unhold() -> None:
     (answered,) = wire.of("alice", ReinviteAnswered)
     assert answered.response.status_code == 200
     assert answered.response.body == b"v=0\r\na=recvonly\r\n"
-    assert wire.bob.get_timer() is None  # the ACK of the re-INVITE's 2xx arrived
+    # the ACK of the re-INVITE's 2xx arrived: only the session timer is left
+    assert bob_call.timer is not None
+    assert wire.bob.get_timer() == bob_call.timer.deadline
     assert call.state is CallState.CONFIRMED
     # a failed re-INVITE leaves the call up (§14.1)
     assert wire.bob.reinvite(bob_call, wire.now, body=b"v=0\r\n", content_type="application/sdp")
