@@ -3,7 +3,7 @@ lost ACKs and forks."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sipcore import NameAddr, Response, SipUri, build_response, parse_message
 from sipcore.events import Event
@@ -37,13 +37,20 @@ def identity(addr: tuple[str, int], user: str) -> LocalIdentity:
 class Wire:
     """Alice's and Bob's UA cores; ``run`` moves bytes until nothing moves (``drop`` loses some)."""
 
-    def __init__(self) -> None:
-        self.alice = UserAgent(TransactionLayer(), lambda flow: identity(A_ADDR, "alice"))
-        self.bob = UserAgent(TransactionLayer(), lambda flow: identity(B_ADDR, "bob"))
+    def __init__(
+        self, alice: dict[str, Any] | None = None, bob: dict[str, Any] | None = None
+    ) -> None:
+        self.alice = UserAgent(
+            TransactionLayer(), lambda flow: identity(A_ADDR, "alice"), **(alice or {})
+        )
+        self.bob = UserAgent(
+            TransactionLayer(), lambda flow: identity(B_ADDR, "bob"), **(bob or {})
+        )
         self.now = 0.0
         self.events: dict[str, list[Event]] = {"alice": [], "bob": []}
         self.drop: list[str] = []  # methods or status codes to lose once
         self.sent: list[bytes] = []
+        self.times: list[float] = []  # when each of ``sent`` went out
 
     def pump(self) -> bool:
         moved = False
@@ -59,6 +66,7 @@ class Wire:
             for data, _ in ua.layer.data_to_send():
                 moved = True
                 self.sent.append(data)
+                self.times.append(self.now)
                 first = data.split(b" ", 2)
                 label = first[1].decode() if data.startswith(b"SIP/") else first[0].decode()
                 if label in self.drop:
