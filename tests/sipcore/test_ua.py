@@ -383,3 +383,24 @@ def test_info_both_ways() -> None:
     assert info.request.content_type.mime == "application/dtmf-relay"
     (answered,) = wire.of("alice", InfoAnswered)
     assert answered.response.status_code == 200
+
+
+def test_extension_names_come_from_sipcore_ua_and_the_invite_offers_them() -> None:
+    import sipcore.ua
+
+    for name in sipcore.ua.__all__:
+        assert hasattr(sipcore.ua, name), name
+    wire = Wire()
+    call = call_bob(wire)
+    assert call.invite.supported == ["outbound", "path", "100rel", "timer"]
+    assert call.invite.headers.get("session-expires") == "1800"
+    assert call.invite.headers.get("min-se") == "90"
+    assert "PRACK" in call.invite.allow and "UPDATE" in call.invite.allow
+    assert wire.bob.policy.supported == ("outbound", "path", "100rel", "timer")
+    quiet = UserAgent(
+        TransactionLayer(),
+        lambda flow: identity(A_ADDR, "alice"),
+        reliable_provisionals=False,
+        session_timer=sipcore.ua.SessionTimerConfig(enabled=False),
+    )
+    assert quiet.policy.supported == ("outbound", "path")
