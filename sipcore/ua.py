@@ -11,7 +11,9 @@ another fork acknowledged and ended with BYE, failures and timeouts), CANCEL (se
 provisional response, §9.1), receiving a call (ringing, answering with 2xx retransmitted until
 the ACK, §13.3.1.4, rejecting), CANCEL received (487), BYE both ways, and 481 for requests of
 unknown dialogs, re-INVITE both ways with 491 glare handling and retry (§14), INFO (RFC 6086).
-UPDATE, PRACK, REFER and session timers build on this.
+Reliable provisional responses and PRACK (RFC 3262), UPDATE (RFC 3311) and session timers
+(RFC 4028) are in :mod:`sipcore.ua_extensions`, with their state in :mod:`sipcore.prack`,
+:mod:`sipcore.update` and :mod:`sipcore.session_timer`; REFER builds on this.
 """
 
 from __future__ import annotations
@@ -48,10 +50,19 @@ from .message import (
     generate_call_id,
     generate_tag,
 )
+from .prack import PrackReceived, ReliableProvisionals, RseqOrder
+from .session_timer import (
+    DEFAULT_SESSION_TIMER,
+    SessionRefreshed,
+    SessionTimer,
+    SessionTimerConfig,
+)
 from .timers import DEFAULT_TIMERS, TimerConfig
 from .transaction import build_cancel
 from .transaction_layer import TransactionLayer
+from .ua_extensions import CallExtensions, with_extensions
 from .uas import DEFAULT_POLICY, UasPolicy, check_request
+from .update import Negotiation, UpdateAnswered, UpdateReceived
 from .uri import NameAddr, SipUri, Uri
 
 
@@ -86,6 +97,8 @@ class EndReason(enum.Enum):
     TIMEOUT = "timeout"
     FAILURE = "failure"
     NO_ACK = "no ACK"
+    NO_PRACK = "no PRACK"  # RFC 3262 §3: our reliable provisional was never acknowledged
+    SESSION_EXPIRED = "session expired"  # RFC 4028 §10: no session refresh in time
 
     __hash__ = object.__hash__
 
@@ -113,6 +126,13 @@ class Call:
         self.reinvite_in_request: Request | None = None
         self.retry_at: float | None = None  # §14.1: when to resend after a 491
         self.retry_body: tuple[bytes, str | None] | None = None
+        # RFC 3262, RFC 3311, RFC 4028 (sipcore.prack, sipcore.update, sipcore.session_timer)
+        self.reliable: ReliableProvisionals | None = None  # UAS: our reliable provisionals
+        self.rseq = RseqOrder()  # UAC: the RSeq order of each early dialog
+        self.negotiation = Negotiation()  # offers in flight besides a re-INVITE
+        self.timer: SessionTimer | None = None
+        self.peer_allow: list[str] = []  # the methods the peer allows (§20.5)
+        self.local_body: tuple[bytes, str | None] = (b"", None)  # the last SDP we sent
 
     def __repr__(self) -> str:
         return f"<Call {self.id} {self.direction} {self.state.value}>"
@@ -129,10 +149,15 @@ class IncomingCall(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallProgress(Event):
-    """A provisional response to our INVITE (180 ringing, 183 with early media ...)."""
+    """A provisional response to our INVITE (180 ringing, 183 with early media ...).
+
+    ``response.body`` is the early answer (also in ``call.remote_body``); a reliable one
+    (RFC 3262) made the early dialog ``call.early[response.to.tag]`` and was PRACKed, unless
+    it carried an offer, which the application answers with ``UserAgent.prack``."""
 
     call: Call
     response: Response
+    reliable: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,11 +227,16 @@ class UserAgent:
         timers: TimerConfig = DEFAULT_TIMERS,
         user_agent: str | None = None,
         credentials: DigestClient | None = None,
+        reliable_provisionals: bool = True,
+        session_timer: SessionTimerConfig = DEFAULT_SESSION_TIMER,
     ) -> None:
         self.layer = layer
         self.credentials = credentials
         self.identity = identity
-        self.policy = policy
+        self.timers = timers
+        self.reliable_provisionals = reliable_provisionals  # RFC 3262: offer and accept 100rel
+        self.session_timer = session_timer
+        self.policy = with_extensions(policy, reliable_provisionals, session_timer)
         self.user_agent = user_agent
         self.calls: dict[str, Call] = {}
         self.events: deque[Event] = deque()
@@ -215,6 +245,8 @@ class UserAgent:
         self._server: dict[str, Call] = {}  # INVITE server transactions
         self._successes = SuccessRetransmitter(timers)
         self._ids = itertools.count(1)
+        self._early: dict[DialogId, Call] = {}  # early dialogs that take PRACK and UPDATE
+        self._ext = CallExtensions(self)
 
     def next_event(self) -> Event | None:
         return self.events.popleft() if self.events else None
@@ -245,11 +277,12 @@ class UserAgent:
             via=self._via(me),
             contact=NameAddr(me.contact),
             routes=routes or [],
-            headers=[*(headers or []), *self._common_headers()],
+            headers=[*(headers or []), *self._common_headers(), *self._ext.invite_headers()],
             body=body,
             content_type=content_type,
         )
         call = Call(f"c{next(self._ids)}", "outgoing", request, flow)
+        self._ext.outgoing(call)
         call.transaction = self.layer.send_request(request, flow, now)
         self._client[call.transaction] = (call, "INVITE")
         self.calls[call.id] = call
@@ -291,12 +324,15 @@ class UserAgent:
             return False
         if call.reinvite_out is not None or call.reinvite_in is not None:
             return False
+        if self._ext.offer_pending(call):
+            return False
         me = self.identity(call.flow)
+        timer = call.timer.request_headers(initial=False) if call.timer is not None else []
         request = call.dialog.create_request(
             "INVITE",
             via=self._via(me),
             contact=NameAddr(me.contact),
-            headers=self._common_headers(),
+            headers=[*self._common_headers(), *timer],
             body=body,
             content_type=content_type,
         )
@@ -322,8 +358,10 @@ class UserAgent:
             return
         call.reinvite_in = call.reinvite_in_request = None
         headers = list(self._common_headers())
+        timer_headers, outcome = self._ext.final_headers(call, request)
         if status < 300:
             headers.append(("Contact", str(NameAddr(self.identity(call.flow).contact))))
+            headers += timer_headers
         response = build_response(
             request,
             status,
@@ -336,6 +374,9 @@ class UserAgent:
         if 200 <= status < 300:
             layer_txn = self.layer.transaction(txn)
             self._successes.start(response, layer_txn.flow if layer_txn else call.flow, now)
+            if body:
+                call.local_body = (body, content_type)
+            self._ext.answered(call, outcome, now)  # it refreshed the session (RFC 4028)
 
     def send_info(self, call: Call, now: float, *, body: bytes, content_type: str) -> bool:
         """INFO within the call (RFC 6086), e.g. application/dtmf-relay."""
@@ -351,6 +392,35 @@ class UserAgent:
         self._client[key] = (call, "INFO")
         return True
 
+    def update(
+        self, call: Call, now: float, *, body: bytes = b"", content_type: str | None = None
+    ) -> bool:
+        """Send an UPDATE (RFC 3311) in the confirmed dialog, or in the early one of a reliable
+        provisional; with ``body`` it is an offer. False when it cannot go now (no usable
+        dialog, an UPDATE in progress, or an offer pending either way); a 491 is retried
+        after the §14.1 delay. The answer comes as ``UpdateAnswered``."""
+        return self._ext.update(call, now, body, content_type)
+
+    def answer_update(
+        self,
+        call: Call,
+        now: float,
+        *,
+        status: int = 200,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> bool:
+        """Answer the peer's UPDATE offer (``UpdateReceived``): 2xx with our answer, or a
+        failure that leaves the session as it was. False when no offer awaits an answer."""
+        return self._ext.answer_update(call, now, status, body, content_type)
+
+    def prack(
+        self, call: Call, now: float, *, body: bytes = b"", content_type: str | None = None
+    ) -> bool:
+        """UAC: the PRACK answering an offer made in a reliable provisional (RFC 3262 §5);
+        other reliable provisionals are PRACKed by the core itself."""
+        return self._ext.prack(call, now, body, content_type)
+
     # -- receiving calls (UAS) -------------------------------------------------------------------
     def ring(
         self,
@@ -360,9 +430,17 @@ class UserAgent:
         status: int = 180,
         body: bytes = b"",
         content_type: str | None = None,
+        reliable: bool | None = None,
     ) -> None:
-        """A provisional response with our tag and Contact: an early dialog (§12.1.1)."""
+        """A provisional response with our tag and Contact: an early dialog (§12.1.1).
+
+        RFC 3262: it is sent reliably (Require: 100rel, RSeq, retransmitted until the PRACK)
+        when the INVITE requires 100rel, or supports it and ``reliable`` is true; a second
+        one waits until the first is PRACKed."""
         if call.state not in (CallState.INCOMING, CallState.EARLY) or call.transaction is None:
+            return
+        if self._ext.ring_reliably(call, now, status, body, content_type, reliable):
+            call.state = CallState.EARLY
             return
         response = self._response(call, status, body, content_type)
         self.layer.send_response(call.transaction, response, now)
@@ -371,17 +449,24 @@ class UserAgent:
     def answer(
         self, call: Call, now: float, *, body: bytes = b"", content_type: str | None = None
     ) -> None:
-        """2xx the INVITE; it is retransmitted until the ACK comes (§13.3.1.4)."""
+        """2xx the INVITE; it is retransmitted until the ACK comes (§13.3.1.4). While a
+        reliable provisional with a body awaits its PRACK the 2xx waits for it (RFC 3262 §3)."""
         if call.state not in (CallState.INCOMING, CallState.EARLY) or call.transaction is None:
             return
+        if self._ext.hold_answer(call, body, content_type):
+            return
         txn = self.layer.transaction(call.transaction)
-        response = self._response(call, 200, body, content_type)
+        timer_headers, outcome = self._ext.final_headers(call, call.invite)
+        response = self._response(call, 200, body, content_type, headers=timer_headers)
         self.layer.send_response(call.transaction, response, now)
-        dialog = Dialog.from_uas(call.invite, response)
+        dialog = self._ext.take_early(call) or Dialog.from_uas(call.invite, response)
         call.dialog = dialog
         self._dialogs[dialog.id] = call
         call.state = CallState.ANSWERED
         self._successes.start(response, txn.flow if txn is not None else call.flow, now)
+        if body:
+            call.local_body = (body, content_type)
+        self._ext.answered(call, outcome, now)
 
     def reject(self, call: Call, status: int, now: float) -> None:
         """A final non-2xx response to the INVITE (486 Busy Here, 603 Decline ...)."""
@@ -414,6 +499,8 @@ class UserAgent:
                 self._invite_response(call, response, now, isinstance(event, AdditionalSuccess))
             elif method == "REINVITE":
                 self._reinvite_response(call, response, now)
+            elif method in ("PRACK", "UPDATE"):
+                self._ext.response(call, method, response, now)
             elif method == "INFO" and response.status_code >= 200:
                 self.events.append(InfoAnswered(call=call, response=response))
             elif method == "BYE" and response.status_code >= 200:
@@ -435,6 +522,8 @@ class UserAgent:
                 call.reinvite_out = None
                 call.end_reason = EndReason.TIMEOUT
                 self._bye(call, now)
+            else:
+                self._ext.timed_out(call, method, now)
             return True
         if isinstance(event, TransactionTerminated):
             mine = self._client.pop(event.transaction, None) is not None
@@ -452,6 +541,9 @@ class UserAgent:
         successes = self._successes.get_timer()
         if successes is not None:
             deadlines.append(successes)
+        extensions = self._ext.get_timer()
+        if extensions is not None:
+            deadlines.append(extensions)
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
@@ -471,6 +563,7 @@ class UserAgent:
                     unacked.end_reason = EndReason.NO_ACK
                     self._bye(unacked, now)
         self._successes.events.clear()
+        self._ext.handle_timer(now)
 
     # -- internals ---------------------------------------------------------------------------------
     def _request(self, event: RequestReceived, now: float) -> bool:
@@ -482,6 +575,7 @@ class UserAgent:
             new = Call(f"c{next(self._ids)}", "incoming", request, event.flow)
             new.transaction = event.transaction
             error = check_request(request, self.policy, new.local_tag or generate_tag())
+            error = error or self._ext.check_invite(new)  # RFC 4028 §8.1
             if error is not None:
                 self.layer.send_response(event.transaction, error, now)
                 return True
@@ -489,6 +583,8 @@ class UserAgent:
             self._server[event.transaction] = new
             self.events.append(IncomingCall(call=new))
             return True
+        if method in ("PRACK", "UPDATE"):
+            return self._ext.request(event, now)
         call = self._dialogs.get(dialog_id_of_request(request))
         if call is None or call.dialog is None:
             if method in ("BYE", "INFO", "UPDATE", "INVITE", "PRACK", "REFER", "NOTIFY"):
@@ -505,7 +601,11 @@ class UserAgent:
             self._end(call, EndReason.REMOTE_HANGUP)
             return True
         if method == "INVITE":
-            if call.reinvite_out is not None or call.reinvite_in is not None:
+            if (
+                call.reinvite_out is not None
+                or call.reinvite_in is not None
+                or self._ext.offer_pending(call)
+            ):
                 # §14.2: a re-INVITE while ours is pending (glare) gets 491
                 self.layer.respond(event.transaction, 491, now)
                 return True
@@ -536,18 +636,23 @@ class UserAgent:
         status = response.status_code
         tag = response.to.tag
         if status < 200:
+            if status > 100 and not self._ext.provisional(call, response, now):
+                return  # RFC 3262 §4: malformed, repeated or out of order
             if status > 100:
                 call.provisional = True
                 if tag is not None and tag not in call.early and response.contacts:
                     call.early[tag] = Dialog.from_uac(call.invite, response)
                 if call.state is CallState.INITIATING:
                     call.state = CallState.EARLY
-                self.events.append(CallProgress(call=call, response=response))
+                reliable = tag is not None and call.rseq.seen(tag)
+                self.events.append(CallProgress(call=call, response=response, reliable=reliable))
                 if call.cancel_pending:
                     call.cancel_pending = False
                     self.cancel(call, now)
             return
         if status in (401, 407) and self._authenticate(call, response, now):
+            return
+        if status == 422 and self._ext.retry_422(call, response, now):
             return
         if status >= 300:
             reason = (
@@ -579,6 +684,7 @@ class UserAgent:
             return
         call.state = CallState.CONFIRMED
         self.events.append(CallAnswered(call=call, response=response))
+        self._ext.invite_answered(call, response, now)
         if call.cancel_pending or call.end_reason is EndReason.LOCAL_CANCEL:
             self._bye(call, now)  # answered although we cancelled: end it
 
@@ -590,18 +696,31 @@ class UserAgent:
         header = self.credentials.respond(response, call.invite)
         if header is None:
             return False
+        self._resend_invite(call, now, [header], remove=("Authorization", "Proxy-Authorization"))
+        return True
+
+    def _resend_invite(
+        self,
+        call: Call,
+        now: float,
+        fields: list[tuple[str, str]],
+        *,
+        remove: tuple[str, ...] = (),
+    ) -> None:
+        """The INVITE again (same Call-ID and From tag, next CSeq, new branch) with ``fields``
+        replacing the fields of those names and ``remove`` dropped (§22.2, RFC 4028 §7.3)."""
         old = call.invite
         headers = old.headers.copy()
         headers.set("Via", str(self._via(self.identity(call.flow))))
         headers.set("CSeq", f"{old.cseq.number + 1} INVITE")
-        headers.remove("Authorization")
-        headers.remove("Proxy-Authorization")
-        headers.add(*header)
+        for name in (*remove, *(name for name, _ in fields)):
+            headers.remove(name)
+        for field in fields:
+            headers.add(*field)
         call.invite = Request("INVITE", old.uri, headers, old.body)
         call.provisional = False
         call.transaction = self.layer.send_request(call.invite, call.flow, now)
         self._client[call.transaction] = (call, "INVITE")
-        return True
 
     def _reinvite_response(self, call: Call, response: Response, now: float) -> None:
         request = call.reinvite_out
@@ -616,6 +735,7 @@ class UserAgent:
             dialog.receive_response(request, response)  # target refresh (§12.2.1.2)
             ack = dialog.create_ack(request.cseq.number, via=self._via(self.identity(call.flow)))
             self.layer.send_stateless(ack, call.flow)
+            self._ext.reinvite_answered(call, request, response, now)
         elif status == 491:
             # §14.1: retry after 2.1-4 s when we own the Call-ID (we sent the INVITE that made
             # the dialog), 0-2 s otherwise; the same offer goes again
@@ -657,26 +777,39 @@ class UserAgent:
         if call.dialog is not None:
             call.dialog.terminate()
             self._dialogs.pop(call.dialog.id, None)
+        self._ext.forget_early(call)
+        if call.reliable is not None:
+            call.reliable.stop()
+        call.timer = None
         self.calls.pop(call.id, None)
         self.events.append(CallEnded(call=call, reason=reason, status=status))
 
     def _response(
-        self, call: Call, status: int, body: bytes = b"", content_type: str | None = None
+        self,
+        call: Call,
+        status: int,
+        body: bytes = b"",
+        content_type: str | None = None,
+        *,
+        headers: list[tuple[str, str]] | None = None,
     ) -> Response:
-        headers: list[tuple[str, str]] = list(self._common_headers())
+        fields: list[tuple[str, str]] = list(self._common_headers())
         if status < 300:
-            headers.append(("Contact", str(NameAddr(self.identity(call.flow).contact))))
+            fields.append(("Contact", str(NameAddr(self.identity(call.flow).contact))))
+        fields += headers or []
         return build_response(
             call.invite,
             status,
             to_tag=call.local_tag,
-            headers=headers,
+            headers=fields,
             body=body,
             content_type=content_type,
         )
 
     def _common_headers(self) -> list[tuple[str, str]]:
         headers = [("Allow", ", ".join(self.policy.allow))]
+        if self.policy.supported:
+            headers.append(("Supported", ", ".join(self.policy.supported)))
         if self.user_agent:
             headers.append(("User-Agent", self.user_agent))
         return headers
@@ -708,7 +841,12 @@ __all__ = [
     "InfoAnswered",
     "InfoReceived",
     "LocalIdentity",
+    "PrackReceived",
     "ReinviteAnswered",
     "ReinviteReceived",
+    "SessionRefreshed",
+    "SessionTimerConfig",
+    "UpdateAnswered",
+    "UpdateReceived",
     "UserAgent",
 ]

@@ -21,11 +21,24 @@ KNOWN_METHODS = frozenset(
 )  # fmt: skip
 
 
+# The methods this UA handles (§20.5 Allow), one per line
+ALLOW_METHODS: tuple[str, ...] = (
+    "INVITE",
+    "ACK",
+    "CANCEL",
+    "BYE",
+    "OPTIONS",
+    "INFO",
+    "UPDATE",
+    "PRACK",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class UasPolicy:
     """What this UAS accepts; it fills Allow, Supported and Accept of its answers."""
 
-    allow: tuple[str, ...] = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE")
+    allow: tuple[str, ...] = ALLOW_METHODS
     """Methods handled (§20.5)."""
     supported: tuple[str, ...] = ("outbound", "path")
     """Option tags understood (§20.37)."""

@@ -3,7 +3,7 @@ lost ACKs and forks."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sipcore import NameAddr, Response, SipUri, build_response, parse_message
 from sipcore.events import Event
@@ -37,13 +37,20 @@ def identity(addr: tuple[str, int], user: str) -> LocalIdentity:
 class Wire:
     """Alice's and Bob's UA cores; ``run`` moves bytes until nothing moves (``drop`` loses some)."""
 
-    def __init__(self) -> None:
-        self.alice = UserAgent(TransactionLayer(), lambda flow: identity(A_ADDR, "alice"))
-        self.bob = UserAgent(TransactionLayer(), lambda flow: identity(B_ADDR, "bob"))
+    def __init__(
+        self, alice: dict[str, Any] | None = None, bob: dict[str, Any] | None = None
+    ) -> None:
+        self.alice = UserAgent(
+            TransactionLayer(), lambda flow: identity(A_ADDR, "alice"), **(alice or {})
+        )
+        self.bob = UserAgent(
+            TransactionLayer(), lambda flow: identity(B_ADDR, "bob"), **(bob or {})
+        )
         self.now = 0.0
         self.events: dict[str, list[Event]] = {"alice": [], "bob": []}
         self.drop: list[str] = []  # methods or status codes to lose once
         self.sent: list[bytes] = []
+        self.times: list[float] = []  # when each of ``sent`` went out
 
     def pump(self) -> bool:
         moved = False
@@ -59,6 +66,7 @@ class Wire:
             for data, _ in ua.layer.data_to_send():
                 moved = True
                 self.sent.append(data)
+                self.times.append(self.now)
                 first = data.split(b" ", 2)
                 label = first[1].decode() if data.startswith(b"SIP/") else first[0].decode()
                 if label in self.drop:
@@ -123,8 +131,10 @@ def test_call_setup_and_bye_from_the_callee() -> None:
     assert answered.response.body == b"v=0 answer\r\n"
     assert wire.of("bob", CallConfirmed)  # the ACK reached bob
     assert bob_call.state is CallState.CONFIRMED
-    # the ACK for the 2xx stopped the retransmissions (§13.3.1.4)
-    assert wire.bob.get_timer() is None
+    # the ACK for the 2xx stopped the retransmissions (§13.3.1.4): only the session timer
+    # (RFC 4028, at 1800 - 32 s for bob, who does not refresh) is left
+    assert bob_call.timer is not None
+    assert wire.bob.get_timer() == bob_call.timer.deadline == wire.now + 1800 - 32
     wire.bob.hangup(bob_call, wire.now)
     wire.run()
     (ended,) = wire.of("alice", CallEnded)
@@ -327,7 +337,9 @@ def test_reinvite_hold_and_unhold() -> None:
     (answered,) = wire.of("alice", ReinviteAnswered)
     assert answered.response.status_code == 200
     assert answered.response.body == b"v=0\r\na=recvonly\r\n"
-    assert wire.bob.get_timer() is None  # the ACK of the re-INVITE's 2xx arrived
+    # the ACK of the re-INVITE's 2xx arrived: only the session timer is left
+    assert bob_call.timer is not None
+    assert wire.bob.get_timer() == bob_call.timer.deadline
     assert call.state is CallState.CONFIRMED
     # a failed re-INVITE leaves the call up (§14.1)
     assert wire.bob.reinvite(bob_call, wire.now, body=b"v=0\r\n", content_type="application/sdp")
@@ -371,3 +383,24 @@ def test_info_both_ways() -> None:
     assert info.request.content_type.mime == "application/dtmf-relay"
     (answered,) = wire.of("alice", InfoAnswered)
     assert answered.response.status_code == 200
+
+
+def test_extension_names_come_from_sipcore_ua_and_the_invite_offers_them() -> None:
+    import sipcore.ua
+
+    for name in sipcore.ua.__all__:
+        assert hasattr(sipcore.ua, name), name
+    wire = Wire()
+    call = call_bob(wire)
+    assert call.invite.supported == ["outbound", "path", "100rel", "timer"]
+    assert call.invite.headers.get("session-expires") == "1800"
+    assert call.invite.headers.get("min-se") == "90"
+    assert "PRACK" in call.invite.allow and "UPDATE" in call.invite.allow
+    assert wire.bob.policy.supported == ("outbound", "path", "100rel", "timer")
+    quiet = UserAgent(
+        TransactionLayer(),
+        lambda flow: identity(A_ADDR, "alice"),
+        reliable_provisionals=False,
+        session_timer=sipcore.ua.SessionTimerConfig(enabled=False),
+    )
+    assert quiet.policy.supported == ("outbound", "path")
