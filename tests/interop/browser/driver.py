@@ -133,10 +133,8 @@ class Browser:
         if proc.returncode is None:
             with contextlib.suppress(Exception):
                 await self.request({"op": "close"}, timeout=grace)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), grace)
-            except TimeoutError:
-                pass
         # chromium's helpers are in the driver's group: none may outlive the run
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import inspect
 import math
 import time
@@ -168,10 +169,8 @@ class OurPhone:
                 seen = ", ".join(_describe(e) for e in self.history[-10:])
                 raise PhoneError(f"no {kind.__name__} within {timeout} s (last: {seen})")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
-            except TimeoutError:
-                pass
 
     def _flush(self) -> None:
         self.stack.process()
@@ -241,7 +240,10 @@ class OurPhone:
         returns the direction of the peer's answer."""
         call, media = self._call(), self._media()
         offer = await media.reoffer(direction)
-        if not self._ua().reinvite(call, self.stack.now(), body=offer, content_type="application/sdp"):
+        sent = self._ua().reinvite(
+            call, self.stack.now(), body=offer, content_type="application/sdp"
+        )
+        if not sent:
             raise PhoneError("a re-INVITE is already in progress")
         self._flush()
         answered = await self.wait_for(ReinviteAnswered, 10)

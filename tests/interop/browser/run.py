@@ -33,10 +33,17 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
-from ..peers import Kamailio, _spawn, _terminate, free_ports, make_cert, missing_binaries
-from .driver import WEB, Browser
-from .ours import OurPhone
-from .scenarios import SCENARIOS, Parties
+from tests.interop.browser.driver import WEB, Browser
+from tests.interop.browser.ours import OurPhone
+from tests.interop.browser.scenarios import SCENARIOS, Parties
+from tests.interop.peers import (
+    Kamailio,
+    _spawn,
+    _terminate,
+    free_ports,
+    make_cert,
+    missing_binaries,
+)
 
 SETUP_HINT = "run scripts/setup"
 BUNDLE = WEB / "build" / "jssip.bundle.js"
@@ -73,13 +80,16 @@ def check_namespace() -> None:
 
 
 def ensure_bundle() -> Path:
-    """Build the JsSIP browser bundle (the npm package ships CommonJS only) unless it is up to
-    date; ``scripts/setup`` builds it too."""
+    """Build the JsSIP browser bundle (the npm package ships CommonJS only) unless the one in
+    ``web/build`` (ignored by git) was made from the installed JsSIP version; ``scripts/setup``
+    builds it the same way."""
     esbuild = WEB / "node_modules" / ".bin" / "esbuild"
-    source = WEB / "node_modules" / "jssip" / "package.json"
-    if not esbuild.exists() or not source.exists():
+    package = WEB / "node_modules" / "jssip" / "package.json"
+    if not esbuild.exists() or not package.exists():
         raise RunError(f"npm packages missing in {WEB}: {SETUP_HINT}")
-    if BUNDLE.exists() and BUNDLE.stat().st_mtime >= source.stat().st_mtime:
+    version = json.loads(package.read_text())["version"]
+    stamp = BUNDLE.with_suffix(".version")
+    if BUNDLE.exists() and stamp.exists() and stamp.read_text().strip() == version:
         return BUNDLE
     BUNDLE.parent.mkdir(exist_ok=True)
     subprocess.run(
@@ -96,6 +106,7 @@ def ensure_bundle() -> Path:
         cwd=WEB,
         check=True,
     )
+    stamp.write_text(version + "\n")
     return BUNDLE
 
 

@@ -127,10 +127,8 @@ async def browser_calls_ours(p: Parties) -> dict[str, Any]:
     r["audio_resumed"] = await audio_both(p, "resumed")
 
     r["info_statuses"] = await p.ours.send_info_dtmf("24*")
-    tones = []
-    for _ in range(3):
-        tones.append(await p.page.next("dtmf"))
-    r["browser_dtmf"] = tones
+    r["browser_dtmf"] = [await p.page.next("dtmf") for _ in range(3)]
+    r["rtp_dtmf_support"] = p.ours.rtp_dtmf_support()
     r["rtp_dtmf_sent_by_us"] = await p.ours.send_rtp_dtmf("9")
 
     await p.page.call("hangup")
