@@ -1,4 +1,4 @@
-"""Our user agent against JsSIP in headless Chromium, through Kamailio over WSS.
+"""Our user agent against JsSIP and SIP.js in headless Chromium, through Kamailio over WSS.
 
 One run of ``tests/interop/browser/run.py`` (in a network namespace with only ``lo``, see
 there) plays every scenario in sequence; the tests below judge what both sides observed.
@@ -107,9 +107,8 @@ def test_bundle_is_built_and_not_tracked(run: Run) -> None:
 
 
 def test_both_register_over_wss(run: Run) -> None:
-    assert run.result.get("browser_registration") == {"registered": True, "status": 200}, (
-        run.report()
-    )
+    ok = {"registered": True, "status": 200}
+    assert run.result.get("browser_registration") == {"jssip": ok, "sipjs": ok}, run.report()
 
 
 def test_we_call_the_browser(run: Run) -> None:
@@ -178,6 +177,18 @@ def test_the_browser_cancels_while_ringing(run: Run) -> None:
     assert seen["our_end"] == {"reason": "REMOTE_CANCEL", "status": 487}
     assert seen["browser_failed"]["originator"] == "local"
     assert seen["browser_failed"]["cause"] == "Canceled"
+
+
+def test_sipjs_calls_us(run: Run) -> None:
+    seen = run.observed("sipjs_calls_ours")
+    assert seen["incoming_from"] == "sip:carol@127.0.0.1"
+    assert seen["browser_progress"]["status"] == 180
+    flowing(seen["audio"])
+    assert seen["info_dtmf_received"] == "8#"
+    assert seen["info_statuses"] == [200]
+    assert (seen["browser_dtmf"]["originator"], seen["browser_dtmf"]["tone"]) == ("remote", "6")
+    assert seen["our_end"] == {"reason": "LOCAL_HANGUP", "status": None}
+    assert seen["browser_ended"]["originator"] == "remote"
 
 
 def test_every_process_of_the_run_is_gone(run: Run) -> None:

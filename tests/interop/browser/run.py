@@ -7,10 +7,10 @@ loopback candidates when ``lo`` is the only interface, hence the namespace; the 
 refuses to run outside one. Inside, it brings ``lo`` up and starts, each on 127.0.0.1:
 Kamailio with the project's configuration (WSS, digest auth on REGISTER and INVITE), a static
 HTTP server for ``tests/interop/web``, the node playwright-core driver with headless Chromium
-(fresh profile under the working directory) and our user agent. The page registers ``alice``
-and we register ``bob``, both over WSS; then the scenarios run in sequence, each with its
-own deadline. Every process started is stopped by its PID at the end, also on failure,
-timeout or SIGTERM.
+(fresh profile under the working directory) and our user agent. The JsSIP page registers
+``alice``, the SIP.js page ``carol`` and we register ``bob``, all over WSS; then the
+scenarios run in sequence, each with its own deadline. Every process started is stopped by
+its PID at the end, also on failure, timeout or SIGTERM.
 
 The last line on stdout is ``RESULT {json}``: ``ok`` (no scenario raised), ``error``, and per
 scenario what both sides observed (see ``scenarios.py``). The log goes to stderr and to
@@ -33,7 +33,7 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
-from tests.interop.browser.driver import WEB, Browser
+from tests.interop.browser.driver import WEB, Browser, Page
 from tests.interop.browser.ours import OurPhone
 from tests.interop.browser.scenarios import SCENARIOS, Parties
 from tests.interop.peers import (
@@ -47,8 +47,9 @@ from tests.interop.peers import (
 
 SETUP_HINT = "run scripts/setup"
 BUNDLE = WEB / "build" / "jssip.bundle.js"
-PAGES = {"jssip": "/pages/jssip.html"}
-BROWSER_USER, OURS_USER = "alice", "bob"
+#: page kind -> (path, the user it registers)
+PAGES = {"jssip": ("/pages/jssip.html", "alice"), "sipjs": ("/pages/sipjs.html", "carol")}
+OURS_USER = "bob"
 SCENARIO_TIMEOUT = 20.0
 
 
@@ -186,30 +187,34 @@ async def run(args: argparse.Namespace, log: Log, result: dict[str, Any]) -> Non
         mark("browser_and_ours_ready")
         result["browser_version"] = browser.version
 
-        page = await browser.open(BROWSER_USER, f"http://127.0.0.1:{port}{PAGES[args.page]}")
-        registered = await page.call(
-            "register",
-            {
-                "server": kam.wss_url,
-                "uri": kam.aor(BROWSER_USER),
-                "password": f"{BROWSER_USER}pw",
-                "toneHz": 700,
-                "expect": 440,
-            },
-        )
-        result["browser_registration"] = registered
-        if not registered.get("registered"):
-            raise RunError(f"the page did not register: {registered}")
-        mark("page_registered")
+        async def open_page(kind: str) -> tuple[str, Page, Any]:
+            path, user = PAGES[kind]
+            page = await browser_.open(user, f"http://127.0.0.1:{port}{path}")
+            settings = {"server": kam_.wss_url, "uri": kam_.aor(user), "password": f"{user}pw"}
+            registered = await page.call("register", {**settings, "toneHz": 700, "expect": 440})
+            log(f"{kind} page registered {user}: {registered}")
+            return kind, page, registered
 
-        parties = Parties(page, ours, BROWSER_USER, OURS_USER, kam.domain, log)
+        browser_, kam_ = browser, kam
+        kinds = dict.fromkeys(SCENARIOS[name][0] for name in args.scenarios)
+        opened = await asyncio.gather(*(open_page(kind) for kind in kinds))
+        pages: dict[str, Page] = {kind: page for kind, page, _ in opened}
+        registrations: dict[str, Any] = {kind: registered for kind, _, registered in opened}
+        result["browser_registration"] = registrations
+        mark("pages_registered")
+
         for name in args.scenarios:
-            log(f"--- scenario {name}")
+            kind, scenario = SCENARIOS[name]
+            log(f"--- scenario {name} ({kind})")
+            page = pages[kind]
+            parties = Parties(page, ours, PAGES[kind][1], OURS_USER, kam.domain, log)
             await page.call("skip")
             began = time.monotonic()
             entry: dict[str, Any]
             try:
-                observed = await asyncio.wait_for(SCENARIOS[name](parties), SCENARIO_TIMEOUT)
+                if not registrations[kind].get("registered"):
+                    raise RunError(f"the {kind} page did not register: {registrations[kind]}")
+                observed = await asyncio.wait_for(scenario(parties), SCENARIO_TIMEOUT)
                 entry = {"ok": True, "observed": observed}
             except Exception as exc:  # recorded; the next scenario still runs
                 log(f"scenario {name} failed: {traceback.format_exc()}")
@@ -219,8 +224,9 @@ async def run(args: argparse.Namespace, log: Log, result: dict[str, Any]) -> Non
             result["scenarios"][name] = entry
             mark(f"scenario_{name}")
         result["ok"] = all(s["ok"] for s in result["scenarios"].values())
-        with contextlib.suppress(Exception):
-            await page.call("stop", timeout=3)
+        for page in pages.values():
+            with contextlib.suppress(Exception):
+                await page.call("stop", timeout=3)
     except Exception as exc:
         log(f"run failed: {traceback.format_exc()}")
         result["error"] = f"{type(exc).__name__}: {exc}"
@@ -284,7 +290,6 @@ async def amain(args: argparse.Namespace, log: Log) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, required=True)
-    parser.add_argument("--page", choices=sorted(PAGES), default="jssip")
     parser.add_argument(
         "--scenarios",
         type=lambda text: text.split(","),

@@ -150,12 +150,40 @@ async def browser_cancels(p: Parties) -> dict[str, Any]:
     return r
 
 
+async def sipjs_calls_ours(p: Parties) -> dict[str, Any]:
+    """SIP.js calls us, we answer; audio both ways; DTMF by INFO both ways; we hang up."""
+    r: dict[str, Any] = {}
+    await p.page.call("call", p.ours_uri)
+    call = await p.ours.wait_incoming()
+    r["incoming_from"] = str(call.invite.from_.uri)
+    p.ours.ring()
+    r["browser_progress"] = await p.page.next("progress")
+    await p.ours.answer()
+    await p.page.next("confirmed")
+    r["audio"] = await audio_both(p, "established")
+
+    before = len(p.ours.dtmf_info)
+    await p.page.call("sendInfoDtmf", "8#")
+    await wait_digits(p.ours, before + 2)
+    r["info_dtmf_received"] = "".join(p.ours.dtmf_info[before:])
+    r["info_statuses"] = await p.ours.send_info_dtmf("6")
+    r["browser_dtmf"] = await p.page.next("dtmf")
+
+    p.ours.hangup()
+    r["our_end"] = _ended(await p.ours.wait_ended())
+    r["browser_bye"] = await p.page.next("bye")
+    r["browser_ended"] = await p.page.next("ended")
+    return r
+
+
 def _ended(event: Any) -> dict[str, Any]:
     return {"reason": event.reason.name, "status": event.status}
 
 
-SCENARIOS: dict[str, Scenario] = {
-    "ours_calls_browser": ours_calls_browser,
-    "browser_calls_ours": browser_calls_ours,
-    "browser_cancels": browser_cancels,
+#: name -> (page it runs against, scenario), in the order they run
+SCENARIOS: dict[str, tuple[str, Scenario]] = {
+    "ours_calls_browser": ("jssip", ours_calls_browser),
+    "browser_calls_ours": ("jssip", browser_calls_ours),
+    "browser_cancels": ("jssip", browser_cancels),
+    "sipjs_calls_ours": ("sipjs", sipjs_calls_ours),
 }
