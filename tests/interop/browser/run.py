@@ -187,17 +187,8 @@ async def run(args: argparse.Namespace, log: Log, result: dict[str, Any]) -> Non
         mark("browser_and_ours_ready")
         result["browser_version"] = browser.version
 
-        async def open_page(kind: str) -> tuple[str, Page, Any]:
-            path, user = PAGES[kind]
-            page = await browser_.open(user, f"http://127.0.0.1:{port}{path}")
-            settings = {"server": kam_.wss_url, "uri": kam_.aor(user), "password": f"{user}pw"}
-            registered = await page.call("register", {**settings, "toneHz": 700, "expect": 440})
-            log(f"{kind} page registered {user}: {registered}")
-            return kind, page, registered
-
-        browser_, kam_ = browser, kam
         kinds = dict.fromkeys(SCENARIOS[name][0] for name in args.scenarios)
-        opened = await asyncio.gather(*(open_page(kind) for kind in kinds))
+        opened = await asyncio.gather(*(open_page(browser, kam, port, kind, log) for kind in kinds))
         pages: dict[str, Page] = {kind: page for kind, page, _ in opened}
         registrations: dict[str, Any] = {kind: registered for kind, _, registered in opened}
         result["browser_registration"] = registrations
@@ -233,6 +224,18 @@ async def run(args: argparse.Namespace, log: Log, result: dict[str, Any]) -> Non
     finally:
         await _stop_all(log, kam, http, browser, ours)
         mark("stopped")
+
+
+async def open_page(
+    browser: Browser, kam: Kamailio, port: int, kind: str, log: Log
+) -> tuple[str, Page, Any]:
+    """Open the page of ``kind`` and register its user; (kind, page, registration outcome)."""
+    path, user = PAGES[kind]
+    page = await browser.open(user, f"http://127.0.0.1:{port}{path}")
+    settings = {"server": kam.wss_url, "uri": kam.aor(user), "password": f"{user}pw"}
+    registered = await page.call("register", {**settings, "toneHz": 700, "expect": 440})
+    log(f"{kind} page registered {user}: {registered}")
+    return kind, page, registered
 
 
 async def _abandon_call(p: Parties) -> None:
