@@ -11,7 +11,8 @@ another fork acknowledged and ended with BYE, failures and timeouts), CANCEL (se
 provisional response, §9.1), receiving a call (ringing, answering with 2xx retransmitted until
 the ACK, §13.3.1.4, rejecting), CANCEL received (487), BYE both ways, and 481 for requests of
 unknown dialogs, re-INVITE both ways with 491 glare handling and retry (§14), INFO (RFC 6086).
-UPDATE, PRACK, REFER and session timers build on this.
+REFER and Replaces (RFC 3515, RFC 3891) are delegated to :mod:`sipcore.transfer`.
+UPDATE, PRACK and session timers build on this.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from .message import (
 from .timers import DEFAULT_TIMERS, TimerConfig
 from .transaction import build_cancel
 from .transaction_layer import TransactionLayer
+from .transfer import DEFAULT_REFER, ReceivedRefer, ReferConfig, Transfer, Transfers
 from .uas import DEFAULT_POLICY, UasPolicy, check_request
 from .uri import NameAddr, SipUri, Uri
 
@@ -86,6 +88,7 @@ class EndReason(enum.Enum):
     TIMEOUT = "timeout"
     FAILURE = "failure"
     NO_ACK = "no ACK"
+    REPLACED = "replaced"  # an INVITE with Replaces took its place (RFC 3891 §3)
 
     __hash__ = object.__hash__
 
@@ -125,6 +128,7 @@ class Call:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IncomingCall(Event):
     call: Call
+    replaces: Call | None = None  # RFC 3891: ended by the UA once ``call`` is confirmed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -201,6 +205,7 @@ class UserAgent:
         timers: TimerConfig = DEFAULT_TIMERS,
         user_agent: str | None = None,
         credentials: DigestClient | None = None,
+        refer: ReferConfig = DEFAULT_REFER,
     ) -> None:
         self.layer = layer
         self.credentials = credentials
@@ -214,6 +219,7 @@ class UserAgent:
         self._server: dict[str, Call] = {}  # INVITE server transactions
         self._successes = SuccessRetransmitter(timers)
         self._ids = itertools.count(1)
+        self.transfers = Transfers(self, refer)
 
     def next_event(self) -> Event | None:
         return self.events.popleft() if self.events else None
@@ -350,6 +356,22 @@ class UserAgent:
         self._client[key] = (call, "INFO")
         return True
 
+    # -- transfer (sipcore.transfer) ------------------------------------------------------------
+    def refer(
+        self, call: Call, target: Uri | NameAddr, now: float, *, replaces: Call | None = None
+    ) -> Transfer:
+        """REFER ``call`` to ``target`` (RFC 3515); ``replaces``: attended (RFC 3891)."""
+        return self.transfers.refer(call, target, now, replaces=replaces)
+
+    def accept_refer(self, refer: ReceivedRefer, now: float) -> None:
+        self.transfers.accept(refer, now)
+
+    def reject_refer(self, refer: ReceivedRefer, status: int, now: float) -> None:
+        self.transfers.reject(refer, status, now)
+
+    def notify_refer(self, refer: ReceivedRefer, status: int, reason: str, now: float) -> bool:
+        return self.transfers.notify(refer, status, reason, now)
+
     # -- receiving calls (UAS) -------------------------------------------------------------------
     def ring(
         self,
@@ -391,10 +413,12 @@ class UserAgent:
 
     # -- TransactionUser --------------------------------------------------------------------------
     def handle_event(self, event: Event, now: float) -> bool:
+        if self.transfers.handle_event(event, now):
+            return True
         if isinstance(event, RequestReceived):
             return self._request(event, now)
         if isinstance(event, AckReceived):
-            return self._ack(event.request)
+            return self._ack(event.request, now)
         if isinstance(event, CancelReceived):
             call = self._server.get(event.cancelled)
             if call is None:
@@ -448,9 +472,8 @@ class UserAgent:
 
     def get_timer(self) -> float | None:
         deadlines = [c.retry_at for c in self.calls.values() if c.retry_at is not None]
-        successes = self._successes.get_timer()
-        if successes is not None:
-            deadlines.append(successes)
+        others = (self._successes.get_timer(), self.transfers.get_timer())
+        deadlines += [d for d in others if d is not None]
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
@@ -470,6 +493,7 @@ class UserAgent:
                     unacked.end_reason = EndReason.NO_ACK
                     self._bye(unacked, now)
         self._successes.events.clear()
+        self.transfers.handle_timer(now)
 
     # -- internals ---------------------------------------------------------------------------------
     def _request(self, event: RequestReceived, now: float) -> bool:
@@ -477,16 +501,22 @@ class UserAgent:
         method = request.method
         if request.to.tag is None:
             if method != "INVITE":
-                return False
+                return self.transfers.out_of_dialog(event, now)
             new = Call(f"c{next(self._ids)}", "incoming", request, event.flow)
             new.transaction = event.transaction
             error = check_request(request, self.policy, new.local_tag or generate_tag())
             if error is not None:
                 self.layer.send_response(event.transaction, error, now)
                 return True
+            status = self.transfers.match_replaces(new)
+            if status is not None:
+                self.layer.respond(event.transaction, status, now, to_tag=new.local_tag)
+                return True
             self.calls[new.id] = new
             self._server[event.transaction] = new
-            self.events.append(IncomingCall(call=new))
+            self.events.append(
+                IncomingCall(call=new, replaces=self.transfers.replacing.get(new.id))
+            )
             return True
         call = self._dialogs.get(dialog_id_of_request(request))
         if call is None or call.dialog is None:
@@ -517,9 +547,11 @@ class UserAgent:
             self.layer.respond(event.transaction, 200, now)
             self.events.append(InfoReceived(call=call, request=request))
             return True
-        return False  # other in-dialog requests go to the application handler
+        return self.transfers.request(
+            call, event, now
+        )  # REFER, NOTIFY; others in-dialog requests go to the application handler
 
-    def _ack(self, request: Request) -> bool:
+    def _ack(self, request: Request, now: float) -> bool:
         acknowledged = self._successes.ack(request)
         call = self._dialogs.get(dialog_id_of_request(request))
         if call is None:
@@ -527,6 +559,10 @@ class UserAgent:
         if call.state is CallState.ANSWERED:
             call.state = CallState.CONFIRMED
             self.events.append(CallConfirmed(call=call))
+            replaced = self.transfers.call_confirmed(call)
+            if replaced is not None:
+                replaced.end_reason = EndReason.REPLACED
+                self.hangup(replaced, now)  # BYE, or CANCEL of our early dialog
         return True
 
     def _invite_response(
@@ -549,11 +585,9 @@ class UserAgent:
         if status in (401, 407) and self._authenticate(call, response, now):
             return
         if status >= 300:
-            reason = (
-                EndReason.LOCAL_CANCEL
-                if call.end_reason is EndReason.LOCAL_CANCEL and status == 487
-                else EndReason.REJECTED
-            )
+            reason = EndReason.REJECTED
+            if call.end_reason in (EndReason.LOCAL_CANCEL, EndReason.REPLACED) and status == 487:
+                reason = call.end_reason
             self._end(call, reason, status)
             return
         # 2xx: acknowledge every one (§13.2.2.4); the first confirms the call, another fork's
@@ -578,7 +612,7 @@ class UserAgent:
             return
         call.state = CallState.CONFIRMED
         self.events.append(CallAnswered(call=call, response=response))
-        if call.cancel_pending or call.end_reason is EndReason.LOCAL_CANCEL:
+        if call.cancel_pending or call.end_reason in (EndReason.LOCAL_CANCEL, EndReason.REPLACED):
             self._bye(call, now)  # answered although we cancelled: end it
 
     def _authenticate(self, call: Call, response: Response, now: float) -> bool:
@@ -657,6 +691,7 @@ class UserAgent:
             call.dialog.terminate()
             self._dialogs.pop(call.dialog.id, None)
         self.calls.pop(call.id, None)
+        self.transfers.call_ended(call)
         self.events.append(CallEnded(call=call, reason=reason, status=status))
 
     def _response(
@@ -678,7 +713,7 @@ class UserAgent:
         headers = [("Allow", ", ".join(self.policy.allow))]
         if self.user_agent:
             headers.append(("User-Agent", self.user_agent))
-        return headers
+        return headers + self.transfers.common_headers()
 
     @staticmethod
     def _via(me: LocalIdentity) -> Via:
