@@ -192,9 +192,10 @@ class EventHeader:
         package, params = _split_value(text, "Event")
         if not g.TOKEN_RE.fullmatch(package):
             raise ParseError(f"bad Event package: {package[:80]!r}")
+        has_id = "id" in params
         event_id = params.pop("id", None)
-        if event_id is not None and not g.TOKEN_RE.fullmatch(event_id):
-            raise ParseError(f"bad Event id: {event_id[:80]!r}")
+        if has_id and (event_id is None or not g.TOKEN_RE.fullmatch(event_id)):
+            raise ParseError(f"bad Event id: {event_id!r:.80}")
         return cls(package.lower(), event_id, params)
 
     def __str__(self) -> str:
