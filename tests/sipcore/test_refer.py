@@ -811,3 +811,29 @@ def test_refer_needs_an_established_call() -> None:
     with pytest.raises(LocalProtocolError):
         wire.ua["alice"].refer(a_to_b, ReferTo.parse("<tel:+1555>").uri, wire.now, replaces=a_to_b)
     assert [e.call for e in wire.of("alice", CallAnswered)] == [a_to_b]
+
+
+_LINE = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"), max_size=60
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_LINE, st.binary(max_size=40))
+def test_random_refer_to_and_sipfrag_are_answered_never_raised(refer_to: str, body: bytes) -> None:
+    wire = Wire()
+    a_call, transfer, refer = refer_accepted(wire)
+    send_in_dialog(wire, "alice", a_call, "REFER", [("Refer-To", refer_to)])
+    (status,) = [s for s in statuses(wire, "bob", "REFER") if s != 202] or [None]
+    received = wire.of("bob", ReferReceived)
+    assert (status, len(received)) in ((400, 1), (None, 2))
+    headers = [("Event", "refer"), ("Subscription-State", "active;expires=60")]
+    send_in_dialog(
+        wire, "bob", refer.call, "NOTIFY", headers, body=body, content_type="message/sipfrag"
+    )
+    last = statuses(wire, "alice", "NOTIFY")[-1]
+    progress = wire.of("alice", TransferProgress)
+    if last == 200 and body:
+        assert progress[-1].status == Sipfrag.parse(body).status
+    elif last != 200:
+        assert last == 400 and len(progress) == 1 and transfer.state is SubscriberState.ACTIVE
