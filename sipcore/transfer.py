@@ -423,7 +423,7 @@ class Transfers:
     ) -> bool:
         call, ua = refer.call, self.ua
         if call.dialog is None or call.ended:
-            refer.state = notifier_step(refer.state, NotifierInput.GONE)
+            _gone(refer)
             return False
         me = ua.identity(call.flow)
         event = EventHeader("refer", None if refer.first else refer.id)
@@ -513,8 +513,7 @@ class Transfers:
         for transfer in self.sent.pop(call.id, []):
             self._step(transfer, SubscriberInput.ENDED)
         for refer in self.received.pop(call.id, []):
-            refer.state = notifier_step(refer.state, NotifierInput.GONE)
-            refer.expires_at = None
+            _gone(refer)
         self.replacing.pop(call.id, None)
 
     def handle_event(self, event: Event, now: float) -> bool:
@@ -534,14 +533,14 @@ class Transfers:
             status = event.response.status_code
             if isinstance(item, Transfer):
                 self._refer_response(item, event.response, now)
-            elif status >= 300 and item.state is not NotifierState.TERMINATED:
-                item.state = notifier_step(item.state, NotifierInput.GONE)  # RFC 6665 §4.2.2
+            elif status >= 300:
+                _gone(item)  # RFC 6665 §4.1.3: the subscriber no longer wants NOTIFYs
             return True
         status = 408 if isinstance(event, TransactionTimedOut) else 503
         if isinstance(item, Transfer):
             self._step(item, SubscriberInput.REJECTED, status=status, response=None)
-        elif item.state is not NotifierState.TERMINATED:
-            item.state = notifier_step(item.state, NotifierInput.GONE)
+        else:
+            _gone(item)
         return True
 
     def get_timer(self) -> float | None:
@@ -579,6 +578,12 @@ class Transfers:
         """Answer a request we cannot act on; the reason (and what failed to parse) is logged."""
         logger.info("%d %s: %s", status, reason, detail or "-")
         self.ua.layer.respond(txn, status, now, reason, headers=headers or [])
+
+
+def _gone(refer: ReceivedRefer) -> None:
+    """Nothing more can be sent for ``refer`` (call ended, NOTIFY refused or unanswered)."""
+    refer.state = notifier_step(refer.state, NotifierInput.GONE)
+    refer.expires_at = None
 
 
 __all__ = [

@@ -486,6 +486,9 @@ def test_no_notify_after_202_times_out() -> None:
     # bob's NOTIFY transaction timed out: his subscription is gone too
     wire.advance(10.0)
     assert received.refer.state is NotifierState.TERMINATED
+    assert wire.ua["bob"].get_timer() is None  # no expiry NOTIFY for a subscription gone
+    wire.advance(200.0)
+    assert not wire.of("alice", TransferCompleted)
     with pytest.raises(InvalidStateError):
         wire.ua["bob"].notify_refer(received.refer, 200, "OK", wire.now)
 
