@@ -547,9 +547,8 @@ class UserAgent:
             self.layer.respond(event.transaction, 200, now)
             self.events.append(InfoReceived(call=call, request=request))
             return True
-        return self.transfers.request(
-            call, event, now
-        )  # REFER, NOTIFY; others in-dialog requests go to the application handler
+        # REFER and NOTIFY; other in-dialog requests go to the application handler
+        return self.transfers.request(call, event, now)
 
     def _ack(self, request: Request, now: float) -> bool:
         acknowledged = self._successes.ack(request)
