@@ -406,6 +406,9 @@ class Transfers:
         """NOTIFY the status of the triggered request; a final one (>= 200) ends the
         subscription (``terminated;reason=noresource``, RFC 3515 §2.4.7). False when the
         NOTIFY could not be sent (the call ended)."""
+        if refer.call.ended:
+            _gone(refer)
+            return False
         final = status >= 200
         step = NotifierInput.FINAL if final else NotifierInput.PROGRESS
         refer.state = notifier_step(refer.state, step)

@@ -840,3 +840,34 @@ def test_random_refer_to_and_sipfrag_are_answered_never_raised(refer_to: str, bo
         assert progress[-1].status == Sipfrag.parse(body).status
     elif last != 200:
         assert last == 400 and len(progress) == 1 and transfer.state is SubscriberState.ACTIVE
+
+
+def test_notify_overtaking_the_202() -> None:
+    wire = Wire()
+    a_call, _ = wire.call("alice", "bob")
+    transfer = wire.ua["alice"].refer(a_call, uri("carol"), wire.now)
+    wire.run()
+    (received,) = wire.of("bob", ReferReceived)
+    wire.drop = ["202"]
+    wire.ua["bob"].accept_refer(received.refer, wire.now)
+    wire.run()
+    assert not wire.of("alice", TransferAccepted)
+    assert [p.status for p in wire.of("alice", TransferProgress)] == [100]
+    assert transfer.state is SubscriberState.ACTIVE
+    wire.advance(1.0)  # the REFER is sent again and the 202 with it
+    (accepted,) = wire.of("alice", TransferAccepted)
+    assert accepted.response.status_code == 202 and transfer.state is SubscriberState.ACTIVE
+
+
+def test_hanging_up_ends_the_subscriptions_without_events() -> None:
+    wire = Wire()
+    a_call, transfer, refer = refer_accepted(wire)
+    wire.ua["alice"].hangup(a_call, wire.now)
+    wire.run()
+    assert transfer.state is SubscriberState.TERMINATED and refer.call.ended
+    assert not wire.ua["bob"].notify_refer(refer, 200, "OK", wire.now)
+    assert refer.state is NotifierState.TERMINATED
+    assert wire.ua["alice"].get_timer() is None and wire.ua["bob"].get_timer() is None
+    wire.advance(300.0)
+    kinds = (TransferCompleted, TransferFailed, TransferTimedOut)
+    assert not [e for e in wire.events["alice"] if isinstance(e, kinds)]
