@@ -17,8 +17,13 @@ delegates to it and puts its events in the same queue.
 Choices: a REFER outside a dialog is answered 403 (REFER is implemented, but only within a
 call). The UA ends the replaced call itself once the new call is confirmed by its ACK: BYE
 for a confirmed dialog, CANCEL for an early one we initiated; its CallEnded has
-``EndReason.REPLACED``. A call that ends ends its REFER subscriptions without an event. A REFER
-challenged with 401/407 is reported as failed (no digest retry).
+``EndReason.REPLACED``. A call that ends ends its REFER subscriptions without an event.
+
+Not covered: a REFER challenged with 401/407 is reported as failed (no digest retry); a REFER
+still waiting for the application when its call ends stays unanswered (the referrer's
+transaction times out); a Replaces is honoured from any sender that names the dialog (no
+authorization check of RFC 3891 §7 beyond knowing the Call-ID and tags); no SUBSCRIBE refresh
+of a REFER subscription, and no REFER outside a dialog (RFC 4538 Target-Dialog is only modelled).
 """
 
 from __future__ import annotations
