@@ -13,7 +13,8 @@ the ACK, §13.3.1.4, rejecting), CANCEL received (487), BYE both ways, and 481 f
 unknown dialogs, re-INVITE both ways with 491 glare handling and retry (§14), INFO (RFC 6086).
 Reliable provisional responses and PRACK (RFC 3262), UPDATE (RFC 3311) and session timers
 (RFC 4028) are in :mod:`sipcore.ua_extensions`, with their state in :mod:`sipcore.prack`,
-:mod:`sipcore.update` and :mod:`sipcore.session_timer`; REFER builds on this.
+:mod:`sipcore.update` and :mod:`sipcore.session_timer`; REFER and Replaces (RFC 3515,
+RFC 3891) are delegated to :mod:`sipcore.transfer`.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from .session_timer import (
 from .timers import DEFAULT_TIMERS, TimerConfig
 from .transaction import build_cancel
 from .transaction_layer import TransactionLayer
+from .transfer import DEFAULT_REFER, ReceivedRefer, ReferConfig, Transfer, Transfers
 from .ua_extensions import CallExtensions, with_extensions
 from .uas import DEFAULT_POLICY, UasPolicy, check_request
 from .update import Negotiation, UpdateAnswered, UpdateReceived
@@ -99,6 +101,7 @@ class EndReason(enum.Enum):
     NO_ACK = "no ACK"
     NO_PRACK = "no PRACK"  # RFC 3262 §3: our reliable provisional was never acknowledged
     SESSION_EXPIRED = "session expired"  # RFC 4028 §10: no session refresh in time
+    REPLACED = "replaced"  # an INVITE with Replaces took its place (RFC 3891 §3)
 
     __hash__ = object.__hash__
 
@@ -145,6 +148,7 @@ class Call:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IncomingCall(Event):
     call: Call
+    replaces: Call | None = None  # RFC 3891: ended by the UA once ``call`` is confirmed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,6 +233,7 @@ class UserAgent:
         credentials: DigestClient | None = None,
         reliable_provisionals: bool = True,
         session_timer: SessionTimerConfig = DEFAULT_SESSION_TIMER,
+        refer: ReferConfig = DEFAULT_REFER,
     ) -> None:
         self.layer = layer
         self.credentials = credentials
@@ -247,6 +252,7 @@ class UserAgent:
         self._ids = itertools.count(1)
         self._early: dict[DialogId, Call] = {}  # early dialogs that take PRACK and UPDATE
         self._ext = CallExtensions(self)
+        self.transfers = Transfers(self, refer)
 
     def next_event(self) -> Event | None:
         return self.events.popleft() if self.events else None
@@ -421,6 +427,22 @@ class UserAgent:
         other reliable provisionals are PRACKed by the core itself."""
         return self._ext.prack(call, now, body, content_type)
 
+    # -- transfer (sipcore.transfer) ------------------------------------------------------------
+    def refer(
+        self, call: Call, target: Uri | NameAddr, now: float, *, replaces: Call | None = None
+    ) -> Transfer:
+        """REFER ``call`` to ``target`` (RFC 3515); ``replaces``: attended (RFC 3891)."""
+        return self.transfers.refer(call, target, now, replaces=replaces)
+
+    def accept_refer(self, refer: ReceivedRefer, now: float) -> None:
+        self.transfers.accept(refer, now)
+
+    def reject_refer(self, refer: ReceivedRefer, status: int, now: float) -> None:
+        self.transfers.reject(refer, status, now)
+
+    def notify_refer(self, refer: ReceivedRefer, status: int, reason: str, now: float) -> bool:
+        return self.transfers.notify(refer, status, reason, now)
+
     # -- receiving calls (UAS) -------------------------------------------------------------------
     def ring(
         self,
@@ -477,10 +499,12 @@ class UserAgent:
 
     # -- TransactionUser --------------------------------------------------------------------------
     def handle_event(self, event: Event, now: float) -> bool:
+        if self.transfers.handle_event(event, now):
+            return True
         if isinstance(event, RequestReceived):
             return self._request(event, now)
         if isinstance(event, AckReceived):
-            return self._ack(event.request)
+            return self._ack(event.request, now)
         if isinstance(event, CancelReceived):
             call = self._server.get(event.cancelled)
             if call is None:
@@ -538,12 +562,12 @@ class UserAgent:
 
     def get_timer(self) -> float | None:
         deadlines = [c.retry_at for c in self.calls.values() if c.retry_at is not None]
-        successes = self._successes.get_timer()
-        if successes is not None:
-            deadlines.append(successes)
-        extensions = self._ext.get_timer()
-        if extensions is not None:
-            deadlines.append(extensions)
+        others = (
+            self._successes.get_timer(),
+            self._ext.get_timer(),
+            self.transfers.get_timer(),
+        )
+        deadlines += [d for d in others if d is not None]
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
@@ -564,6 +588,7 @@ class UserAgent:
                     self._bye(unacked, now)
         self._successes.events.clear()
         self._ext.handle_timer(now)
+        self.transfers.handle_timer(now)
 
     # -- internals ---------------------------------------------------------------------------------
     def _request(self, event: RequestReceived, now: float) -> bool:
@@ -571,7 +596,7 @@ class UserAgent:
         method = request.method
         if request.to.tag is None:
             if method != "INVITE":
-                return False
+                return self.transfers.out_of_dialog(event, now)
             new = Call(f"c{next(self._ids)}", "incoming", request, event.flow)
             new.transaction = event.transaction
             error = check_request(request, self.policy, new.local_tag or generate_tag())
@@ -579,9 +604,15 @@ class UserAgent:
             if error is not None:
                 self.layer.send_response(event.transaction, error, now)
                 return True
+            status = self.transfers.match_replaces(new)
+            if status is not None:
+                self.layer.respond(event.transaction, status, now, to_tag=new.local_tag)
+                return True
             self.calls[new.id] = new
             self._server[event.transaction] = new
-            self.events.append(IncomingCall(call=new))
+            self.events.append(
+                IncomingCall(call=new, replaces=self.transfers.replacing.get(new.id))
+            )
             return True
         if method in ("PRACK", "UPDATE"):
             return self._ext.request(event, now)
@@ -618,9 +649,10 @@ class UserAgent:
             self.layer.respond(event.transaction, 200, now)
             self.events.append(InfoReceived(call=call, request=request))
             return True
-        return False  # other in-dialog requests go to the application handler
+        # REFER and NOTIFY; other in-dialog requests go to the application handler
+        return self.transfers.request(call, event, now)
 
-    def _ack(self, request: Request) -> bool:
+    def _ack(self, request: Request, now: float) -> bool:
         acknowledged = self._successes.ack(request)
         call = self._dialogs.get(dialog_id_of_request(request))
         if call is None:
@@ -628,6 +660,10 @@ class UserAgent:
         if call.state is CallState.ANSWERED:
             call.state = CallState.CONFIRMED
             self.events.append(CallConfirmed(call=call, ack=request))
+            replaced = self.transfers.call_confirmed(call)
+            if replaced is not None:
+                replaced.end_reason = EndReason.REPLACED
+                self.hangup(replaced, now)  # BYE, or CANCEL of our early dialog
         return True
 
     def _invite_response(
@@ -655,11 +691,9 @@ class UserAgent:
         if status == 422 and self._ext.retry_422(call, response, now):
             return
         if status >= 300:
-            reason = (
-                EndReason.LOCAL_CANCEL
-                if call.end_reason is EndReason.LOCAL_CANCEL and status == 487
-                else EndReason.REJECTED
-            )
+            reason = EndReason.REJECTED
+            if call.end_reason in (EndReason.LOCAL_CANCEL, EndReason.REPLACED) and status == 487:
+                reason = call.end_reason
             self._end(call, reason, status)
             return
         # 2xx: acknowledge every one (§13.2.2.4); the first confirms the call, another fork's
@@ -685,7 +719,7 @@ class UserAgent:
         call.state = CallState.CONFIRMED
         self.events.append(CallAnswered(call=call, response=response))
         self._ext.invite_answered(call, response, now)
-        if call.cancel_pending or call.end_reason is EndReason.LOCAL_CANCEL:
+        if call.cancel_pending or call.end_reason in (EndReason.LOCAL_CANCEL, EndReason.REPLACED):
             self._bye(call, now)  # answered although we cancelled: end it
 
     def _authenticate(self, call: Call, response: Response, now: float) -> bool:
@@ -782,6 +816,7 @@ class UserAgent:
             call.reliable.stop()
         call.timer = None
         self.calls.pop(call.id, None)
+        self.transfers.call_ended(call)
         self.events.append(CallEnded(call=call, reason=reason, status=status))
 
     def _response(
@@ -812,7 +847,7 @@ class UserAgent:
             headers.append(("Supported", ", ".join(self.policy.supported)))
         if self.user_agent:
             headers.append(("User-Agent", self.user_agent))
-        return headers
+        return headers + self.transfers.common_headers()
 
     @staticmethod
     def _via(me: LocalIdentity) -> Via:

@@ -31,6 +31,8 @@ ALLOW_METHODS: tuple[str, ...] = (
     "INFO",
     "UPDATE",
     "PRACK",
+    "REFER",
+    "NOTIFY",
 )
 
 
@@ -39,9 +41,9 @@ class UasPolicy:
     """What this UAS accepts; it fills Allow, Supported and Accept of its answers."""
 
     allow: tuple[str, ...] = ALLOW_METHODS
-    """Methods handled (§20.5)."""
-    supported: tuple[str, ...] = ("outbound", "path")
-    """Option tags understood (§20.37)."""
+    """Methods handled (§20.5); without REFER, a REFER in a call gets 405."""
+    supported: tuple[str, ...] = ("outbound", "path", "replaces")
+    """Option tags understood (§20.37); without "replaces", Replaces is ignored (RFC 3891)."""
     accept: tuple[str, ...] = ("application/sdp",)
     """Body types understood (§20.1)."""
     accept_encoding: tuple[str, ...] = ("identity",)

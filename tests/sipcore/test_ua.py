@@ -392,7 +392,7 @@ def test_extension_names_come_from_sipcore_ua_and_the_invite_offers_them() -> No
         assert hasattr(sipcore.ua, name), name
     wire = Wire()
     call = call_bob(wire)
-    assert call.invite.supported == ["outbound", "path", "100rel", "timer"]
+    assert call.invite.supported == ["outbound", "path", "replaces", "100rel", "timer"]
     assert call.invite.headers.get("session-expires") == "1800"
     assert call.invite.headers.get("min-se") == "90"
     assert "PRACK" in call.invite.allow and "UPDATE" in call.invite.allow
