@@ -489,9 +489,6 @@ class Transfers:
         return old if old is not None and not old.ended else None
 
     # -- hooks of the UserAgent ---------------------------------------------------------------
-    def common_headers(self) -> list[tuple[str, str]]:
-        return [("Supported", "replaces")] if "replaces" in self.ua.policy.supported else []
-
     def request(self, call: Call, event: RequestReceived, now: float) -> bool:
         """An in-dialog REFER or NOTIFY (after the dialog's CSeq check); False for others."""
         method = event.request.method

@@ -847,7 +847,7 @@ class UserAgent:
             headers.append(("Supported", ", ".join(self.policy.supported)))
         if self.user_agent:
             headers.append(("User-Agent", self.user_agent))
-        return headers + self.transfers.common_headers()
+        return headers
 
     @staticmethod
     def _via(me: LocalIdentity) -> Via:

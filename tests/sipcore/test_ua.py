@@ -396,11 +396,11 @@ def test_extension_names_come_from_sipcore_ua_and_the_invite_offers_them() -> No
     assert call.invite.headers.get("session-expires") == "1800"
     assert call.invite.headers.get("min-se") == "90"
     assert "PRACK" in call.invite.allow and "UPDATE" in call.invite.allow
-    assert wire.bob.policy.supported == ("outbound", "path", "100rel", "timer")
+    assert wire.bob.policy.supported == ("outbound", "path", "replaces", "100rel", "timer")
     quiet = UserAgent(
         TransactionLayer(),
         lambda flow: identity(A_ADDR, "alice"),
         reliable_provisionals=False,
         session_timer=sipcore.ua.SessionTimerConfig(enabled=False),
     )
-    assert quiet.policy.supported == ("outbound", "path")
+    assert quiet.policy.supported == ("outbound", "path", "replaces")
