@@ -31,14 +31,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 
-from media.dtmf import digit_to_event, info_body, parse_info
+from media.dtmf import info_body, parse_info
+from media.dtmf_rtp import DtmfUnavailable
 from media.mute import MuteGate
 from media.offer_answer import remote_hold
 from media.sdp import SdpError, parse
 from media.session import MediaSession
+from media.stats import CallStats
 from media.tracks import PcmSourceTrack, ToneTrack, WavFileTrack, WavRecorder
+from sipcore import transfer as xfer
 from sipcore import ua as core
+from sipcore import update
 from sipcore.message import Request, Response
+from sipcore.uri import Uri
 
 from .errors import CallFailed, CallStateError
 from .events import (
@@ -206,8 +211,9 @@ class Call:
         self._media_lock = asyncio.Lock()
         self._reinvite: asyncio.Future[Response] | None = None
         self._info: asyncio.Future[Response] | None = None
+        self._transfer: asyncio.Future[bool] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._last_rx = time.monotonic()
+        self._last_rx = 0.0
         self._rx_frames = 0
         self._audio = EventHub[AudioFrame](maxsize=250)  # 5 s of 20 ms frames
         self._recorders: list[WavRecorder] = []
@@ -373,32 +379,56 @@ class Call:
         if isinstance(self.media.source, MuteGate):
             self.media.source.muted = muted
 
-    async def send_dtmf(self, digits: str, *, method: str = "info") -> None:
-        """Send DTMF ``digits`` (0-9, A-D, *, #) by SIP INFO (``application/dtmf-relay``).
-
-        Every digit is checked before anything is sent."""
+    async def send_dtmf(
+        self, digits: str, *, method: str = "rfc4733", duration_ms: int = 100
+    ) -> str:
+        """Send DTMF ``digits`` (0-9, A-D, *, #): by RFC 4733 telephone-events in the audio
+        stream, or by SIP INFO (``application/dtmf-relay``) when ``method="info"`` or when the
+        peer did not negotiate telephone-event. Every digit is checked before anything is
+        sent; returns the method used."""
         digits = digits.upper()
-        bad = [d for d in digits if d not in DTMF_DIGITS]
-        if bad or not digits:
+        if not digits or any(d not in DTMF_DIGITS for d in digits):
             raise ValueError(f"not DTMF digits: {digits!r} (use 0-9, A-D, * and #)")
-        if method != "info":
+        if method not in ("rfc4733", "info"):
             raise ValueError(f"unknown DTMF method {method!r}")
         self._require(*_UP)
+        if method == "rfc4733":
+            try:
+                await self.media.send_dtmf(digits, duration_ms=duration_ms)
+                return method
+            except DtmfUnavailable as exc:
+                logger.info("call %s: RFC 4733 unavailable (%s), DTMF by INFO", self.call_id, exc)
         for digit in digits:
-            digit_to_event(digit)
-            content_type, body = info_body(digit, 160)
-            loop = asyncio.get_running_loop()
-            self._info = loop.create_future()
-            sent = self._send_info(body, content_type)
-            if not sent:
+            content_type, body = info_body(digit, duration_ms * 8)
+            self._info = asyncio.get_running_loop().create_future()
+            if not self._send_info(body, content_type):
                 raise CallStateError("the call cannot carry INFO now")
             response = await asyncio.wait_for(self._info, self.phone.config.answer_timeout)
             if response.status_code >= 300:
-                raise CallFailed(
-                    f"INFO refused: {response.status_code}",
-                    reason=None,
-                    status=response.status_code,
-                )
+                status = response.status_code
+                raise CallFailed(f"INFO refused: {status}", reason=None, status=status)
+        return "info"
+
+    async def stats(self) -> CallStats:
+        """Statistics of the call's audio now (codec, packets, loss, jitter, RTT, MOS ...)."""
+        return await self.media.stats()
+
+    async def transfer(self, target: str | Uri, *, hangup: bool = True) -> bool:
+        """Blind transfer (RFC 3515): REFER the peer to ``target`` and wait for the outcome of
+        its call; on success the call is ended with BYE unless ``hangup`` is False (RFC 5589
+        §6). False when the peer refused, failed to reach the target or never reported."""
+        self._require(*_UP)
+        uri = self.phone._target(target)
+        loop = asyncio.get_running_loop()
+        self._transfer = loop.create_future()
+        self._sip(lambda ua, c, now: ua.refer(c, uri, now))
+        try:
+            ok = await asyncio.wait_for(self._transfer, self.phone.config.answer_timeout * 4)
+        except TimeoutError:
+            ok = False
+        if ok and hangup:
+            await self.hangup()
+        return ok
 
     def _send_info(self, body: bytes, kind: str) -> bool:
         return self._sip(lambda ua, c, now: ua.send_info(c, now, body=body, content_type=kind))
@@ -454,7 +484,7 @@ class Call:
         if state is CallState.ESTABLISHED and not self._established.is_set():
             self.start_time = time.time()
             self._established.set()
-            self._last_rx = time.monotonic()
+            self._last_rx = self._now()
             if self.phone.config.media_timeout > 0:
                 self._spawn(self._watchdog())
         self._publish(CallStateChanged(call=self, state=state, previous=previous, reason=reason))
@@ -477,8 +507,9 @@ class Call:
             task.cancel()
         if self._reinvite is not None and not self._reinvite.done():
             self._reinvite.cancel()
-        if self._info is not None and not self._info.done():
-            self._info.cancel()
+        for future in (self._info, self._transfer):
+            if future is not None and not future.done():
+                future.cancel()
         for recorder in self._recorders:
             recorder.close()
         self.phone._call_ended(self)
@@ -505,6 +536,14 @@ class Call:
             logger.error("call %s: %r", self.call_id, task.exception())
 
     # -- internals: media ---------------------------------------------------------------------
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+    def _last_activity(self) -> float:
+        """When media last arrived: a decoded frame or any inbound RTP packet (events too)."""
+        return max(self._last_rx, self.media.last_rtp_at or 0.0)
+
     def _new_media(self) -> MediaSession:
         """A media session sending our source through a fresh mute gate (closing a session
         stops its tracks)."""
@@ -512,11 +551,15 @@ class Call:
         gate.muted = self._muted
         media = MediaSession(self.phone.config.media, gate)
         media.on_frame = self._frame
+        media.on_dtmf = self._rtp_digit
         return media
+
+    def _rtp_digit(self, digit: str) -> None:
+        self._publish(DtmfReceived(call=self, digit=digit, method="rfc4733"))
 
     def _frame(self, frame: AudioFrame) -> None:
         self._rx_frames += 1
-        self._last_rx = time.monotonic()
+        self._last_rx = self._now()
         if self.on_audio is not None:
             self.on_audio(frame)
         self._audio.publish(frame)
@@ -534,7 +577,7 @@ class Call:
                 await self.media.set_answer(response.body)
                 self._remote_sdp = response.body
                 self.held = held
-                self._last_rx = time.monotonic()
+                self._last_rx = self._now()
             else:
                 await self.media.set_answer(self._remote_sdp)  # the session stays as it was
                 raise CallFailed(
@@ -556,8 +599,11 @@ class Call:
         return await asyncio.wait_for(self._reinvite, max(0.1, deadline - loop.time()))
 
     async def _answer_reinvite(self, request: Request) -> None:
-        """Answer the peer's re-INVITE: a fresh media session when it renews ICE/DTLS, else the
-        current one; a hold shows as sendonly or inactive (RFC 3264 §8.4)."""
+        await self._answer_offer(request, _reply_reinvite)
+
+    async def _answer_offer(self, request: Request, reply: _Reply) -> None:
+        """Answer the peer's re-INVITE or UPDATE: a fresh media session when it renews
+        ICE/DTLS, else the current one; a hold shows as sendonly or inactive (RFC 3264 §8.4)."""
         offer = request.body
         async with self._media_lock:
             try:
@@ -569,22 +615,22 @@ class Call:
                 else:
                     body = await self.media.create_answer(offer)
             except Exception as exc:
-                logger.warning("re-INVITE of %s not acceptable: %s", self.call_id, exc)
-                self._sip(lambda ua, c, now: ua.answer_reinvite(c, now, status=488))
+                logger.warning("%s of %s not acceptable: %s", request.method, self.call_id, exc)
+                self._sip(lambda ua, c, now: reply(ua, c, now, 488, b""))
                 return
-            self._sip(lambda ua, c, now: ua.answer_reinvite(c, now, body=body, content_type=SDP))
+            self._sip(lambda ua, c, now: reply(ua, c, now, 200, body))
             if offer:
                 self._remote_sdp = offer
                 held = _offer_holds(offer)
                 if held != self.remote_held:
                     self.remote_held = held
                     self._publish(RemoteHoldChanged(call=self, held=held))
-                self._last_rx = time.monotonic()
+                self._last_rx = self._now()
 
     async def _renew_answer(self, offer: bytes) -> bytes:
         old, self.media = self.media, self._new_media()
         await old.close()
-        self._last_rx = time.monotonic()
+        self._last_rx = self._now()
         self._move(_Input.MEDIA_BACK)
         return await self.media.create_answer(offer)
 
@@ -595,7 +641,7 @@ class Call:
             await asyncio.sleep(period)
             if self.state is not CallState.ESTABLISHED or not self._expects_media():
                 continue
-            if time.monotonic() - self._last_rx < config.media_timeout:
+            if self._now() - self._last_activity() < config.media_timeout:
                 continue
             logger.info("call %s: no media for %.1f s", self.call_id, config.media_timeout)
             self._move(_Input.MEDIA_LOST)
@@ -637,8 +683,8 @@ class Call:
             self._remote_sdp = response.body
             await old.close()
         started = self._rx_frames
-        deadline = time.monotonic() + config.media_timeout
-        while time.monotonic() < deadline:
+        deadline = self._now() + config.media_timeout
+        while self._now() < deadline:
             if self._rx_frames > started:
                 return True
             await asyncio.sleep(0.05)
@@ -694,6 +740,14 @@ class Call:
                 self._publish(DtmfReceived(call=self, digit=digit, method="info"))
         elif isinstance(event, core.InfoAnswered) and self._info and not self._info.done():
             self._info.set_result(event.response)
+        elif isinstance(event, update.UpdateReceived) and not event.answered:
+            self._spawn(self._answer_offer(event.request, _reply_update))
+        elif isinstance(
+            event, xfer.TransferCompleted | xfer.TransferFailed | xfer.TransferTimedOut
+        ):
+            ok = isinstance(event, xfer.TransferCompleted) and event.ok
+            if self._transfer is not None and not self._transfer.done():
+                self._transfer.set_result(ok)
 
     async def _apply_answer(self, body: bytes, *, established: bool) -> None:
         async with self._media_lock:
@@ -705,6 +759,22 @@ class Call:
                 return
         if established or (self.core is not None and self.core.state is core.CallState.CONFIRMED):
             self._move(_Input.ESTABLISHED)
+
+
+_TRANSFER_OUTCOMES = (xfer.TransferCompleted, xfer.TransferFailed, xfer.TransferTimedOut)
+_Reply = Callable[[core.UserAgent, core.Call, float, int, bytes], object]
+
+
+def _reply_reinvite(
+    ua: core.UserAgent, call: core.Call, now: float, status: int, body: bytes
+) -> None:
+    ua.answer_reinvite(call, now, status=status, body=body, content_type=SDP if body else None)
+
+
+def _reply_update(
+    ua: core.UserAgent, call: core.Call, now: float, status: int, body: bytes
+) -> None:
+    ua.answer_update(call, now, status=status, body=body, content_type=SDP if body else None)
 
 
 def _record(recorder: WavRecorder, frame: AudioFrame) -> None:

@@ -46,6 +46,9 @@ class PhoneConfig:
     media_renewals: int = 3
     """Attempts to renew the media (a fresh ICE/DTLS session by re-INVITE) before the call ends
     with a media-timeout reason."""
+    follow_transfers: bool = True
+    """Act on a peer's REFER (RFC 3515): call the target and report progress by NOTIFY;
+    off: answer 603 Decline."""
     answer_timeout: float = 15.0
     """Longest wait for the answer to a re-INVITE we send (hold, resume, renewal)."""
 

@@ -17,6 +17,7 @@ __all__ = [
     "PhoneEvent",
     "RegistrationChanged",
     "RemoteHoldChanged",
+    "TransferRequested",
 ]
 
 
@@ -81,3 +82,13 @@ class MediaRenewal(PhoneEvent):
     call: Call
     attempt: int
     outcome: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferRequested(PhoneEvent):
+    """The peer of ``call`` transferred us (REFER) to ``target``; ``new_call`` is the call the
+    phone placed there (None when it refused or could not place it)."""
+
+    call: Call
+    target: str
+    new_call: Call | None

@@ -42,14 +42,22 @@ from sipcore.registration import (
     Unregistered,
 )
 from sipcore.stack import Account, SipStack, StackConfig
+from sipcore.transfer import ReferReceived
 from sipcore.ua import Call as CoreCall
 from sipcore.ua import CallEnded, IncomingCall, UserAgent
 from sipcore.uri import NameAddr, SipUri, Uri, parse_uri
 
-from .call import SDP, Call, EndReason
+from .call import SDP, Call, CallState, EndReason
 from .config import PhoneConfig
 from .errors import CallStateError, ConfigError, RegistrationFailed
-from .events import IncomingCallReceived, MissedCall, PhoneEvent, RegistrationChanged
+from .events import (
+    CallStateChanged,
+    IncomingCallReceived,
+    MissedCall,
+    PhoneEvent,
+    RegistrationChanged,
+    TransferRequested,
+)
 from .stream import EventHub, Subscription
 
 __all__ = ["Phone"]
@@ -152,6 +160,11 @@ class Phone:
         uri = self._target(target)
         if not self.config.multi_call and self.calls:
             raise CallStateError("a call is already in progress (multi_call is off)")
+        return await self._place(uri, headers, source)
+
+    async def _place(
+        self, uri: Uri, headers: list[tuple[str, str]] | None, source: MediaStreamTrack | None
+    ) -> Call:
         call = Call(self, "outgoing", source)
         call._begin(outgoing=True)
         self.calls.append(call)
@@ -232,7 +245,11 @@ class Phone:
         if isinstance(event, IncomingCall):
             self._incoming_call(event.call)
             return
-        core: CoreCall | None = getattr(event, "call", None)
+        if isinstance(event, ReferReceived):
+            self._refer_received(event)
+            return
+        transfer = getattr(event, "transfer", None)
+        core: CoreCall | None = getattr(transfer or event, "call", None)
         call = self._by_core.get(core.id) if core is not None else None
         if call is not None:
             call._handle(event)
@@ -263,6 +280,48 @@ class Phone:
             self._act(lambda ua, now: ua.ring(core, now))
         self._publish(IncomingCallReceived(call=call))
         self._incoming.publish(call)
+
+    def _refer_received(self, event: ReferReceived) -> None:
+        """RFC 3515 as transferee: accept, call the target (with Replaces and Referred-By when
+        the REFER carried them) and report its progress by NOTIFY (RFC 5589 §6)."""
+        call = self._by_core.get(event.call.id)
+        refer = event.refer
+        if call is None or not self.config.follow_transfers:
+            self._act(lambda ua, now: ua.reject_refer(refer, 603, now))
+            if call is not None:
+                self._publish(TransferRequested(call=call, target=str(event.target), new_call=None))
+            return
+        self._act(lambda ua, now: ua.accept_refer(refer, now))
+        self.stack.spawn(self._follow_transfer(call, event))
+
+    async def _follow_transfer(self, original: Call, event: ReferReceived) -> None:
+        refer = event.refer
+
+        def notify(status: int, reason: str) -> None:
+            self._act(lambda ua, now: ua.notify_refer(refer, status, reason, now))
+
+        try:
+            new = await self._place(event.target, refer.invite_headers(), original._source)
+        except Exception as exc:
+            logger.warning("transfer to %s failed: %s", event.target, exc)
+            notify(503, "Service Unavailable")
+            return
+        self._publish(TransferRequested(call=original, target=str(event.target), new_call=new))
+        ringing = False
+        async for changed in new.events():
+            if not isinstance(changed, CallStateChanged):
+                continue
+            if changed.state in (CallState.RINGING, CallState.EARLY_MEDIA) and not ringing:
+                ringing = True
+                notify(180, "Ringing")
+            elif changed.state is CallState.ESTABLISHED:
+                notify(200, "OK")
+                return
+            elif changed.state is CallState.ENDED:
+                status = new.end_status or 487
+                status = status if status >= 300 else 487
+                notify(status, "Call Failed")
+                return
 
     def _call_ended(self, call: Call) -> None:
         if call in self.calls:

@@ -17,6 +17,7 @@ from client.events import (
     MissedCall,
     RegistrationChanged,
     RemoteHoldChanged,
+    TransferRequested,
 )
 
 from .helpers import Ear, Lab, Recorder, connect, lab
@@ -37,11 +38,25 @@ async def test_call_with_audio_dtmf_hold_and_hangup(tmp_path: Path) -> None:
         assert a_ear.tone(1000.0) > 20 and b_ear.tone(440.0) > 20  # each hears the other
         assert inc.remote_display_name == "Alice" and inc.remote_uri.startswith("sip:alice@")
 
-        await out.send_dtmf("12#")
-        digits = [e.digit for e in b_events.of(DtmfReceived)]
-        assert digits == ["1", "2", "#"]
+        assert await out.send_dtmf("12#") == "rfc4733"
+        await b_events.wait(DtmfReceived, lambda e: e.digit == "#")
+        assert [(e.digit, e.method) for e in b_events.of(DtmfReceived)] == [
+            ("1", "rfc4733"),
+            ("2", "rfc4733"),
+            ("#", "rfc4733"),
+        ]
+        assert await inc.send_dtmf("*d", method="info") == "info"
+        assert [(e.digit, e.method) for e in a_events.of(DtmfReceived)] == [
+            ("*", "info"),
+            ("D", "info"),
+        ]
         with pytest.raises(ValueError):
             await out.send_dtmf("1x")
+
+        stats = await out.stats()
+        assert stats.codec is not None and stats.codec.lower() == "opus"
+        assert stats.packets_received > 40 and stats.packets_sent > 40
+        assert stats.local_packets_lost == 0 and stats.mos is not None and stats.mos > 4.0
 
         await out.hold()
         await out.hold()  # idempotent: stays held, no second re-INVITE
@@ -196,3 +211,40 @@ async def test_registration_events_and_config_errors(tmp_path: Path) -> None:
         Lab.config(net, "alice", aor="alice")
     with pytest.raises(ConfigError, match="server"):
         Lab.config(net, "alice", server="http://example.com")
+
+
+async def test_blind_transfer(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        alice, bob, carol = [await net.phone(n) for n in ("alice", "bob", "carol")]
+        a_events = Recorder(alice)
+        out, inc = await connect(alice, bob)
+        to_carol = carol.incoming()
+
+        async def carol_answers() -> Call:
+            call = await asyncio.wait_for(anext(to_carol), 10)
+            await call.answer()
+            return call
+
+        answering = asyncio.ensure_future(carol_answers())
+        assert await inc.transfer("carol")  # bob REFERs alice to carol, then hangs up
+        carols = await answering
+        requested = await a_events.wait(TransferRequested)
+        assert requested.call is out and requested.target.startswith("sip:carol@")
+        new = requested.new_call
+        await new.wait_established(10)
+        assert await out.wait_ended(10) is EndReason.REMOTE_HANGUP
+        assert inc.end_reason is EndReason.LOCAL_HANGUP
+        await carols.wait_established(10)
+        assert carols.remote_uri.startswith("sip:alice@")
+        assert await Ear(new).frames_in(1.0) > 30
+        await new.hangup()
+
+
+async def test_transfer_refused_when_not_followed(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        alice = await net.phone("alice", follow_transfers=False)
+        bob = await net.phone("bob")
+        out, inc = await connect(alice, bob)
+        assert not await inc.transfer("carol")
+        assert inc.state is CallState.ESTABLISHED and out.state is CallState.ESTABLISHED
+        await out.hangup()
