@@ -59,10 +59,30 @@ async def test_call_through_kamailio_wss(kamailio: Kamailio) -> None:
         assert out.core is not None and out.core.dialog is not None
         assert out.core.dialog.route_set, "Kamailio record-routes the dialog"
 
-        await out.send_dtmf("159")
-        await inc.send_dtmf("*0#")
-        assert [e.digit for e in b_events.of(DtmfReceived)] == ["1", "5", "9"]
-        assert [e.digit for e in a_events.of(DtmfReceived)] == ["*", "0", "#"]
+        # RFC 4733 both ways, then SIP INFO both ways
+        assert await out.send_dtmf("159") == "rfc4733"
+        assert await inc.send_dtmf("*0#") == "rfc4733"
+        await b_events.wait(DtmfReceived, lambda e: e.digit == "9")
+        await a_events.wait(DtmfReceived, lambda e: e.digit == "#")
+        assert await out.send_dtmf("2A", method="info") == "info"
+        assert await inc.send_dtmf("7", method="info") == "info"
+        received = {
+            name: [(e.digit, e.method) for e in events.of(DtmfReceived)]
+            for name, events in (("bob", b_events), ("alice", a_events))
+        }
+        assert received["bob"] == [
+            ("1", "rfc4733"),
+            ("5", "rfc4733"),
+            ("9", "rfc4733"),
+            ("2", "info"),
+            ("A", "info"),
+        ]
+        assert received["alice"] == [
+            ("*", "rfc4733"),
+            ("0", "rfc4733"),
+            ("#", "rfc4733"),
+            ("7", "info"),
+        ]
 
         await check_hold(out, inc, b_events)  # the caller holds
         await check_hold(inc, out, a_events)  # the callee holds
