@@ -2,7 +2,7 @@
 :class:`~media.session.MediaSession`, tied together with the call states the mobile voice SDKs
 name, end reasons, hold, mute, DTMF and media recovery.
 
-The state machine is the table ``_TRANSITIONS``; a local operation the state does not allow
+The state machine is the table ``TRANSITIONS``; a local operation the state does not allow
 raises :class:`~client.errors.CallStateError`, a network input it does not allow is logged and
 ignored (nothing raises out of a receive path).
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import random
 import time
@@ -34,8 +33,7 @@ from av import AudioFrame
 from media.dtmf import info_body, parse_info
 from media.dtmf_rtp import DtmfUnavailable
 from media.mute import MuteGate
-from media.offer_answer import remote_hold
-from media.sdp import SdpError, parse
+from media.offer_answer import holds, ice_ufrag
 from media.session import MediaSession
 from media.stats import CallStats
 from media.tracks import PcmSourceTrack, ToneTrack, WavFileTrack, WavRecorder
@@ -53,6 +51,7 @@ from .events import (
     PhoneEvent,
     RemoteHoldChanged,
 )
+from .states import TRANSITIONS, UP, CallState, EndReason, Input, end_reason
 from .stream import EventHub
 
 if TYPE_CHECKING:
@@ -64,121 +63,6 @@ logger = logging.getLogger("client.call")
 SDP = "application/sdp"
 T = TypeVar("T")
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
-
-
-class CallState(enum.Enum):
-    """The call states of the mobile voice SDKs."""
-
-    NONE = "none"
-    OUTGOING_INITIATED = "outgoing_initiated"
-    CONNECTING = "connecting"
-    EARLY_MEDIA = "early_media"
-    RINGING = "ringing"
-    INCOMING = "incoming"
-    ANSWERING = "answering"
-    ESTABLISHED = "established"
-    MEDIA_DISRUPTED = "media_disrupted"
-    RENEWING_MEDIA = "renewing_media"
-    ENDING = "ending"
-    ENDED = "ended"
-
-    __hash__ = object.__hash__
-
-
-class EndReason(enum.Enum):
-    LOCAL_HANGUP = "local_hangup"
-    REMOTE_HANGUP = "remote_hangup"
-    CANCELLED = "cancelled"  # we gave up an outgoing call before the answer
-    REMOTE_CANCELLED = "remote_cancelled"  # the caller gave up before we answered
-    BUSY = "busy"  # 486 / 600
-    DECLINED = "declined"  # 603, or we rejected the call
-    NOT_FOUND = "not_found"  # 404 / 604 / 484
-    UNAVAILABLE = "unavailable"  # 480
-    TIMEOUT = "timeout"  # no answer (408, Timer B) or no ACK
-    FAILURE = "failure"  # any other failure response or a transport failure
-    MEDIA_TIMEOUT = "media_timeout"  # media could not be renewed
-    MEDIA_FAILED = "media_failed"  # no session description could be agreed
-
-    __hash__ = object.__hash__
-
-
-class _Input(enum.Enum):
-    DIAL = enum.auto()
-    INVITE_SENT = enum.auto()
-    RINGING = enum.auto()
-    EARLY_MEDIA = enum.auto()
-    RECEIVED = enum.auto()
-    ANSWER = enum.auto()
-    ESTABLISHED = enum.auto()
-    MEDIA_LOST = enum.auto()
-    RENEW = enum.auto()
-    MEDIA_BACK = enum.auto()
-    HANGUP = enum.auto()
-    ENDED = enum.auto()
-
-
-S = CallState
-_CALLING = (S.CONNECTING, S.RINGING, S.EARLY_MEDIA)
-_UP = (S.ESTABLISHED, S.MEDIA_DISRUPTED, S.RENEWING_MEDIA)
-_TRANSITIONS: dict[tuple[CallState, _Input], CallState] = {
-    (S.NONE, _Input.DIAL): S.OUTGOING_INITIATED,
-    (S.NONE, _Input.RECEIVED): S.INCOMING,
-    (S.OUTGOING_INITIATED, _Input.INVITE_SENT): S.CONNECTING,
-    (S.CONNECTING, _Input.RINGING): S.RINGING,
-    (S.CONNECTING, _Input.EARLY_MEDIA): S.EARLY_MEDIA,
-    (S.RINGING, _Input.RINGING): S.RINGING,
-    (S.RINGING, _Input.EARLY_MEDIA): S.EARLY_MEDIA,
-    (S.EARLY_MEDIA, _Input.RINGING): S.EARLY_MEDIA,  # early media keeps playing
-    (S.EARLY_MEDIA, _Input.EARLY_MEDIA): S.EARLY_MEDIA,
-    **{(state, _Input.ESTABLISHED): S.ESTABLISHED for state in _CALLING},
-    (S.INCOMING, _Input.ANSWER): S.ANSWERING,
-    (S.ANSWERING, _Input.ESTABLISHED): S.ESTABLISHED,
-    (S.ESTABLISHED, _Input.MEDIA_LOST): S.MEDIA_DISRUPTED,
-    (S.MEDIA_DISRUPTED, _Input.RENEW): S.RENEWING_MEDIA,
-    (S.MEDIA_DISRUPTED, _Input.MEDIA_BACK): S.ESTABLISHED,
-    (S.RENEWING_MEDIA, _Input.MEDIA_BACK): S.ESTABLISHED,
-    (S.RENEWING_MEDIA, _Input.MEDIA_LOST): S.MEDIA_DISRUPTED,
-    **{(state, _Input.HANGUP): S.ENDING for state in S if state not in (S.ENDING, S.ENDED)},
-    **{(state, _Input.ENDED): S.ENDED for state in S if state is not S.ENDED},
-}
-
-_FAILURES = {
-    486: EndReason.BUSY,
-    600: EndReason.BUSY,
-    603: EndReason.DECLINED,
-    404: EndReason.NOT_FOUND,
-    484: EndReason.NOT_FOUND,
-    604: EndReason.NOT_FOUND,
-    480: EndReason.UNAVAILABLE,
-    408: EndReason.TIMEOUT,
-    487: EndReason.CANCELLED,
-}
-
-
-def end_reason(reason: core.EndReason, status: int | None) -> EndReason:
-    """The application-level reason for the UA core's ``reason`` and SIP ``status``."""
-    if reason is core.EndReason.REJECTED:
-        return _FAILURES.get(status or 0, EndReason.FAILURE)
-    return {
-        core.EndReason.LOCAL_HANGUP: EndReason.LOCAL_HANGUP,
-        core.EndReason.REMOTE_HANGUP: EndReason.REMOTE_HANGUP,
-        core.EndReason.LOCAL_CANCEL: EndReason.CANCELLED,
-        core.EndReason.REMOTE_CANCEL: EndReason.REMOTE_CANCELLED,
-        core.EndReason.DECLINED: EndReason.DECLINED,
-        core.EndReason.TIMEOUT: EndReason.TIMEOUT,
-        core.EndReason.NO_ACK: EndReason.TIMEOUT,
-    }.get(reason, EndReason.FAILURE)
-
-
-def _ice_ufrag(sdp: bytes) -> str | None:
-    try:
-        description = parse(sdp.decode("utf-8", "replace"))
-    except SdpError:
-        return None
-    for section in description.media:
-        if section.kind == "audio":
-            return section.ice_ufrag or description.ice_ufrag
-    return description.ice_ufrag
 
 
 class Call:
@@ -310,10 +194,10 @@ class Call:
         """Answer an incoming call with our media (idempotent once answering)."""
         if self.direction != "incoming":
             raise CallStateError("only an incoming call can be answered")
-        if self.state in (CallState.ANSWERING, *_UP):
+        if self.state in (CallState.ANSWERING, *UP):
             return
         self._require(CallState.INCOMING)
-        self._move(_Input.ANSWER)
+        self._move(Input.ANSWER)
         assert self.core is not None
         try:
             async with self._media_lock:
@@ -335,14 +219,14 @@ class Call:
         """Refuse an incoming call that is not answered yet (486 Busy Here, 603 Decline ...)."""
         if self.state is not CallState.INCOMING:
             raise CallStateError(f"cannot reject a call that is {self.state.value}")
-        self._move(_Input.HANGUP)
+        self._move(Input.HANGUP)
         self._sip(lambda ua, c, now: ua.reject(c, status, now))
 
     async def hangup(self) -> None:
         """End the call however far it got: CANCEL, reject (486) or BYE. Idempotent."""
         if self.state in (CallState.ENDING, CallState.ENDED):
             return
-        self._move(_Input.HANGUP)
+        self._move(Input.HANGUP)
         if self.core is None:  # the INVITE never left
             self._finish(EndReason.CANCELLED)
             return
@@ -351,13 +235,13 @@ class Call:
     async def hold(self) -> None:
         """Put the peer on hold by re-INVITE (sendonly; inactive when the peer holds us too).
         Idempotent: a held call stays held."""
-        self._require(*_UP)
+        self._require(*UP)
         if not self.held:
             await self._renegotiate(held=True)
 
     async def unhold(self) -> None:
         """Resume a held call (idempotent)."""
-        self._require(*_UP)
+        self._require(*UP)
         if self.held:
             await self._renegotiate(held=False)
 
@@ -391,7 +275,7 @@ class Call:
             raise ValueError(f"not DTMF digits: {digits!r} (use 0-9, A-D, * and #)")
         if method not in ("rfc4733", "info"):
             raise ValueError(f"unknown DTMF method {method!r}")
-        self._require(*_UP)
+        self._require(*UP)
         if method == "rfc4733":
             try:
                 await self.media.send_dtmf(digits, duration_ms=duration_ms)
@@ -417,7 +301,7 @@ class Call:
         """Blind transfer (RFC 3515): REFER the peer to ``target`` and wait for the outcome of
         its call; on success the call is ended with BYE unless ``hangup`` is False (RFC 5589
         §6). False when the peer refused, failed to reach the target or never reported."""
-        self._require(*_UP)
+        self._require(*UP)
         uri = self.phone._target(target)
         loop = asyncio.get_running_loop()
         self._transfer = loop.create_future()
@@ -471,10 +355,10 @@ class Call:
         if self.state not in states:
             raise CallStateError(f"not allowed while the call is {self.state.value}")
 
-    def _move(self, what: _Input, reason: EndReason | None = None) -> bool:
+    def _move(self, what: Input, reason: EndReason | None = None) -> bool:
         """Apply ``what`` per the table; False (and nothing changes) when it does not apply."""
         previous = self.state
-        state = _TRANSITIONS.get((previous, what))
+        state = TRANSITIONS.get((previous, what))
         if state is None:
             logger.debug("call %s: %s ignored while %s", self.call_id, what.name, previous.value)
             return False
@@ -491,17 +375,17 @@ class Call:
         return True
 
     def _begin(self, *, outgoing: bool) -> None:
-        self._move(_Input.DIAL if outgoing else _Input.RECEIVED)
+        self._move(Input.DIAL if outgoing else Input.RECEIVED)
 
     def _invite_sent(self) -> None:
-        self._move(_Input.INVITE_SENT)
+        self._move(Input.INVITE_SENT)
 
     def _finish(self, reason: EndReason, status: int | None = None) -> None:
         if self.state is CallState.ENDED:
             return
         self.end_reason, self.end_status = reason, status
         self.end_time = time.time()
-        self._move(_Input.ENDED, reason)
+        self._move(Input.ENDED, reason)
         self._ended.set()
         for task in self._tasks:
             task.cancel()
@@ -610,7 +494,7 @@ class Call:
                 if not offer:  # offerless re-INVITE: our current description (§14.2)
                     local = self.media.pc.localDescription
                     body = local.sdp.encode() if local is not None else b""
-                elif _ice_ufrag(offer) not in (None, _ice_ufrag(self._remote_sdp)):
+                elif ice_ufrag(offer) not in (None, ice_ufrag(self._remote_sdp)):
                     body = await self._renew_answer(offer)
                 else:
                     body = await self.media.create_answer(offer)
@@ -621,7 +505,7 @@ class Call:
             self._sip(lambda ua, c, now: reply(ua, c, now, 200, body))
             if offer:
                 self._remote_sdp = offer
-                held = _offer_holds(offer)
+                held = holds(offer)
                 if held != self.remote_held:
                     self.remote_held = held
                     self._publish(RemoteHoldChanged(call=self, held=held))
@@ -631,7 +515,7 @@ class Call:
         old, self.media = self.media, self._new_media()
         await old.close()
         self._last_rx = self._now()
-        self._move(_Input.MEDIA_BACK)
+        self._move(Input.MEDIA_BACK)
         return await self.media.create_answer(offer)
 
     async def _watchdog(self) -> None:
@@ -644,21 +528,21 @@ class Call:
             if self._now() - self._last_activity() < config.media_timeout:
                 continue
             logger.info("call %s: no media for %.1f s", self.call_id, config.media_timeout)
-            self._move(_Input.MEDIA_LOST)
+            self._move(Input.MEDIA_LOST)
             await self._recover()
 
     async def _recover(self) -> None:
         """Renew the media with backoff; end the call when every attempt fails."""
         config = self.phone.config
         for attempt in range(1, config.media_renewals + 1):
-            self._move(_Input.RENEW)
+            self._move(Input.RENEW)
             self._publish(MediaRenewal(call=self, attempt=attempt, outcome="started"))
             if await self._renew_once():
-                self._move(_Input.MEDIA_BACK)
+                self._move(Input.MEDIA_BACK)
                 self._publish(MediaRenewal(call=self, attempt=attempt, outcome="succeeded"))
                 return
             self._publish(MediaRenewal(call=self, attempt=attempt, outcome="failed"))
-            self._move(_Input.MEDIA_LOST)
+            self._move(Input.MEDIA_LOST)
             await asyncio.sleep(min(8.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0))
         await self._end_locally(EndReason.MEDIA_TIMEOUT)
 
@@ -693,7 +577,7 @@ class Call:
     async def _end_locally(self, reason: EndReason) -> None:
         if self.state in (CallState.ENDING, CallState.ENDED):
             return
-        self._move(_Input.HANGUP)
+        self._move(Input.HANGUP)
         self._ending = reason
         self._sip(lambda ua, c, now: ua.hangup(c, now))
         self._finish(reason)
@@ -706,14 +590,14 @@ class Call:
             if body and not self._answer_applied:
                 self._answer_applied = True
                 self._remote_sdp = body
-                self._move(_Input.EARLY_MEDIA)
+                self._move(Input.EARLY_MEDIA)
                 self._spawn(self._apply_answer(body, established=False))
             elif 180 <= status < 200:
-                self._move(_Input.RINGING)
+                self._move(Input.RINGING)
         elif isinstance(event, core.CallAnswered):
             body = event.response.body
             if self._answer_applied or not body:
-                self._move(_Input.ESTABLISHED)
+                self._move(Input.ESTABLISHED)
             else:
                 self._answer_applied = True
                 self._remote_sdp = body
@@ -723,7 +607,7 @@ class Call:
                 self._remote_sdp = event.ack.body  # our 2xx made the offer (§13.2.1)
                 self._spawn(self._apply_answer(event.ack.body, established=True))
             else:
-                self._move(_Input.ESTABLISHED)
+                self._move(Input.ESTABLISHED)
         elif isinstance(event, core.CallEnded):
             reason = self._ending or end_reason(event.reason, event.status)
             self._finish(reason, event.status)
@@ -758,7 +642,7 @@ class Call:
                 await self._end_locally(EndReason.MEDIA_FAILED)
                 return
         if established or (self.core is not None and self.core.state is core.CallState.CONFIRMED):
-            self._move(_Input.ESTABLISHED)
+            self._move(Input.ESTABLISHED)
 
 
 _TRANSFER_OUTCOMES = (xfer.TransferCompleted, xfer.TransferFailed, xfer.TransferTimedOut)
@@ -780,12 +664,3 @@ def _reply_update(
 def _record(recorder: WavRecorder, frame: AudioFrame) -> None:
     with contextlib.suppress(ValueError):  # closed by the application
         recorder.write_frame(frame)
-
-
-def _offer_holds(offer: bytes) -> bool:
-    try:
-        description = parse(offer.decode("utf-8", "replace"))
-    except SdpError:
-        return False
-    audio = [m for m in description.media if m.kind == "audio"]
-    return bool(audio) and remote_hold(audio[0], description)

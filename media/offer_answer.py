@@ -14,9 +14,11 @@ from .sdp import (
     Codec,
     Line,
     MediaSection,
+    SdpError,
     SessionDescription,
     _int,
     _split_pt,
+    parse,
 )
 
 __all__ = [
@@ -26,6 +28,8 @@ __all__ = [
     "ensure_telephone_event",
     "filter_codecs",
     "hold_direction",
+    "holds",
+    "ice_ufrag",
     "negotiated_audio",
     "negotiated_codecs",
     "remote_hold",
@@ -339,3 +343,28 @@ def negotiated_audio(local: MediaSection, remote: MediaSection) -> NegotiatedAud
     return NegotiatedAudio(
         codec=codec, telephone_event_pt=send, receive_telephone_event_pts=receive
     )
+
+
+def _audio(sdp: bytes) -> tuple[SessionDescription, MediaSection] | None:
+    try:
+        description = parse(sdp.decode("utf-8", "replace"))
+    except SdpError:
+        return None
+    audio = [m for m in description.media if m.kind == "audio"]
+    return (description, audio[0]) if audio else None
+
+
+def ice_ufrag(sdp: bytes) -> str | None:
+    """The ICE user fragment of the audio stream (RFC 8839 §5.4); a new one in a re-offer means
+    an ICE restart or a fresh transport. None for SDP that does not parse or has none."""
+    found = _audio(sdp)
+    if found is None:
+        return None
+    description, audio = found
+    return audio.ice_ufrag or description.ice_ufrag
+
+
+def holds(sdp: bytes) -> bool:
+    """Whether an offer puts us on hold (:func:`remote_hold` of its audio stream)."""
+    found = _audio(sdp)
+    return found is not None and remote_hold(found[1], found[0])

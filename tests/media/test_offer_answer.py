@@ -11,6 +11,8 @@ from media.offer_answer import (
     ensure_telephone_event,
     filter_codecs,
     hold_direction,
+    holds,
+    ice_ufrag,
     negotiated_audio,
     negotiated_codecs,
     remote_hold,
@@ -405,3 +407,28 @@ class TestNegotiatedAudio:
         assert negotiated_audio(answer, offer) is None
         answer.port = 0
         assert negotiated_audio(offer, answer) is None
+
+
+def _sdp(*media_lines: str, session: str = "") -> bytes:
+    head = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" + session
+    return (head + "".join(media_lines)).encode()
+
+
+AUDIO = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
+
+
+def test_ice_ufrag_of_the_audio_stream_or_the_session() -> None:
+    assert ice_ufrag(_sdp(AUDIO + "a=ice-ufrag:abcd\r\n")) == "abcd"
+    assert ice_ufrag(_sdp(AUDIO, session="a=ice-ufrag:sess\r\n")) == "sess"
+    assert ice_ufrag(_sdp(AUDIO)) is None
+    assert ice_ufrag(b"not sdp") is None
+    assert ice_ufrag(_sdp("m=video 9 RTP/AVP 96\r\na=ice-ufrag:v\r\n")) is None
+
+
+def test_holds_reads_the_offered_direction() -> None:
+    assert holds(_sdp(AUDIO + "a=sendonly\r\n"))
+    assert holds(_sdp(AUDIO + "a=inactive\r\n"))
+    assert holds(_sdp(AUDIO, session="a=sendonly\r\n"))
+    assert not holds(_sdp(AUDIO + "a=sendrecv\r\n"))
+    assert not holds(_sdp(AUDIO + "a=recvonly\r\n"))
+    assert not holds(b"\xff garbage")
