@@ -1,13 +1,12 @@
-"""The demonstration behind ``scripts/demo``: a call with media between two user agents on
-loopback.
+"""The demonstration behind ``scripts/demo``: a call with media between two phones on loopback.
 
 An embedded registrar/proxy listens on WSS with a certificate from a private CA made for the
-run (clients verify it, as they would a real server's). Alice and Bob register over WSS with
-digest authentication; Alice calls Bob through the proxy with a WebRTC offer (407 challenge,
-180 Ringing, 200 OK with the answer, ACK); ICE, DTLS-SRTP and Opus carry a 440 Hz tone from
-Alice and a 1 kHz tone from Bob; each side measures what it hears; Alice sends DTMF by SIP INFO,
-puts Bob on hold and resumes by re-INVITE (Alice stops hearing Bob, then hears him again); Bob
-hangs up.
+run (the phones verify it, as they would a real server's). Alice and Bob register over WSS with
+digest authentication; Alice calls Bob through the proxy (407 challenge, 180 Ringing, 200 OK
+with the WebRTC answer, ACK); ICE, DTLS-SRTP and Opus carry a 440 Hz tone from Alice and a
+1 kHz tone from Bob, and each side measures what it hears; they exchange DTMF by RFC 4733 and
+by SIP INFO; Alice puts Bob on hold and resumes by re-INVITE (she stops hearing him, then hears
+him again); both print their call statistics; Bob hangs up.
 """
 
 from __future__ import annotations
@@ -21,32 +20,15 @@ from pathlib import Path
 
 from av import AudioFrame
 
-from media.dtmf import info_body, parse_info
-from media.offer_answer import remote_hold
-from media.sdp import parse
-from media.session import MediaConfig, MediaSession, ToneTrack
-from sipcore import SipUri
-from sipcore.auth import DigestClient
-from sipcore.events import Event
-from sipcore.registration import Registered, RegistrationConfig
+from media.session import MediaConfig, ToneTrack
 from sipcore.server import EmbeddedServer
-from sipcore.stack import Account, SipStack, StackConfig
 from sipcore.transport import server_ssl_context
 from sipcore.transport.pki import make_cert
-from sipcore.ua import (
-    Call,
-    CallAnswered,
-    CallConfirmed,
-    CallEnded,
-    CallProgress,
-    IncomingCall,
-    InfoAnswered,
-    InfoReceived,
-    ReinviteAnswered,
-    ReinviteReceived,
-    UserAgent,
-)
-from sipcore.uri import NameAddr
+
+from .call import Call
+from .config import PhoneConfig
+from .events import CallStateChanged, DtmfReceived, PhoneEvent, RegistrationChanged
+from .phone import Phone
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret"}
 TONES = {"alice": 440.0, "bob": 1000.0}
@@ -60,51 +42,43 @@ def say(who: str, text: str) -> None:
 
 
 class Party:
-    """One user agent: a stack, a registered account and the UA core on it."""
+    """A phone and what its call hears."""
 
     def __init__(self, name: str, server: EmbeddedServer, ca: Path) -> None:
         self.name = name
-        self.stack = SipStack(StackConfig(ca_file=str(ca), user_agent=f"demo-{name}"))
-        self.server = server
-        self.account: Account | None = None
-        self.ua: UserAgent | None = None
-        self.media = MediaSession(LOOPBACK_MEDIA, ToneTrack(TONES[name]))
+        self.phone = Phone(
+            PhoneConfig(
+                aor=f"sip:{name}@{server.domain}",
+                server=server.uri("wss"),
+                password=USERS[name],
+                display_name=name.title(),
+                ca_file=str(ca),
+                media=LOOPBACK_MEDIA,
+                user_agent=f"demo-{name}",
+            )
+        )
+        self.phone.on_event(self._event)
         self.heard: list[AudioFrame] = []
-        self.media.on_frame = self.heard.append
+        self.digits: list[str] = []
+        self.got_digit = asyncio.Event()
 
-    async def register(self) -> None:
-        await self.stack.__aenter__()
-        account = self.stack.account(
-            RegistrationConfig(
-                aor=SipUri(self.server.domain, user=self.name), password=USERS[self.name]
-            ),
-            self.server.uri("wss"),
-        )
-        account.listeners.append(lambda e: say(self.name, f"account: {type(e).__name__}"))
-        outcome = await account.register()
-        if not isinstance(outcome, Registered):
-            raise RuntimeError(f"{self.name} did not register: {outcome}")
-        ua = UserAgent(
-            self.stack.layer,
-            account.identity,
-            credentials=DigestClient(self.name, USERS[self.name]),
-            user_agent=f"demo-{self.name}",
-        )
-        self.stack.users.append(ua)
-        self.account, self.ua = account, ua
+    def _event(self, event: PhoneEvent) -> None:
+        if isinstance(event, RegistrationChanged):
+            say(self.name, f"registration: {event.state}")
+        elif isinstance(event, CallStateChanged):
+            reason = f" ({event.reason.value})" if event.reason else ""
+            say(self.name, f"call: {event.state.value}{reason}")
+        elif isinstance(event, DtmfReceived):
+            say(self.name, f"DTMF digit {event.digit!r} received by {event.method}")
+            self.digits.append(event.digit)
+            self.got_digit.set()
 
-    async def next_call_event(self) -> Event:
-        assert self.ua is not None
-        while True:
-            event = self.ua.next_event()
-            if event is not None:
-                say(self.name, f"call: {_describe(event)}")
-                return event
-            await asyncio.sleep(0.005)
+    def listen(self, call: Call) -> None:
+        call.on_audio = self.heard.append
 
     def loudest(self) -> str:
         """Which of the two tones dominates the last half second heard."""
-        samples = array.array("h")
+        samples: array.array[int] = array.array("h")
         for frame in self.heard[-25:]:
             pcm = array.array("h", bytes(frame.planes[0]))
             samples.extend(pcm[:: len(frame.layout.channels)])
@@ -114,11 +88,10 @@ class Party:
         ratio = power[best] / max(1e-9, min(power.values()))
         return f"{best:.0f} Hz ({10 * math.log10(ratio):.0f} dB above the other tone)"
 
-    async def close(self) -> None:
-        await self.media.close()
-        if self.account is not None:
-            await self.account.stop()
-        await self.stack.close()
+    async def wait_digits(self, count: int) -> None:
+        while len(self.digits) < count:
+            self.got_digit.clear()
+            await asyncio.wait_for(self.got_digit.wait(), 10)
 
 
 def _goertzel(samples: array.array[int], rate: int, frequency: float) -> float:
@@ -129,68 +102,29 @@ def _goertzel(samples: array.array[int], rate: int, frequency: float) -> float:
     return (s1 * s1 + s2 * s2 - k * s1 * s2) / max(1, len(samples))
 
 
-def _describe(event: Event) -> str:
-    if isinstance(event, CallProgress | CallAnswered):
-        return f"{type(event).__name__} ({event.response.status_code} {event.response.reason})"
-    if isinstance(event, CallEnded):
-        status = f", {event.status}" if event.status else ""
-        return f"CallEnded ({event.reason.value}{status})"
-    return type(event).__name__
-
-
-async def _wait_for(party: Party, kind: type) -> Event:
-    while True:
-        event = await party.next_call_event()
-        if isinstance(event, kind):
-            return event
-
-
-async def _dtmf_by_info(alice: Party, bob: Party, call: Call, digits: str) -> None:
-    """DTMF as SIP INFO (application/dtmf-relay), one request per digit."""
-    assert alice.ua is not None
-    for digit in digits:
-        content_type, body = info_body(digit, 160)
-        alice.ua.send_info(call, alice.stack.now(), body=body, content_type=content_type)
-        alice.stack.process()
-        received = await asyncio.wait_for(_wait_for(bob, InfoReceived), 10)
-        assert isinstance(received, InfoReceived)
-        request = received.request
-        content = request.content_type.mime if request.content_type else ""
-        say("bob", f"DTMF digit {parse_info(content, request.body)!r} received by INFO")
-        await asyncio.wait_for(_wait_for(alice, InfoAnswered), 10)
-
-
-async def _renegotiate(alice: Party, bob: Party, call: Call, direction: str) -> None:
-    """Alice re-INVITEs with our audio ``direction``; Bob answers from his media session."""
-    assert alice.ua is not None and bob.ua is not None
-    offer = await alice.media.reoffer(direction)
-    alice.ua.reinvite(call, alice.stack.now(), body=offer, content_type="application/sdp")
-    alice.stack.process()
-    received = await asyncio.wait_for(_wait_for(bob, ReinviteReceived), 10)
-    assert isinstance(received, ReinviteReceived)
-    held = remote_hold(parse(received.request.body).media[0])
-    say("bob", "the peer put us on hold" if held else "the peer resumed the call")
-    answer = await bob.media.create_answer(received.request.body)
-    bob.ua.answer_reinvite(
-        received.call, bob.stack.now(), body=answer, content_type="application/sdp"
+async def _stats(party: Party, call: Call) -> None:
+    s = await call.stats()
+    rtt = f"{s.rtt_ms:.1f} ms" if s.rtt_ms is not None else "n/a"
+    mos = f"{s.mos:.2f}" if s.mos is not None else "n/a"
+    say(
+        party.name,
+        f"stats: {s.codec}/{s.clock_rate}, sent {s.packets_sent} packets, received "
+        f"{s.packets_received}, lost {s.local_packets_lost} ({s.local_loss_fraction:.1%}), "
+        f"jitter {s.local_jitter_ms:.1f} ms, RTT {rtt}, MOS {mos}",
     )
-    bob.stack.process()
-    answered = await asyncio.wait_for(_wait_for(alice, ReinviteAnswered), 10)
-    assert isinstance(answered, ReinviteAnswered)
-    await alice.media.set_answer(answered.response.body)
 
 
 async def _hold_and_resume(alice: Party, bob: Party, call: Call) -> None:
     """Hold by re-INVITE (sendonly): Alice stops hearing Bob; then resume (sendrecv)."""
-    for direction in ("sendonly", "sendrecv"):
-        await _renegotiate(alice, bob, call, direction)
+    for hold in (True, False):
+        await (call.hold() if hold else call.unhold())
         await asyncio.sleep(0.3)  # frames already on the way
         heard = len(alice.heard), len(bob.heard)
         await asyncio.sleep(1.0)
         say(
             "demo",
-            f"{'on hold' if direction == 'sendonly' else 'resumed'}: in one second alice "
-            f"received {len(alice.heard) - heard[0]} frames, bob {len(bob.heard) - heard[1]}",
+            f"{'on hold' if hold else 'resumed'}: in one second alice received "
+            f"{len(alice.heard) - heard[0]} frames, bob {len(bob.heard) - heard[1]}",
         )
 
 
@@ -201,56 +135,41 @@ async def demo() -> int:
         async with EmbeddedServer(USERS, listen=(), wss_ssl=wss) as server:
             say("server", f"registrar/proxy on {server.uri('wss')} (certificate from a test CA)")
             alice, bob = Party("alice", server, certs.ca), Party("bob", server, certs.ca)
-            try:
-                await asyncio.wait_for(asyncio.gather(alice.register(), bob.register()), 15)
-                assert alice.ua and bob.ua and alice.account and alice.account.flow
-                offer = await alice.media.create_offer()
-                call: Call = alice.ua.invite(
-                    SipUri(server.domain, user="bob"),
-                    from_addr=NameAddr(SipUri(server.domain, user="alice"), "Alice"),
-                    flow=alice.account.flow,
-                    now=alice.stack.now(),
-                    body=offer,
-                    content_type="application/sdp",
+            async with alice.phone, bob.phone:
+                await asyncio.wait_for(
+                    asyncio.gather(alice.phone.register(), bob.phone.register()), 15
                 )
-                alice.stack.process()
-                say("alice", f"INVITE sip:bob@{server.domain}")
-                incoming = await asyncio.wait_for(_wait_for(bob, IncomingCall), 10)
-                bob_call = incoming.call  # type: ignore[attr-defined]
-                bob.ua.ring(bob_call, bob.stack.now())
-                bob.stack.process()
-                await asyncio.wait_for(_wait_for(alice, CallProgress), 10)
-                answer = await bob.media.create_answer(bob_call.remote_body)
+                incoming = bob.phone.incoming()
+                say("alice", f"calling sip:bob@{server.domain}")
+                call = await alice.phone.dial("bob", source=ToneTrack(TONES["alice"]))
+                alice.listen(call)
+                bob_call = await asyncio.wait_for(anext(incoming), 10)
+                say("bob", f"incoming call from {bob_call.remote_display_name}")
                 await asyncio.sleep(0.3)  # let it ring
-                bob.ua.answer(
-                    bob_call, bob.stack.now(), body=answer, content_type="application/sdp"
-                )
-                bob.stack.process()
-                answered = await asyncio.wait_for(_wait_for(alice, CallAnswered), 10)
-                assert isinstance(answered, CallAnswered)
-                await alice.media.set_answer(answered.response.body)
-                await asyncio.wait_for(_wait_for(bob, CallConfirmed), 10)
-                assert call.dialog is not None
-                routes = ", ".join(str(r.uri) for r in call.dialog.route_set)
+                bob_call.set_source(ToneTrack(TONES["bob"]))
+                bob.listen(bob_call)
+                await bob_call.answer()
+                await call.wait_established(10)
+                assert call.core is not None and call.core.dialog is not None
+                routes = ", ".join(str(r.uri) for r in call.core.dialog.route_set)
                 say("alice", f"dialog confirmed, route set: {routes}")
                 await asyncio.sleep(2.0)  # two seconds of audio
-                for party in (alice, bob):
+                for party, party_call in ((alice, call), (bob, bob_call)):
                     say(
                         party.name,
-                        f"media {party.media.connection_state}: {len(party.heard)} frames "
+                        f"media {party_call.media.connection_state}: {len(party.heard)} frames "
                         f"received, loudest {party.loudest()}",
                     )
-                await _dtmf_by_info(alice, bob, call, "12#")
+                await call.send_dtmf("12#")  # RFC 4733 in the audio stream
+                await bob.wait_digits(3)
+                await bob_call.send_dtmf("4*", method="info")
+                await alice.wait_digits(2)
                 await _hold_and_resume(alice, bob, call)
-                bob.ua.hangup(bob_call, bob.stack.now())
-                bob.stack.process()
-                ended = await asyncio.wait_for(_wait_for(alice, CallEnded), 10)
-                await asyncio.wait_for(_wait_for(bob, CallEnded), 10)
-                assert isinstance(ended, CallEnded)
-                say("demo", f"call ended: {ended.reason.value}")
-            finally:
-                await alice.close()
-                await bob.close()
+                await _stats(alice, call)
+                await _stats(bob, bob_call)
+                await bob_call.hangup()
+                reason = await call.wait_ended(10)
+                say("demo", f"call ended: {reason.value if reason else '?'}")
     return 0
 
 
