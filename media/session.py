@@ -30,6 +30,8 @@ from aiortc import (
     RTCIceServer,
     RTCIceTransportPolicy,
     RTCPeerConnection,
+    RTCRtpCodecCapability,
+    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -72,10 +74,16 @@ class MediaConfig:
     candidates only (seconds)."""
     telephone_event: bool = True
     """Offer RFC 4733 telephone-event (8000 Hz, and 48000 Hz beside Opus)."""
+    codecs: tuple[str, ...] = ("opus", "G722", "PCMU", "PCMA")
+    """Audio codecs offered and accepted, most preferred first (names as in SDP rtpmap,
+    case-insensitive); aiortc has Opus, G.722, PCMU and PCMA."""
     ice_transport_policy: Literal["all", "relay"] = "all"
     """"relay" gathers, offers and uses only TURN relayed candidates, so no host or
     server-reflexive address is revealed (RFC 9429 §4.1.1); needs a TURN server in
     ``ice_servers``, and never falls back to host candidates."""
+
+    def __post_init__(self) -> None:
+        codec_preferences(self.codecs)  # every name must be a codec aiortc has
 
     def __repr__(self) -> str:
         # TURN credentials stay out of logs and tracebacks
@@ -84,6 +92,19 @@ class MediaConfig:
             replace(s, credential="***") if s.credential else s for s in self.ice_servers
         )
         return f"MediaConfig({', '.join(f'{k}={v!r}' for k, v in values.items())})"
+
+
+def codec_preferences(names: tuple[str, ...]) -> list[RTCRtpCodecCapability]:
+    """aiortc's audio codecs in the order of ``names``; ValueError for a name it lacks."""
+    available = RTCRtpSender.getCapabilities("audio").codecs
+    chosen = []
+    for name in names:
+        found = [c for c in available if c.mimeType.lower() == f"audio/{name.lower()}"]
+        if not found:
+            known = ", ".join(c.mimeType.split("/")[1] for c in available)
+            raise ValueError(f"codec {name!r} is not available (available: {known})")
+        chosen += found
+    return chosen
 
 
 class MediaSession:
@@ -108,6 +129,7 @@ class MediaSession:
             RTCConfiguration(iceServers=list(ice_servers), iceTransportPolicy=policy)
         )
         self.transceiver = pc.addTransceiver(self.source, direction="sendrecv")
+        self.transceiver.setCodecPreferences(codec_preferences(self.config.codecs))
 
         @pc.on("track")
         def _on_track(track: MediaStreamTrack) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import asyncio
 import math
+from dataclasses import replace
 
 import pytest
 from av import AudioFrame
@@ -142,3 +143,45 @@ async def test_relay_only_gathering_never_falls_back_to_host_candidates() -> Non
         assert not session.gathering_fell_back
     finally:
         await session.close()
+
+
+@pytest.mark.parametrize(
+    ("offered", "answered", "expected", "rate"),
+    [
+        (("PCMU",), ("opus", "G722", "PCMU", "PCMA"), "PCMU", 8000),
+        (("g722", "opus"), ("PCMA", "G722"), "G722", 8000),
+        (("opus", "pcma"), ("PCMA",), "PCMA", 8000),
+    ],
+)
+async def test_codec_preferences_decide_the_codec(
+    offered: tuple[str, ...], answered: tuple[str, ...], expected: str, rate: int
+) -> None:
+    alice = MediaSession(replace(LOOPBACK, codecs=offered), ToneTrack(440.0))
+    bob = MediaSession(replace(LOOPBACK, codecs=answered), ToneTrack(1000.0))
+    heard: list[AudioFrame] = []
+    bob.on_frame = heard.append
+    try:
+        offer = await alice.create_offer()
+        rtpmaps = [a.value for a in parse(offer).media[0].attributes("rtpmap")]
+        names = [r.split()[1].split("/")[0].lower() for r in rtpmaps]
+        assert [n for n in names if n != "telephone-event"] == [c.lower() for c in offered]
+        await alice.set_answer(await bob.create_answer(offer))
+        await asyncio.sleep(1.5)
+        stats = await alice.stats()
+        assert stats.codec is not None and stats.codec.upper() == expected
+        assert stats.clock_rate == rate
+        samples = array.array("h")
+        for frame in heard[-25:]:
+            samples.extend(mono(frame))
+        assert len(heard) > 40
+        assert goertzel(samples, heard[-1].sample_rate, 440.0) > 100 * goertzel(
+            samples, heard[-1].sample_rate, 2345.0
+        )
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+def test_unknown_codec_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="G729"):
+        MediaConfig(codecs=("opus", "G729"))
