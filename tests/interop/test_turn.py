@@ -7,6 +7,7 @@ import array
 import asyncio
 import logging
 import math
+from pathlib import Path
 
 import pytest
 from aioice import Connection
@@ -15,6 +16,7 @@ from av import AudioFrame
 from media.sdp import parse
 from media.session import MediaConfig, MediaSession
 from media.tracks import ToneTrack
+from tests.client.helpers import Ear, connect, lab
 
 from .turn import Turn, stun_binding
 
@@ -97,3 +99,21 @@ async def test_relay_only_call_through_coturn(turn: Turn, caplog: pytest.LogCapt
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "TURN" in logged  # the relay's own log lines were captured
     assert turn.password not in logged
+
+
+async def test_sip_call_relayed_through_coturn(turn: Turn, tmp_path: Path) -> None:
+    """Two phones call through the embedded proxy over WSS with relay-only ICE: every
+    candidate in the SDP is relayed, and the tones cross coturn both ways."""
+    relay = MediaConfig(ice_servers=(turn.ice_server(),), ice_transport_policy="relay")
+    async with lab(tmp_path) as net:
+        alice = await net.phone("alice", media=relay)
+        bob = await net.phone("bob", media=relay)
+        out, inc = await connect(alice, bob)
+        a_ear, b_ear = Ear(out), Ear(inc)
+        await asyncio.sleep(1.5)
+        assert a_ear.tone(1000.0) > 20 and b_ear.tone(440.0) > 20
+        assert out.core is not None
+        for body in (out.core.invite.body, inc.media.pc.localDescription.sdp.encode()):
+            candidates = parse(body).media[0].candidates
+            assert candidates and {c.type for c in candidates} == {"relay"}
+        await out.hangup()
