@@ -149,53 +149,5 @@
     };
   }
 
-  // -- RFC 4733 telephone-events that arrive ----------------------------------------------
-  // No web API reports received telephone-events; an encoded transform on the receiver sees
-  // every RTP payload before the decoder, and the worker (rtp-events.js) reports the events.
-  // One event is all packets with one RTP timestamp (RFC 4733 §2.5.1.2); each is logged once
-  // as 'rtp-dtmf' with its tone.
-  const TONES = '0123456789*#ABCD';
-
-  class RtpEvents {
-    constructor(receiver, log) {
-      this.available = typeof RTCRtpScriptTransform === 'function';
-      this.packets = 0;
-      this.tones = '';
-      this.payloadTypes = [];
-      this.errors = [];
-      if (!this.available) return;
-      this.log = log;
-      this.last = null;
-      this.worker = new Worker('/pages/rtp-events.js');
-      this.worker.onmessage = (m) => this.seen(m.data);
-      receiver.transform = new RTCRtpScriptTransform(this.worker, {});
-    }
-    seen(packet) {
-      if (packet.error) {
-        this.errors.push(packet.error);
-        return;
-      }
-      this.packets += 1;
-      if (!this.payloadTypes.includes(packet.pt)) this.payloadTypes.push(packet.pt);
-      if (packet.timestamp === this.last) return;
-      this.last = packet.timestamp;
-      const tone = TONES[packet.event] || `?${packet.event}`;
-      this.tones += tone;
-      this.log.add('rtp-dtmf', { tone, pt: packet.pt, mime: packet.mime });
-    }
-    summary() {
-      return {
-        available: this.available,
-        tones: this.tones,
-        packets: this.packets,
-        payloadTypes: this.payloadTypes,
-        errors: this.errors,
-      };
-    }
-    stop() {
-      if (this.worker) this.worker.terminate();
-    }
-  }
-
-  window.kit = { EventLog, toneStream, goertzel, RemoteAudio, RtpEvents, inboundPackets, measure };
+  window.kit = { EventLog, toneStream, goertzel, RemoteAudio, inboundPackets, measure };
 })();

@@ -9,7 +9,6 @@
   let ctx = null;
   let mic = null;
   let remote = null;
-  let rtpEvents = null; // RFC 4733 events received (kit.RtpEvents)
   let expectHz = 440;
 
   function pc() {
@@ -23,15 +22,12 @@
     const receiver = conn.getReceivers().find((r) => r.track && r.track.kind === 'audio');
     if (!receiver) return;
     remote = new kit.RemoteAudio(ctx, receiver.track, expectHz);
-    rtpEvents = new kit.RtpEvents(receiver, log);
     log.add('media', {});
   }
 
   function attach(s, originator) {
     session = s;
     remote = null;
-    if (rtpEvents) rtpEvents.stop();
-    rtpEvents = null;
     const on = (name, fn) => s.on(name, fn);
     on('progress', (e) => log.add('progress', { originator: e.originator, status: e.response ? e.response.status_code : null }));
     on('accepted', (e) => {
@@ -160,11 +156,6 @@
 
     measure(ms) {
       return kit.measure(pc(), remote, ms);
-    },
-
-    // The RFC 4733 events received so far in this call (see kit.RtpEvents).
-    rtpEvents() {
-      return rtpEvents ? rtpEvents.summary() : null;
     },
 
     // The direction of our audio in the current local description.

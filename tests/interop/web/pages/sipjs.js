@@ -14,7 +14,6 @@ let ua = null;
 let session = null;
 let ctx = null;
 let remote = null;
-let rtpEvents = null; // RFC 4733 events received (kit.RtpEvents)
 let expectHz = 440;
 let toneHz = 700;
 let hungUpHere = false;
@@ -30,15 +29,12 @@ function watchRemote() {
   const receiver = conn.getReceivers().find((r) => r.track && r.track.kind === 'audio');
   if (!receiver) return;
   remote = new kit.RemoteAudio(ctx, receiver.track, expectHz);
-  rtpEvents = new kit.RtpEvents(receiver, log);
   log.add('media', {});
 }
 
 function attach(s) {
   session = s;
   remote = null;
-  if (rtpEvents) rtpEvents.stop();
-  rtpEvents = null;
   hungUpHere = false;
   s.stateChange.addListener((state) => {
     if (state === SessionState.Established) {
@@ -154,11 +150,6 @@ window.phone = {
 
   measure(ms) {
     return kit.measure(pc(), remote, ms);
-  },
-
-  // The RFC 4733 events received so far in this call (see kit.RtpEvents).
-  rtpEvents() {
-    return rtpEvents ? rtpEvents.summary() : null;
   },
 
   async stop() {
