@@ -225,17 +225,11 @@ class OurPhone:
             await self.phone.close()
 
 
-def directions(call: Call) -> dict[str, str | None]:
-    """The audio direction of the current local and remote descriptions of ``call``."""
+def directions(call: Call) -> dict[str, str]:
+    """The audio direction of the local and remote descriptions of ``call`` (negotiated)."""
     pc = call.media.pc
-    found: dict[str, str | None] = {}
-    for name, description in (
-        ("local", pc.localDescription),
-        ("remote", pc.remoteDescription),
-    ):
-        if description is None:
-            found[name] = None
-            continue
+    found = {}
+    for name, description in (("local", pc.localDescription), ("remote", pc.remoteDescription)):
         sdp = parse(description.sdp)
         found[name] = sdp.direction_of(sdp.media[0])
     return found
