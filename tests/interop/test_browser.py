@@ -1,4 +1,5 @@
-"""Our user agent against JsSIP and SIP.js in headless Chromium, through Kamailio over WSS.
+"""Our phone (``client.Phone`` / ``client.Call``) against JsSIP and SIP.js in headless
+Chromium, through Kamailio over WSS.
 
 One run of ``tests/interop/browser/run.py`` (in a network namespace with only ``lo``, see
 there) plays every scenario in sequence; the tests below judge what both sides observed.
@@ -111,61 +112,115 @@ def test_both_register_over_wss(run: Run) -> None:
     assert run.result.get("browser_registration") == {"jssip": ok, "sipjs": ok}, run.report()
 
 
+def call_stats(stats: dict[str, Any]) -> None:
+    """``Call.stats()`` after a measured window: packets both ways, no loss, a MOS."""
+    assert stats["codec"] == "opus", stats
+    assert stats["packets_sent"] >= FLOWING and stats["packets_received"] >= FLOWING, stats
+    assert stats["local_packets_lost"] == 0, stats
+    assert stats["remote_packets_lost"] in (None, 0), stats
+    assert stats["mos"] is not None and stats["mos"] > 4.0, stats
+
+
 def test_we_call_the_browser(run: Run) -> None:
     seen = run.observed("ours_calls_browser")
     assert seen["incoming"]["from"] == "sip:bob@127.0.0.1"
     assert seen["incoming"]["to"] == "sip:alice@127.0.0.1"
     assert seen["browser_confirmed"]["originator"] == "remote"
+    assert seen["state"] == "ESTABLISHED"
     flowing(seen["audio"])
+    call_stats(seen["stats"])
 
-    # hold: we offer sendonly, the browser answers recvonly, reports the hold and stops
+    # Call.hold(): we offer sendonly, the browser answers recvonly, reports the hold and stops
     # sending; our tone still reaches it
-    assert seen["hold_answer_direction"] == "recvonly"
+    assert seen["hold"] == {
+        "held": True,
+        "remote_held": False,
+        "local": "sendonly",
+        "remote": "recvonly",
+    }
     assert seen["browser_hold"]["originator"] == "remote"
     held = seen["audio_on_hold"]
     assert held["ours"]["frames"] == 0, held
     assert held["browser"]["packets"] >= FLOWING and held["browser"]["toneShare"] > TONE, held
 
-    assert seen["unhold_answer_direction"] == "sendrecv"
+    assert seen["unhold"] == {
+        "held": False,
+        "remote_held": False,
+        "local": "sendrecv",
+        "remote": "sendrecv",
+    }
     assert seen["browser_unhold"]["originator"] == "remote"
     flowing(seen["audio_resumed"])
+    assert seen["remote_hold_events"] == []  # the browser never held us
 
+    # DtmfReceived: JsSIP's INFO, then the browser's insertDTMF as RFC 4733 events
     assert seen["info_dtmf_received"] == "159#"
-
-    rtp = seen["rtp_dtmf"]
-    assert rtp["sent"] == {"sent": True, "tones": "37"}
-    # RFC 4733 reception lands in MediaSession.on_dtmf; until then nothing is seen
-    assert rtp["received"] == ("37" if rtp["support"]["on_dtmf"] else "")
+    assert seen["rtp_dtmf"] == {"sent": {"sent": True, "tones": "37"}, "received": "37"}
+    assert seen["dtmf_events"] == [
+        ["1", "info"],
+        ["5", "info"],
+        ["9", "info"],
+        ["#", "info"],
+        ["3", "rfc4733"],
+        ["7", "rfc4733"],
+    ]
+    # RFC 4733 from us: telephone-event was negotiated with Chromium (no INFO fallback)
+    assert seen["our_rtp_dtmf"]["method"] == "rfc4733"
 
     assert seen["our_end"] == {"reason": "LOCAL_HANGUP", "status": None}
     assert seen["browser_ended"]["originator"] == "remote"
     assert seen["browser_ended"]["cause"] == "Terminated"
+    assert seen["states"] == [
+        "OUTGOING_INITIATED",
+        "CONNECTING",
+        "RINGING",
+        "ESTABLISHED",
+        "ENDING",
+        "ENDED",
+    ]
 
 
 def test_the_browser_calls_us(run: Run) -> None:
     seen = run.observed("browser_calls_ours")
     assert seen["incoming_from"] == "sip:alice@127.0.0.1"
-    assert seen["browser_progress"]["status"] == 180
+    assert seen["incoming_state"] == "INCOMING"
+    assert seen["browser_progress"]["status"] == 180  # auto_ring
     assert seen["browser_confirmed"]["originator"] == "local"
+    assert seen["state"] == "ESTABLISHED"
     flowing(seen["audio"])
+    call_stats(seen["stats"])
 
-    # the browser holds (sendonly, and JsSIP mutes its track): we see the hold and answer
-    # recvonly, so we stop sending and hear silence
-    assert seen["hold_reinvite"] == {"held": True, "offered": "sendonly", "answered": "recvonly"}
+    # the browser holds (sendonly, and JsSIP mutes its track): RemoteHoldChanged(held=True),
+    # we answer recvonly, so we stop sending and hear silence
+    assert seen["hold"] == {
+        "event": True,
+        "remote_held": True,
+        "held": False,
+        "local": "recvonly",
+        "remote": "sendonly",
+    }
     assert seen["browser_on_hold"] == {"local": True, "remote": False}
     held = seen["audio_on_hold"]
     assert held["browser"]["packets"] <= 2, held
     assert held["browser"]["rms"] < SILENT_RMS, held
     assert held["ours"]["rms"] < SILENT_RMS, held
 
-    assert seen["unhold_reinvite"] == {"held": False, "offered": "sendrecv", "answered": "sendrecv"}
+    assert seen["unhold"] == {
+        "event": False,
+        "remote_held": False,
+        "held": False,
+        "local": "sendrecv",
+        "remote": "sendrecv",
+    }
     flowing(seen["audio_resumed"])
+    assert seen["remote_hold_events"] == [True, False]
 
-    assert seen["info_statuses"] == [200, 200, 200]
+    # Call.send_dtmf(method="info"): one INFO a digit, each seen by JsSIP
+    assert seen["info_method"] == "info"
     digits = [(e["originator"], e["tone"]) for e in seen["browser_dtmf"]]
     assert digits == [("remote", "2"), ("remote", "4"), ("remote", "*")]
-    # RFC 4733 sending goes through MediaSession.send_dtmf once it exists
-    assert seen["rtp_dtmf_sent_by_us"] is seen["rtp_dtmf_support"]["send_dtmf"]
+    assert seen["our_rtp_dtmf"]["method"] == "rfc4733"
+    assert seen["rtp_dtmf"] == {"sent": {"sent": True, "tones": "5"}, "received": "5"}
 
     assert seen["our_end"] == {"reason": "REMOTE_HANGUP", "status": None}
     assert seen["browser_ended"]["originator"] == "local"
@@ -174,7 +229,9 @@ def test_the_browser_calls_us(run: Run) -> None:
 def test_the_browser_cancels_while_ringing(run: Run) -> None:
     seen = run.observed("browser_cancels")
     assert seen["browser_progress"]["status"] == 180
-    assert seen["our_end"] == {"reason": "REMOTE_CANCEL", "status": 487}
+    assert seen["our_end"] == {"reason": "REMOTE_CANCELLED", "status": 487}
+    assert seen["missed"] == {"reason": "cancelled", "remote": "sip:alice@127.0.0.1"}
+    assert seen["states"] == ["INCOMING", "ENDED"]
     assert seen["browser_failed"]["originator"] == "local"
     assert seen["browser_failed"]["cause"] == "Canceled"
 
@@ -183,10 +240,13 @@ def test_sipjs_calls_us(run: Run) -> None:
     seen = run.observed("sipjs_calls_ours")
     assert seen["incoming_from"] == "sip:carol@127.0.0.1"
     assert seen["browser_progress"]["status"] == 180
+    assert seen["state"] == "ESTABLISHED"
     flowing(seen["audio"])
+    call_stats(seen["stats"])
     assert seen["info_dtmf_received"] == "8#"
-    assert seen["info_statuses"] == [200]
+    assert seen["info_method"] == "info"
     assert (seen["browser_dtmf"]["originator"], seen["browser_dtmf"]["tone"]) == ("remote", "6")
+    assert seen["our_rtp_dtmf"]["method"] == "rfc4733"
     assert seen["our_end"] == {"reason": "LOCAL_HANGUP", "status": None}
     assert seen["browser_ended"]["originator"] == "remote"
 

@@ -1,15 +1,15 @@
-"""Our user agent as one party of the browser interop scenarios.
+"""Our user agent as one party of the browser interop scenarios: a thin wrapper over the
+high-level API (:class:`client.phone.Phone`, :class:`client.call.Call`).
 
-:class:`OurPhone` glues the pieces the way ``client/demo.py`` does (``SipStack``, an
-``Account`` registered over WSS, the ``UserAgent`` core, one ``MediaSession`` per call with a
-``ToneTrack``) behind the few verbs the scenarios need, so that the scenarios do not change
-when this glue gives way to a higher-level call API.
+:class:`OurPhone` owns one registered :class:`~client.phone.Phone` and keeps every
+:mod:`client.events` event it reports, so that the scenarios can wait for one
+(:meth:`OurPhone.wait_for`) and judge what arrived. Calls are the phone's own
+(:meth:`OurPhone.dial`, :meth:`OurPhone.wait_incoming`); the scenarios drive them through the
+:class:`~client.call.Call` API directly (``answer``, ``hold``, ``send_dtmf``, ``hangup`` ...).
 
-Audio checks are real: every received frame is counted, and :meth:`OurPhone.measure` gives the
-share of the received power at the tone the browser sends (Goertzel, per 20 ms frame).
-DTMF: digits received by SIP INFO are collected in :attr:`OurPhone.dtmf_info`; RFC 4733
-digits in :attr:`OurPhone.dtmf_rtp` once ``MediaSession`` reports them through ``on_dtmf``,
-and :meth:`OurPhone.send_rtp_dtmf` uses ``MediaSession.send_dtmf`` once it exists.
+Audio checks are real: every frame a call hands to ``Call.on_audio`` is counted, and
+:meth:`OurPhone.measure` gives the share of the received power at the tone the browser sends
+(Goertzel, per 20 ms frame).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
-import inspect
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -25,29 +25,13 @@ from typing import Any
 
 from av import AudioFrame
 
-from media.dtmf import info_body, parse_info
-from media.offer_answer import remote_hold
+from client.call import Call
+from client.config import PhoneConfig
+from client.events import DtmfReceived, PhoneEvent
+from client.phone import Phone
+from client.stream import Subscription
 from media.sdp import parse
-from media.session import MediaConfig, MediaSession, ToneTrack
-from sipcore import SipUri
-from sipcore.auth import DigestClient
-from sipcore.events import Event
-from sipcore.registration import Registered, RegistrationConfig
-from sipcore.stack import Account, SipStack, StackConfig
-from sipcore.ua import (
-    Call,
-    CallAnswered,
-    CallConfirmed,
-    CallEnded,
-    CallProgress,
-    IncomingCall,
-    InfoAnswered,
-    InfoReceived,
-    ReinviteAnswered,
-    ReinviteReceived,
-    UserAgent,
-)
-from sipcore.uri import NameAddr
+from media.session import MediaConfig, ToneTrack
 
 LOOPBACK_MEDIA = MediaConfig(host_addresses=("127.0.0.1",))
 
@@ -78,7 +62,7 @@ def mono(frame: AudioFrame) -> array.array[int]:
 
 
 class OurPhone:
-    """One registered account of ours with at most one call at a time."""
+    """One registered :class:`Phone` of ours, with at most one call at a time."""
 
     def __init__(
         self,
@@ -93,229 +77,125 @@ class OurPhone:
         log: Callable[[str], None] = print,
     ) -> None:
         self.user = user
-        self.password = password
-        self.domain = domain
-        self.server = server
         self.tone_hz = tone_hz
         self.expect_hz = expect_hz
         self._log = log
-        self.stack = SipStack(StackConfig(ca_file=ca_file, user_agent="sipwebrtc-interop"))
-        self.account: Account | None = None
-        self.ua: UserAgent | None = None
+        self.config = PhoneConfig(
+            aor=f"sip:{user}@{domain}",
+            server=server,
+            password=password,
+            ca_file=ca_file,
+            display_name=user.title(),
+            user_agent="sipwebrtc-interop",
+            media=LOOPBACK_MEDIA,
+        )
+        self.phone = Phone(self.config)
+        self.phone.on_event(self._record)
         self.call: Call | None = None
-        self.media: MediaSession | None = None
-        self.history: list[Event] = []
+        self.events: list[PhoneEvent] = []
         self._cursor: dict[type, int] = {}
         self._changed = asyncio.Event()
-        self._pump: asyncio.Task[None] | None = None
-        self.dtmf_info: list[str] = []
-        self.dtmf_rtp: list[str] = []
+        self._incoming: Subscription[Call] | None = None
+        self._entered = False
         self.frames = 0
         self._window: list[AudioFrame] | None = None
 
     def log(self, text: str) -> None:
         self._log(f"ours {text}")
 
+    def _record(self, event: PhoneEvent) -> None:
+        self.log(f"event {describe(event)}")
+        self.events.append(event)
+        self._changed.set()
+
     # -- registration ----------------------------------------------------------------------
     async def register(self) -> None:
-        await self.stack.__aenter__()
-        account = self.stack.account(
-            RegistrationConfig(aor=SipUri(self.domain, user=self.user), password=self.password),
-            self.server,
-        )
-        outcome = await account.register(timeout=10)
-        if not isinstance(outcome, Registered):
-            raise PhoneError(f"{self.user} did not register: {outcome}")
-        ua = UserAgent(
-            self.stack.layer,
-            account.identity,
-            credentials=DigestClient(self.user, self.password),
-            user_agent="sipwebrtc-interop",
-        )
-        self.stack.users.append(ua)
-        self.account, self.ua = account, ua
-        self._pump = asyncio.ensure_future(self._pump_events())
-        self.log(f"registered {self.user} over {self.server}")
+        await self.phone.__aenter__()
+        self._entered = True
+        self._incoming = self.phone.incoming()
+        await self.phone.register(timeout=10)
+        self.log(f"registered {self.user} over {self.config.server}")
 
-    async def _pump_events(self) -> None:
-        assert self.ua is not None
-        while True:
-            event = self.ua.next_event()
-            if event is None:
-                await asyncio.sleep(0.005)
-                continue
-            self.log(f"event {_describe(event)}")
-            if isinstance(event, InfoReceived):
-                request = event.request
-                content = request.content_type.mime if request.content_type else ""
-                digit = parse_info(content, request.body)
-                if digit is not None:
-                    self.dtmf_info.append(digit)
-            self.history.append(event)
-            self._changed.set()
-
-    async def wait_for(self, kind: type, timeout: float = 10.0) -> Any:
-        """The next event of ``kind`` not handed out yet."""
+    # -- events ----------------------------------------------------------------------------
+    async def wait_for(
+        self, kind: type, where: Callable[[Any], bool] = lambda e: True, timeout: float = 10.0
+    ) -> Any:
+        """The next event of ``kind`` (matching ``where``) not handed out yet."""
         deadline = time.monotonic() + timeout
         while True:
             start = self._cursor.get(kind, 0)
-            for index in range(start, len(self.history)):
-                if isinstance(self.history[index], kind):
+            for index in range(start, len(self.events)):
+                event = self.events[index]
+                if isinstance(event, kind) and where(event):
                     self._cursor[kind] = index + 1
-                    return self.history[index]
-            self._cursor[kind] = len(self.history)
+                    return event
             left = deadline - time.monotonic()
             if left <= 0:
-                seen = ", ".join(_describe(e) for e in self.history[-10:])
+                seen = ", ".join(describe(e) for e in self.events[-10:])
                 raise PhoneError(f"no {kind.__name__} within {timeout} s (last: {seen})")
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
 
-    def _flush(self) -> None:
-        self.stack.process()
+    def of(self, kind: type, call: Call | None = None) -> list[Any]:
+        """Every event of ``kind`` so far (of ``call`` when given)."""
+        return [
+            e
+            for e in self.events
+            if isinstance(e, kind) and (call is None or getattr(e, "call", None) is call)
+        ]
 
-    def _ua(self) -> UserAgent:
-        if self.ua is None:
+    def digits(self, method: str, since: int = 0) -> str:
+        """The digits of the current call received by ``method`` (``info`` or ``rfc4733``),
+        from its ``since``-th on."""
+        got = [e.digit for e in self.of(DtmfReceived, self.call) if e.method == method]
+        return "".join(got[since:])
+
+    async def wait_digits(self, method: str, count: int, timeout: float = 5.0) -> str:
+        deadline = time.monotonic() + timeout
+        while len(self.digits(method)) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return self.digits(method)
+
+    # -- calls -----------------------------------------------------------------------------
+    def _hear(self, call: Call) -> Call:
+        self.call = call
+        call.on_audio = self._on_frame
+        return call
+
+    async def dial(self, user: str) -> Call:
+        """``Phone.dial`` with our tone as the source; returns once the INVITE left."""
+        return self._hear(await self.phone.dial(user, source=ToneTrack(self.tone_hz)))
+
+    async def wait_incoming(self, timeout: float = 10.0) -> Call:
+        """The next call from ``Phone.incoming()`` (ringing already: ``auto_ring``), set to
+        send our tone."""
+        if self._incoming is None:
             raise PhoneError("not registered")
-        return self.ua
+        call = await asyncio.wait_for(anext(self._incoming), timeout)
+        call.set_source(ToneTrack(self.tone_hz))
+        return self._hear(call)
 
-    def _call(self) -> Call:
+    def current(self) -> Call:
         if self.call is None:
             raise PhoneError("no call")
         return self.call
 
-    def _media(self) -> MediaSession:
-        if self.media is None:
-            raise PhoneError("no media session")
-        return self.media
+    async def stats(self) -> dict[str, Any]:
+        """``Call.stats()`` as a JSON-ready dict."""
+        return dataclasses.asdict(await self.current().stats())
 
-    def _new_media(self) -> MediaSession:
-        media = MediaSession(LOOPBACK_MEDIA, ToneTrack(self.tone_hz))
-        media.on_frame = self._on_frame
-        if hasattr(media, "on_dtmf"):  # RFC 4733 reception, once MediaSession has it
-            media.on_dtmf = self.dtmf_rtp.append
-        self.media = media
-        return media
+    async def abandon(self) -> None:
+        """After a failed scenario: end the call if one is left."""
+        call = self.call
+        if call is not None and not call.ended:
+            await call.hangup()
+            try:
+                await call.wait_ended(3)
+            except TimeoutError:
+                self.log("abandoned call did not end")
 
-    # -- calls ---------------------------------------------------------------------------------
-    async def place_call(self, user: str) -> None:
-        """INVITE ``user`` with an offer; returns once the 2xx came and the answer is applied."""
-        ua = self._ua()
-        assert self.account is not None and self.account.flow is not None
-        media = self._new_media()
-        offer = await media.create_offer()
-        self.call = ua.invite(
-            SipUri(self.domain, user=user),
-            from_addr=NameAddr(SipUri(self.domain, user=self.user)),
-            flow=self.account.flow,
-            now=self.stack.now(),
-            body=offer,
-            content_type="application/sdp",
-        )
-        self._flush()
-        answered = await self.wait_for(CallAnswered, 15)
-        await media.set_answer(answered.response.body)
-
-    async def wait_incoming(self, timeout: float = 10.0) -> Call:
-        incoming = await self.wait_for(IncomingCall, timeout)
-        self.call = incoming.call
-        return self.call
-
-    def ring(self) -> None:
-        self._ua().ring(self._call(), self.stack.now())
-        self._flush()
-
-    async def answer(self) -> None:
-        """200 OK with our answer; returns once the ACK came."""
-        call = self._call()
-        media = self._new_media()
-        answer = await media.create_answer(call.remote_body)
-        self._ua().answer(call, self.stack.now(), body=answer, content_type="application/sdp")
-        self._flush()
-        await self.wait_for(CallConfirmed, 10)
-
-    async def reoffer(self, direction: str) -> str:
-        """Re-INVITE with our audio ``direction`` (sendonly holds the peer, sendrecv resumes);
-        returns the direction of the peer's answer."""
-        call, media = self._call(), self._media()
-        offer = await media.reoffer(direction)
-        sent = self._ua().reinvite(
-            call, self.stack.now(), body=offer, content_type="application/sdp"
-        )
-        if not sent:
-            raise PhoneError("a re-INVITE is already in progress")
-        self._flush()
-        answered = await self.wait_for(ReinviteAnswered, 10)
-        if answered.response.status_code >= 300:
-            raise PhoneError(f"re-INVITE answered {answered.response.status_code}")
-        await media.set_answer(answered.response.body)
-        return _direction(answered.response.body)
-
-    async def accept_reinvite(self, timeout: float = 10.0) -> dict[str, Any]:
-        """Answer the peer's next re-INVITE from our media session; reports whether its offer
-        puts us on hold (RFC 3264 §8.4) and the direction we answered with."""
-        received = await self.wait_for(ReinviteReceived, timeout)
-        offer = parse(received.request.body)
-        held = remote_hold(offer.media[0], offer)
-        answer = await self._media().create_answer(received.request.body)
-        self._ua().answer_reinvite(
-            received.call, self.stack.now(), body=answer, content_type="application/sdp"
-        )
-        self._flush()
-        return {
-            "held": held,
-            "offered": offer.direction_of(offer.media[0]),
-            "answered": _direction(answer),
-        }
-
-    async def send_info_dtmf(self, digits: str) -> list[int]:
-        """One INFO (application/dtmf-relay) per digit, each waited for; the final statuses."""
-        statuses = []
-        for digit in digits:
-            content_type, body = info_body(digit, 100)
-            if not self._ua().send_info(
-                self._call(), self.stack.now(), body=body, content_type=content_type
-            ):
-                raise PhoneError("INFO not sent: no confirmed call")
-            self._flush()
-            answered = await self.wait_for(InfoAnswered, 10)
-            statuses.append(answered.response.status_code)
-        return statuses
-
-    async def send_rtp_dtmf(self, digits: str) -> bool:
-        """RFC 4733 through ``MediaSession.send_dtmf`` when it exists; False otherwise."""
-        send = getattr(self._media(), "send_dtmf", None)
-        if send is None:
-            return False
-        result = send(digits)
-        if inspect.isawaitable(result):
-            await result
-        return True
-
-    def rtp_dtmf_support(self) -> dict[str, bool]:
-        """Which RFC 4733 hooks the current media session has."""
-        media = self._media()
-        return {
-            "send_dtmf": hasattr(media, "send_dtmf"),
-            "on_dtmf": hasattr(media, "on_dtmf"),
-        }
-
-    def hangup(self) -> None:
-        self._ua().hangup(self._call(), self.stack.now())
-        self._flush()
-
-    async def wait_ended(self, timeout: float = 10.0) -> CallEnded:
-        ended: CallEnded = await self.wait_for(CallEnded, timeout)
-        await self.end_media()
-        return ended
-
-    async def end_media(self) -> None:
-        if self.media is not None:
-            await self.media.close()
-            self.media = None
-
-    # -- audio ---------------------------------------------------------------------------------
+    # -- audio -----------------------------------------------------------------------------
     def _on_frame(self, frame: AudioFrame) -> None:
         self.frames += 1
         if self._window is not None:
@@ -339,22 +219,27 @@ class OurPhone:
         }
 
     async def close(self) -> None:
-        await self.end_media()
-        if self._pump is not None:
-            self._pump.cancel()
-        if self.account is not None:
-            await self.account.stop(timeout=2.0)
-        await self.stack.close()
+        if self._incoming is not None:
+            self._incoming.close()
+        if self._entered:
+            await self.phone.close()
 
 
-def _direction(body: bytes) -> str:
-    description = parse(body)
-    return description.direction_of(description.media[0])
+def directions(call: Call) -> dict[str, str]:
+    """The audio direction of the local and remote descriptions of ``call`` (negotiated)."""
+    pc = call.media.pc
+    found = {}
+    for name, description in (("local", pc.localDescription), ("remote", pc.remoteDescription)):
+        sdp = parse(description.sdp)
+        found[name] = sdp.direction_of(sdp.media[0])
+    return found
 
 
-def _describe(event: Event) -> str:
-    if isinstance(event, CallProgress | CallAnswered | ReinviteAnswered | InfoAnswered):
-        return f"{type(event).__name__} {event.response.status_code}"
-    if isinstance(event, CallEnded):
-        return f"CallEnded {event.reason.value} {event.status or ''}".rstrip()
-    return type(event).__name__
+def describe(event: PhoneEvent) -> str:
+    fields = {
+        f.name: getattr(event, f.name)
+        for f in dataclasses.fields(event)
+        if f.name not in ("call", "new_call")
+    }
+    shown = " ".join(f"{k}={getattr(v, 'name', v)}" for k, v in fields.items())
+    return f"{type(event).__name__} {shown}".rstrip()

@@ -243,10 +243,7 @@ async def _abandon_call(p: Parties) -> None:
     with contextlib.suppress(Exception):
         await p.page.call("hangup", timeout=2)
     with contextlib.suppress(Exception):
-        if p.ours.call is not None and not p.ours.call.ended:
-            p.ours.hangup()
-    with contextlib.suppress(Exception):
-        await p.ours.end_media()
+        await p.ours.abandon()
     await asyncio.sleep(0.5)
 
 
