@@ -297,15 +297,25 @@ class Call:
         """Statistics of the call's audio now (codec, packets, loss, jitter, RTT, MOS ...)."""
         return await self.media.stats()
 
-    async def transfer(self, target: str | Uri, *, hangup: bool = True) -> bool:
-        """Blind transfer (RFC 3515): REFER the peer to ``target`` and wait for the outcome of
-        its call; on success the call is ended with BYE unless ``hangup`` is False (RFC 5589
+    async def transfer(
+        self, target: str | Uri | None = None, *, replaces: Call | None = None, hangup: bool = True
+    ) -> bool:
+        """Transfer the peer by REFER (RFC 3515): blind to ``target``, or attended with
+        ``replaces``, another established call of ours whose peer takes our place (RFC 3891;
+        the target defaults to that call's peer). Waits for the outcome of the peer's new
+        call; on success this call is ended with BYE unless ``hangup`` is False (RFC 5589
         §6). False when the peer refused, failed to reach the target or never reported."""
         self._require(*UP)
+        if replaces is not None:
+            replaces._require(*UP)
+        if target is None:
+            if replaces is None:
+                raise ValueError("a transfer needs a target or a call to replace")
+            target = replaces.remote_uri
         uri = self.phone._target(target)
-        loop = asyncio.get_running_loop()
-        self._transfer = loop.create_future()
-        self._sip(lambda ua, c, now: ua.refer(c, uri, now))
+        other = replaces.core if replaces is not None else None
+        self._transfer = asyncio.get_running_loop().create_future()
+        self._sip(lambda ua, c, now: ua.refer(c, uri, now, replaces=other))
         try:
             ok = await asyncio.wait_for(self._transfer, self.phone.config.answer_timeout * 4)
         except TimeoutError:

@@ -243,7 +243,7 @@ class Phone:
 
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, IncomingCall):
-            self._incoming_call(event.call)
+            self._incoming_call(event.call, event.replaces)
             return
         if isinstance(event, ReferReceived):
             self._refer_received(event)
@@ -258,9 +258,13 @@ class Phone:
         else:
             logger.debug("event for an unknown call: %s", type(event).__name__)
 
-    def _incoming_call(self, core: CoreCall) -> None:
+    def _incoming_call(self, core: CoreCall, replaces: CoreCall | None = None) -> None:
+        """A new call rings (and is reported), or gets 486 when busy. One that replaces a call
+        of ours (RFC 3891, attended transfer) is answered at once without ringing: the user
+        accepted the call it replaces; the UA core ends that one when this one is confirmed."""
         caller = core.invite.from_
-        if not self.config.multi_call and self.calls:
+        replaced = self._by_core.get(replaces.id) if replaces is not None else None
+        if replaced is None and not self.config.multi_call and self.calls:
             self._act(lambda ua, now: ua.reject(core, 486, now))
             self._publish(
                 MissedCall(
@@ -276,7 +280,10 @@ class Phone:
         self._by_core[core.id] = call
         self.calls.append(call)
         call._begin(outgoing=False)
-        if self.config.auto_ring:
+        if replaced is not None:
+            call.set_source(replaced._source)
+            self.stack.spawn(call.answer())
+        elif self.config.auto_ring:
             self._act(lambda ua, now: ua.ring(core, now))
         self._publish(IncomingCallReceived(call=call))
         self._incoming.publish(call)

@@ -42,6 +42,8 @@ class EndReason(enum.Enum):
     FAILURE = "failure"  # any other failure response or a transport failure
     MEDIA_TIMEOUT = "media_timeout"  # media could not be renewed
     MEDIA_FAILED = "media_failed"  # no session description could be agreed
+    REPLACED = "replaced"  # an attended transfer replaced the call (RFC 3891)
+    SESSION_EXPIRED = "session_expired"  # no session refresh in time (RFC 4028)
 
     __hash__ = object.__hash__
 
@@ -111,4 +113,7 @@ def end_reason(reason: core.EndReason, status: int | None) -> EndReason:
         core.EndReason.DECLINED: EndReason.DECLINED,
         core.EndReason.TIMEOUT: EndReason.TIMEOUT,
         core.EndReason.NO_ACK: EndReason.TIMEOUT,
+        core.EndReason.NO_PRACK: EndReason.TIMEOUT,
+        core.EndReason.REPLACED: EndReason.REPLACED,
+        core.EndReason.SESSION_EXPIRED: EndReason.SESSION_EXPIRED,
     }.get(reason, EndReason.FAILURE)

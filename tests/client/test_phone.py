@@ -248,3 +248,26 @@ async def test_transfer_refused_when_not_followed(tmp_path: Path) -> None:
         assert not await inc.transfer("carol")
         assert inc.state is CallState.ESTABLISHED and out.state is CallState.ESTABLISHED
         await out.hangup()
+
+
+async def test_attended_transfer_replaces_the_consultation_call(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        alice, carol = await net.phone("alice"), await net.phone("carol")
+        bob = await net.phone("bob", multi_call=True)
+        a_events, c_events = Recorder(alice), Recorder(carol)
+        first, bob_first = await connect(alice, bob)  # alice calls bob
+        await bob_first.hold()
+        consult, carol_consult = await connect(bob, carol, "carol")  # bob consults carol
+        # bob joins alice and carol: alice calls carol with Replaces of bob's call to carol
+        assert await bob_first.transfer(replaces=consult)
+        requested = await a_events.wait(TransferRequested)
+        new = requested.new_call
+        await new.wait_established(10)
+        replacing = await c_events.wait(IncomingCallReceived, lambda e: e.call is not carol_consult)
+        assert replacing.call.state is CallState.ESTABLISHED  # answered without ringing
+        assert await carol_consult.wait_ended(10) is EndReason.REPLACED
+        assert await consult.wait_ended(10) is EndReason.REMOTE_HANGUP
+        assert await first.wait_ended(10) is EndReason.REMOTE_HANGUP
+        assert bob.calls == [] and alice.calls == [new] and carol.calls == [replacing.call]
+        assert await Ear(new).frames_in(1.0) > 30
+        await new.hangup()
