@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import ssl as ssl_module
 from collections.abc import Coroutine
 
@@ -30,7 +31,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
-from websockets.frames import CloseCode
+from websockets.frames import CloseCode, Frame
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
@@ -64,6 +65,35 @@ def _is_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+class RedactWire(logging.Filter):
+    """websockets logs, at DEBUG, the handshake headers and the head and tail of every frame.
+    SIP messages and handshakes carry credentials (Bearer tokens, digest responses, cookies),
+    so frames are logged by type and size only, and credential headers are masked."""
+
+    SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and args:
+            if any(isinstance(a, Frame) for a in args):
+                record.args = tuple(
+                    f"{a.opcode.name} [{len(a.data)} bytes]" if isinstance(a, Frame) else a
+                    for a in args
+                )
+            elif (
+                len(args) == 2
+                and isinstance(args[0], str)
+                and args[0].lower() in self.SECRET_HEADERS
+            ):
+                record.args = (args[0], "***")
+        return True
+
+
+# the logger handed to websockets for our connections (not websockets' own loggers)
+wire_logger = logging.getLogger("sipcore.transport.ws.wire")
+wire_logger.addFilter(RedactWire())
 
 
 class _WsConnection:
@@ -256,6 +286,7 @@ class WebSocketTransport(Transport):
                 ping_interval=ping_interval,
                 ping_timeout=ping_timeout,
                 close_timeout=close_timeout,
+                logger=wire_logger,
             )
         except OSError as exc:
             raise TransportError(
@@ -355,6 +386,7 @@ class WebSocketTransport(Transport):
                 ping_timeout=self._ping_timeout,
                 close_timeout=self._close_timeout,
                 max_size=self._limits.max_message_size,
+                logger=wire_logger,
             )
         except TimeoutError as exc:
             raise TransportError(f"connection to {url} timed out after {timeout:g} s") from exc

@@ -256,3 +256,25 @@ async def test_listen_failure() -> None:
     async with await WebSocketTransport.listen(Recorder()) as first:
         with pytest.raises(TransportError, match="cannot listen on WS"):
             await WebSocketTransport.listen(Recorder(), *first.local)
+
+
+def test_wire_log_shows_frames_by_type_and_size_and_masks_credential_headers() -> None:
+    import logging
+
+    from websockets.frames import Frame, Opcode
+
+    from sipcore.transport.ws import RedactWire
+
+    redact = RedactWire()
+    message = b"REGISTER sip:a SIP/2.0\r\nAuthorization: Bearer tok-secret-123\r\n\r\n"
+
+    def logged(msg: str, *args: object) -> str:
+        record = logging.LogRecord("x", logging.DEBUG, __file__, 1, msg, args, None)
+        assert redact.filter(record)
+        return record.getMessage()
+
+    assert logged("> %s", Frame(Opcode.TEXT, message)) == f"> TEXT [{len(message)} bytes]"
+    assert logged("> %s: %s", "Authorization", "Bearer tok-secret-123") == "> Authorization: ***"
+    assert logged("< %s: %s", "Set-Cookie", "sid=1") == "< Set-Cookie: ***"
+    assert logged("> %s: %s", "Host", "example.com") == "> Host: example.com"
+    assert logged("= connection is %s", "OPEN") == "= connection is OPEN"
