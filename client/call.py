@@ -283,7 +283,7 @@ class Call:
             except DtmfUnavailable as exc:
                 logger.info("call %s: RFC 4733 unavailable (%s), DTMF by INFO", self.call_id, exc)
         for digit in digits:
-            content_type, body = info_body(digit, duration_ms * 8)
+            content_type, body = info_body(digit, duration_ms)
             self._info = asyncio.get_running_loop().create_future()
             if not self._send_info(body, content_type):
                 raise CallStateError("the call cannot carry INFO now")
