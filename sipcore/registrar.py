@@ -113,8 +113,9 @@ class Binding:
         return ("uri", *_uri_key(self.uri))
 
     def remaining(self, now: float) -> int:
-        """Whole seconds left, rounded up."""
-        return max(0, math.ceil(self.expires_at - now))
+        """Whole seconds left, rounded up; rounded to the microsecond first, so that the float
+        error of ``(now + 600) - now`` does not report 601."""
+        return max(0, math.ceil(round(self.expires_at - now, 6)))
 
     def reported(self, now: float) -> NameAddr:
         """The Contact as a 200 to REGISTER lists it, with the time left (§10.3 step 8)."""

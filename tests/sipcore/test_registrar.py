@@ -231,3 +231,9 @@ def test_malformed_register_changes_nothing() -> None:
         assert response.status_code == 400, bad
         assert response.reason.startswith("Bad Request") or "Contact" in response.reason
     assert [str(b.uri) for b in reg.location.lookup("alice", NOW)] == [ALICE_CONTACT]
+
+
+def test_remaining_is_not_pushed_up_by_float_error() -> None:
+    now = 15845.03494819458  # (now + 600) - now == 600.0000000000018
+    contact = NameAddr.parse(f"<{BOB_CONTACT}>")
+    assert Binding("bob", contact, BOB, now + 600, "c", 1).remaining(now) == 600
