@@ -51,12 +51,23 @@ def parse_port(text: str, where: str) -> int:
 
 
 def _split_uri_params(text: str) -> Params:
-    """Already-validated uri-parameters, names lower-cased (§19.1.4: case-insensitive)."""
+    """Already-validated ``;name[=value]`` parameters without quotes or spaces (uri-parameters
+    always are), names lower-cased (§19.1.4: case-insensitive)."""
     params: Params = {}
-    for item in text[1:].split(";"):
+    for item in text.split(";")[1:]:
         name, eq, value = item.partition("=")
         params[name.lower()] = value if eq else None
     return params
+
+
+def split_params(text: str) -> Params:
+    """Split already-validated *( SEMI generic-param ) text: lower-case names, quoted values
+    keep their quotes, a parameter without a value maps to None."""
+    if '"' not in text and " " not in text and "\t" not in text:
+        return _split_uri_params(text)
+    # quoted values may hold ';' and '=' (an empty match group means "no value": a quoted
+    # value always has its quotes)
+    return {name.lower(): value or None for name, value in g.PARAM_PAIR_RE.findall(text)}
 
 
 def _split_uri_headers(text: str) -> dict[str, str]:
@@ -89,9 +100,7 @@ class LazyParams:
             self._params = {}
             self._ptext = ""
 
-    @staticmethod
-    def _split(text: str) -> Params:
-        return split_params(text)
+    _split = staticmethod(split_params)
 
     @property
     def params(self) -> Params:
@@ -464,20 +473,6 @@ def parse_generic_params(text: str, where: str) -> Params:
     if g.GENERIC_PARAMS_RE.fullmatch(text) is None:
         raise ParseError(f"bad parameters in {where}: {text[:80]!r}")
     return split_params(text)
-
-
-def split_params(text: str) -> Params:
-    """Split already-validated *( SEMI generic-param ) text: lower-case names, quoted values
-    keep their quotes, a parameter without a value maps to None."""
-    if '"' not in text and " " not in text and "\t" not in text:
-        params: Params = {}
-        for item in text.split(";")[1:]:
-            name, eq, value = item.partition("=")
-            params[name.lower()] = value if eq else None
-        return params
-    # quoted values may hold ';' and '=' (an empty match group means "no value": a quoted
-    # value always has its quotes)
-    return {name.lower(): value or None for name, value in g.PARAM_PAIR_RE.findall(text)}
 
 
 class NameAddr(LazyParams):
