@@ -12,7 +12,7 @@ from .uri import (
     Params,
     _format_params,
     check_host,
-    fast_host,
+    fast_hostport,
     parse_generic_params,
     parse_port,
     quote_string,
@@ -400,24 +400,16 @@ def _fast_via(text: str) -> Via | None:
     if not sp or not transport.isalpha() or not transport.isascii():
         return None
     sent_by, _, _ = rest.partition(";")
-    host, colon, port_text = sent_by.partition(":")
-    if not fast_host(host):
+    hostport = fast_hostport(sent_by)
+    if hostport is None:
         return None
-    port = None
-    if colon:
-        if not port_text.isdigit() or len(port_text) > 5 or not port_text.isascii():
-            return None
-        port = int(port_text)
-        if port > 65535:
-            return None
     ptext = rest[len(sent_by) :]
     if ptext and g.FAST_PARAMS_RE.fullmatch(ptext) is None:
         return None
     via = Via.__new__(Via)
     via.protocol = "SIP/2.0"
     via.transport = transport if transport.isupper() else transport.upper()
-    via.host = host
-    via.port = port
+    via.host, via.port = hostport
     via._set_params(ptext)
     return via
 

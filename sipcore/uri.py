@@ -119,18 +119,27 @@ _HOST_CHARS = _ALNUM + ".-"
 _FAST_URI_CHARS = _ALNUM + "-_.!~*'()&=+$,;/:@"
 
 
-def fast_host(host: str) -> bool:
-    """A hostname or IPv4 address made only of letters, digits, '.' and '-' (§25.1)."""
-    return bool(
-        host
-        and not host.strip(_HOST_CHARS)
-        and host[0] != "."
-        and host[0] != "-"
-        and host[-1] != "-"
-        and ".." not in host
-        and "-." not in host
-        and ".-" not in host
-    )
+def fast_hostport(hostport: str) -> tuple[str, int | None] | None:
+    """Host and port of ``host[:port]`` in its common shape: a hostname or IPv4 address made
+    only of letters, digits, '.' and '-' (§25.1), a port of at most five digits up to 65535."""
+    host, colon, port_text = hostport.partition(":")
+    if (
+        not host
+        or host.strip(_HOST_CHARS)
+        or host[0] == "."
+        or host[0] == "-"
+        or host[-1] == "-"
+        or ".." in host
+        or "-." in host
+        or ".-" in host
+    ):
+        return None
+    if not colon:
+        return host, None
+    if not port_text.isdigit() or len(port_text) > 5 or not port_text.isascii():
+        return None
+    port = int(port_text)
+    return (host, port) if port <= 65535 else None
 
 
 def _fast_sip_uri(text: str) -> SipUri | None:
@@ -153,16 +162,9 @@ def _fast_sip_uri(text: str) -> SipUri | None:
         hostpart = user
         user = None
     hostport, _, _ = hostpart.partition(";")
-    host, colon, port_text = hostport.partition(":")
-    if not fast_host(host):
+    host_port = fast_hostport(hostport)
+    if host_port is None:
         return None
-    port = None
-    if colon:
-        if not port_text.isdigit() or len(port_text) > 5 or not port_text.isascii():
-            return None
-        port = int(port_text)
-        if port > 65535:
-            return None
     ptext = hostpart[len(hostport) :]
     if ptext and g.FAST_URI_PARAMS_RE.fullmatch(ptext) is None:
         return None
@@ -170,8 +172,7 @@ def _fast_sip_uri(text: str) -> SipUri | None:
     uri.scheme = scheme
     uri.user = user
     uri.password = None
-    uri.host = host
-    uri.port = port
+    uri.host, uri.port = host_port
     uri._set_params(ptext)
     uri.headers = {}
     uri._text = text
