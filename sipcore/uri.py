@@ -222,8 +222,11 @@ class SipUri(LazyParams):
     def parse(cls, text: str) -> SipUri:
         """Parse ``sip:``/``sips:`` URI text; raise ParseError if it is not one (§25.1)."""
         uri = _fast_sip_uri(text)
-        if uri is not None:
-            return uri
+        return uri if uri is not None else cls._parse_grammar(text)
+
+    @classmethod
+    def _parse_grammar(cls, text: str) -> SipUri:
+        """The full §25.1 path, for everything the fast path leaves (tests check they agree)."""
         if "@" in text:
             m = g.SIP_URI_USER_RE.fullmatch(text)
             if m is None:
