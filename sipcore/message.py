@@ -105,26 +105,29 @@ def _single(where: str, lines: list[str]) -> str | None:
     return lines[0]
 
 
-def _from(lines: list[str]) -> NameAddr | None:
-    value = _single("From", lines)
-    return None if value is None else NameAddr.parse(value, where="From")
+def _required(where: str, lines: list[str]) -> str:
+    value = _single(where, lines)
+    if value is None:
+        raise ParseError(f"no {where} header")
+    return value
 
 
-def _to(lines: list[str]) -> NameAddr | None:
-    value = _single("To", lines)
-    return None if value is None else NameAddr.parse(value, where="To")
+def _name_addr(where: str) -> Callable[[list[str]], NameAddr]:
+    def parse(lines: list[str]) -> NameAddr:
+        return NameAddr.parse(_required(where, lines), where=where)
+
+    return parse
 
 
-def _call_id(lines: list[str]) -> str | None:
-    value = _single("Call-ID", lines)
-    if value is not None and not g.CALL_ID_RE.fullmatch(value):
+def _call_id(lines: list[str]) -> str:
+    value = _required("Call-ID", lines)
+    if not g.CALL_ID_RE.fullmatch(value):
         raise ParseError(f"bad Call-ID: {value!r}")
     return value
 
 
-def _cseq(lines: list[str]) -> CSeq | None:
-    value = _single("CSeq", lines)
-    return None if value is None else CSeq.parse(value)
+def _cseq(lines: list[str]) -> CSeq:
+    return CSeq.parse(_required("CSeq", lines))
 
 
 def _max_forwards(lines: list[str]) -> int | None:
@@ -182,6 +185,8 @@ def _tokens(where: str) -> Callable[[list[str]], list[str]]:
     return parse
 
 
+_FROM = _name_addr("From")
+_TO = _name_addr("To")
 _ROUTES = _name_addrs("Route")
 _RECORD_ROUTES = _name_addrs("Record-Route")
 _EXPIRES = _int_header("Expires")
@@ -216,31 +221,19 @@ class Message:
 
     @property
     def from_(self) -> NameAddr:
-        value = self.headers.typed("from", _from)
-        if value is None:
-            raise ParseError("no From header")
-        return value
+        return self.headers.typed("from", _FROM)
 
     @property
     def to(self) -> NameAddr:
-        value = self.headers.typed("to", _to)
-        if value is None:
-            raise ParseError("no To header")
-        return value
+        return self.headers.typed("to", _TO)
 
     @property
     def call_id(self) -> str:
-        value = self.headers.typed("call-id", _call_id)
-        if value is None:
-            raise ParseError("no Call-ID header")
-        return value
+        return self.headers.typed("call-id", _call_id)
 
     @property
     def cseq(self) -> CSeq:
-        value = self.headers.typed("cseq", _cseq)
-        if value is None:
-            raise ParseError("no CSeq header")
-        return value
+        return self.headers.typed("cseq", _cseq)
 
     @property
     def max_forwards(self) -> int | None:
