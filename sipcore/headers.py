@@ -127,6 +127,11 @@ def split_list(value: str) -> list[str]:
     return parts
 
 
+def split_values(lines: Iterable[str]) -> list[str]:
+    """The non-empty values of the lines of a list header, split on top-level commas."""
+    return [value for line in lines for value in split_list(line) if value]
+
+
 class Headers:
     """An ordered, case-insensitive multimap of header fields.
 
@@ -174,15 +179,8 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """All values of ``name``; list-valued headers are split on top-level commas."""
         key = canonical_name(name)
-        lines = self._map.get(key)
-        if not lines:
-            return []
-        if key not in LIST_HEADERS:
-            return list(lines)
-        values: list[str] = []
-        for line in lines:
-            values.extend(v for v in split_list(line) if v)
-        return values
+        lines = self._map.get(key, ())
+        return split_values(lines) if key in LIST_HEADERS else list(lines)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and canonical_name(name) in self._map

@@ -24,6 +24,7 @@ from .headers import (
     canonical_name,
     parse_token_list,
     split_list,
+    split_values,
 )
 from .uri import NameAddr, SipUri, Uri, _fast_sip_uri, parse_delta_seconds, parse_uri
 
@@ -89,10 +90,7 @@ def _vias(lines: list[str]) -> list[Via]:
 
 def _name_addrs(where: str) -> Callable[[list[str]], list[NameAddr]]:
     def parse(lines: list[str]) -> list[NameAddr]:
-        result: list[NameAddr] = []
-        for line in lines:
-            result.extend(NameAddr.parse(v, where=where) for v in split_list(line) if v)
-        return result
+        return [NameAddr.parse(value, where=where) for value in split_values(lines)]
 
     return parse
 
@@ -177,10 +175,7 @@ def _auth(lines: list[str]) -> list[AuthHeader]:
 
 def _tokens(where: str) -> Callable[[list[str]], list[str]]:
     def parse(lines: list[str]) -> list[str]:
-        values: list[str] = []
-        for line in lines:
-            values.extend(v for v in split_list(line) if v)
-        return parse_token_list(values, where)
+        return parse_token_list(split_values(lines), where)
 
     return parse
 
