@@ -567,6 +567,15 @@ def generate_call_id(host: str | None = None) -> str:
     return f"{local}@{host}" if host else local
 
 
+def _add_body_fields(fields: list[tuple[str, str]], body: bytes, content_type: str | None) -> None:
+    """Content-Type (required with a body) and Content-Length, the last fields of a message."""
+    if body or content_type:
+        if content_type is None:
+            raise ValueError("a body needs a content_type")
+        fields.append(("Content-Type", content_type))
+    fields.append(("Content-Length", str(len(body))))
+
+
 def build_request(
     method: str,
     uri: Uri,
@@ -595,11 +604,7 @@ def build_request(
     if contact is not None:
         fields.append(("Contact", str(contact)))
     fields.extend(headers)
-    if body or content_type:
-        if content_type is None:
-            raise ValueError("a body needs a content_type")
-        fields.append(("Content-Type", content_type))
-    fields.append(("Content-Length", str(len(body))))
+    _add_body_fields(fields, body, content_type)
     return Request(method, uri, Headers(fields), body)
 
 
@@ -639,9 +644,5 @@ def build_response(
     if status_code == 100 and "timestamp" in src:
         fields.append(("Timestamp", src.get("timestamp") or ""))
     fields.extend(headers)
-    if body or content_type:
-        if content_type is None:
-            raise ValueError("a body needs a content_type")
-        fields.append(("Content-Type", content_type))
-    fields.append(("Content-Length", str(len(body))))
+    _add_body_fields(fields, body, content_type)
     return Response(status_code, reason, Headers(fields), body)
