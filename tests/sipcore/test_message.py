@@ -193,7 +193,7 @@ def test_limits() -> None:
         parse_message(many, limits=limits)
     long_line = INVITE.replace(b"Max-Forwards: 70\r\n", b"X-A: " + b"a" * 150 + b"\r\n")
     with pytest.raises(ParseError):
-        parse_message(long_line + b"x" * 0, limits=Limits(max_line_length=100))
+        parse_message(long_line, limits=Limits(max_line_length=100))
     assert parse_message(INVITE, limits=limits).method == "INVITE"
 
 
