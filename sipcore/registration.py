@@ -16,7 +16,6 @@ invalid token is ``AuthenticationFailed`` first, so that a token provider can be
 from __future__ import annotations
 
 import enum
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,10 +23,10 @@ from .auth import DigestClient, bearer
 from .events import Event
 from .headers import AuthHeader, Via
 from .message import (
-    MAGIC_COOKIE,
     Request,
     Response,
     build_request,
+    generate_branch,
     generate_call_id,
     generate_tag,
 )
@@ -331,7 +330,7 @@ class Registration:
         cfg = self.config
         self.cseq += 1
         registrar = cfg.registrar or SipUri(cfg.aor.host, scheme=cfg.aor.scheme, port=cfg.aor.port)
-        via_params: Params = {"branch": MAGIC_COOKIE + secrets.token_hex(8), "rport": None}
+        via_params: Params = {"branch": generate_branch(), "rport": None}
         via = Via(self._transport, self._via_host, self._via_port, via_params)
         aor = NameAddr(cfg.aor, cfg.display_name)
         headers: list[tuple[str, str]] = []

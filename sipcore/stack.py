@@ -774,10 +774,7 @@ class Account:
             raise TransportError(f"no transport for {flow}")
         waiter: asyncio.Future[None] = stack.loop.create_future()
         stack._pong_watchers[flow] = waiter
-        ping = getattr(transport, "ping", None)
-        if ping is None:
-            raise TransportError(f"{transport.name} has no keep-alive ping")
-        ping(flow)
+        transport.ping(flow)
         await waiter
 
     async def _options_ping(self, flow: Flow) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import secrets
 from collections import deque
 from collections.abc import Iterable
 
@@ -34,6 +33,7 @@ from .message import (
     Request,
     Response,
     build_response,
+    generate_tag,
     parse_message,
     reason_phrase,
 )
@@ -212,7 +212,7 @@ class TransactionLayer:
             return
         if self.transaction_count >= self.max_transactions:
             self.send_stateless(
-                build_response(request, 503, headers=[("Retry-After", "5")], to_tag=_tag()),
+                build_response(request, 503, headers=[("Retry-After", "5")], to_tag=generate_tag()),
                 _response_flow(request, flow),
             )
             self._events.append(
@@ -227,7 +227,7 @@ class TransactionLayer:
             # §9.2: CANCEL matches the INVITE transaction with the same key but for the method
             invite = self._server.get(_server_key(request, method="INVITE"))
             if invite is None or not isinstance(invite, InviteServerTransaction):
-                self.respond(key, 481, now, to_tag=_tag())
+                self.respond(key, 481, now, to_tag=generate_tag())
                 return
             self.respond(key, 200, now)
             self._events.append(
@@ -238,10 +238,10 @@ class TransactionLayer:
         to_tag = request.to.tag
         if to_tag is None:
             # §8.2.2.2 merged requests: same From tag, Call-ID and CSeq, another branch
-            merge_key = (request.from_.tag or "", request.call_id, request.cseq.number, method)
+            merge_key = _merge_key(request)
             first = self._merge.get(merge_key)
             if first is not None and first != key:
-                self.respond(key, 482, now, to_tag=_tag())
+                self.respond(key, 482, now, to_tag=generate_tag())
                 return
             self._merge[merge_key] = key
         if method == "INVITE":
@@ -264,9 +264,8 @@ class TransactionLayer:
                 self._client.pop(txn.id, None)
             else:
                 self._server.pop(txn.id, None)
-                req = txn.request
-                if req.to.tag is None:
-                    merge_key = (req.from_.tag or "", req.call_id, req.cseq.number, req.method)
+                if txn.request.to.tag is None:
+                    merge_key = _merge_key(txn.request)
                     if self._merge.get(merge_key) == txn.id:
                         del self._merge[merge_key]
             self._events.append(TransactionTerminated(transaction=txn.id))
@@ -305,6 +304,11 @@ def _server_key(request: Request, method: str | None = None) -> str:
         f"s2543|{request.uri}|{to_tag}|{request.from_.tag}|{request.call_id}|"
         f"{request.cseq.number}|{via}|{method}"
     )
+
+
+def _merge_key(request: Request) -> tuple[str, str, int, str]:
+    """§8.2.2.2: From tag, Call-ID, CSeq number and method identify merged requests."""
+    return (request.from_.tag or "", request.call_id, request.cseq.number, request.method)
 
 
 def _ack_matches(txn: ServerTransaction, ack: Request) -> bool:
@@ -348,10 +352,6 @@ def _response_flow(request: Request, flow: Flow) -> Flow:
     return Flow(flow.transport, (flow.remote[0], via.port or 5060), flow.local, flow.connection)
 
 
-def _tag() -> str:
-    return secrets.token_hex(6)
-
-
 def _error_response(data: bytes, status: int) -> bytes | None:
     """A stateless answer to a request that failed to parse, when its Via, From, To, Call-ID
     and CSeq lines can still be found (§8.2.6); None otherwise."""
@@ -374,7 +374,7 @@ def _error_response(data: bytes, status: int) -> bytes | None:
         return None
     to = copied["to"][0]
     if "tag=" not in to:
-        to += f";tag={_tag()}"
+        to += f";tag={generate_tag()}"
     lines = [f"SIP/2.0 {status} {reason_phrase(status)}"]
     lines += [f"Via: {v}" for v in copied["via"]]
     lines += [f"From: {copied['from'][0]}", f"To: {to}"]

@@ -13,16 +13,19 @@ transport answers itself with a single CRLF (the pong); pongs reach the driver t
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 import ipaddress
 import itertools
 import logging
 import ssl
 from collections.abc import Callable
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Generic, Protocol, Self, TypeVar
 
 from sipcore.errors import TransportError
 from sipcore.flow import RELIABLE_TRANSPORTS, Flow
+from sipcore.framer import KeepAlive
 
 logger = logging.getLogger("sipcore.transport")
 
@@ -182,3 +185,118 @@ def deliver(callback: Callable[..., object], *args: object) -> Exception | None:
         logger.exception("%s failed on %s", getattr(callback, "__name__", "receiver"), flows)
         return exc
     return None
+
+
+def connect_error(target: str, exc: OSError, timeout: float) -> TransportError:
+    """What a failed connection attempt to ``target`` reports: refused, timed out after
+    ``timeout``, certificate verification or TLS handshake failed, or another socket error."""
+    if isinstance(exc, TimeoutError):
+        return TransportError(f"connection to {target} timed out after {timeout:g} s")
+    if isinstance(exc, ConnectionRefusedError):
+        return TransportError(f"connection to {target} refused")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return TransportError(
+            f"connection to {target}: certificate verify failed: {exc.verify_message}"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return TransportError(f"connection to {target}: TLS handshake failed: {exc.reason or exc}")
+    return TransportError(f"connection to {target} failed: {exc.strerror or exc}")
+
+
+class Connection(Protocol):
+    """One connection of a :class:`ConnectionTransport`."""
+
+    flow: Flow
+
+    @property
+    def is_open(self) -> bool: ...
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data``; raises :class:`~sipcore.errors.TransportError` if it cannot."""
+
+    def close(self) -> None:
+        """Close after the queued data is sent."""
+
+    def fail(self, error: BaseException, *, abort: bool = False) -> None:
+        """Close the connection; ``error`` is what flow_closed will report."""
+
+
+C = TypeVar("C", bound=Connection)
+
+
+class ConnectionTransport(Transport, Generic[C]):
+    """What TCP, TLS, WS and WSS share: flows by connection number, sending and CRLF keep-alives
+    on them, and how received items reach the :class:`Receiver`."""
+
+    _receiver: Receiver
+    _max_buffer: int
+    _connections: dict[int, C]
+    _closed: bool
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportError(f"{self!r} is closed")
+
+    @abc.abstractmethod
+    def _route(self, remote: tuple[str, int]) -> C | None:
+        """A connection to ``remote`` (host normalized), for flows whose ``connection`` is 0."""
+
+    def _find(self, flow: Flow) -> C:
+        if flow.connection:
+            conn = self._connections.get(flow.connection)
+        else:
+            conn = self._route((normalize_host(flow.remote[0]), flow.remote[1]))
+        if conn is None or not conn.is_open:
+            raise TransportError(f"{flow}: no open connection")
+        return conn
+
+    def send(self, data: bytes, flow: Flow) -> None:
+        self._find(flow).write(data)
+
+    def ping(self, flow: Flow) -> None:
+        """Send a RFC 5626 §4.4.1 ping (CRLF CRLF); the pong comes as keepalive_received."""
+        self._find(flow).write(PING)
+
+    def flows(self) -> list[Flow]:
+        return [conn.flow for conn in self._connections.values() if conn.is_open]
+
+    def close_flow(self, flow: Flow) -> None:
+        conn = self._connections.get(flow.connection) if flow.connection else None
+        if conn is not None:
+            conn.close()
+
+    def _check_buffer(self, conn: C, queued: int) -> None:
+        """Give ``conn`` up when ``queued`` octets would exceed the limit: its peer stopped
+        reading, and buffering without bound is worse than closing the flow."""
+        if queued > self._max_buffer:
+            error = TransportError(
+                f"{conn.flow}: over {self._max_buffer} octets queued, flow closed"
+            )
+            logger.warning("%s", error)
+            conn.fail(error, abort=True)
+            raise error
+
+    def _received(self, conn: C, item: bytes | KeepAlive) -> None:
+        """Answer a ping with a pong (RFC 5626 §4.4.1), report a pong, deliver a message; a
+        receiver that raises closes the connection."""
+        if item is KeepAlive.PING:
+            with contextlib.suppress(TransportError):  # logged, and the connection is closing
+                conn.write(PONG)
+            return
+        if item is KeepAlive.PONG:
+            error = deliver(self._receiver.keepalive_received, conn.flow)
+        else:
+            error = deliver(self._receiver.message_received, item, conn.flow)
+        if error is not None:
+            conn.fail(error)
+
+    async def _await_attempt(self, attempt: asyncio.Task[C], target: str) -> Flow:
+        """The flow of a connection attempt; an attempt cancelled by :meth:`close` (not the
+        caller being cancelled) becomes a TransportError."""
+        try:
+            return (await attempt).flow
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if attempt.cancelled() and self._closed and current and not current.cancelling():
+                raise TransportError(f"{self!r} closed while connecting to {target}") from None
+            raise

@@ -9,22 +9,20 @@ the connection is closed and the error is reported with ``flow_closed``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl as ssl_module
 from typing import cast
 
 from sipcore.errors import ParseError, TransportError
 from sipcore.flow import Flow
-from sipcore.framer import KeepAlive, StreamFramer
+from sipcore.framer import StreamFramer
 from sipcore.message import DEFAULT_LIMITS, Limits
 from sipcore.transport.base import (
     DEFAULT_MAX_BUFFER,
-    PING,
-    PONG,
+    ConnectionTransport,
     Receiver,
-    Transport,
     address,
     client_ssl_context,
+    connect_error,
     deliver,
     logger,
     next_connection_id,
@@ -68,14 +66,12 @@ class _Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             raise TransportError(f"{self.flow} is closed")
-        max_buffer = self._owner._max_buffer
-        if transport.get_write_buffer_size() + len(data) > max_buffer:
-            # The peer stopped reading: rather than buffer without bound, give the flow up.
-            error = TransportError(f"{self.flow}: over {max_buffer} octets queued, flow closed")
-            logger.warning("%s", error)
-            self.fail(error, abort=True)
-            raise error
+        self._owner._check_buffer(self, transport.get_write_buffer_size() + len(data))
         transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
     # asyncio.Protocol
 
@@ -98,24 +94,10 @@ class _Connection(asyncio.Protocol):
             logger.info("%s: framing error, closing: %s", self.flow, exc)
             self.fail(exc)
             return
-        receiver = self._owner._receiver
         for item in items:
             if not self.is_open:
                 break
-            if item is KeepAlive.PING:
-                # RFC 5626 §4.4.1: answer a double-CRLF ping with a single-CRLF pong
-                self.write_quietly(PONG)
-                continue
-            if item is KeepAlive.PONG:
-                error = deliver(receiver.keepalive_received, self.flow)
-            else:
-                error = deliver(receiver.message_received, item, self.flow)
-            if error is not None:
-                self.fail(error)
-
-    def write_quietly(self, data: bytes) -> None:
-        with contextlib.suppress(TransportError):  # logged, and the connection is closing
-            self.write(data)
+            self._owner._received(self, item)
 
     def eof_received(self) -> bool:
         return False  # a half-closed SIP connection is of no use: close our side too
@@ -139,7 +121,7 @@ class _Connection(asyncio.Protocol):
                 self.closed.set_result(None)
 
 
-class StreamTransport(Transport):
+class StreamTransport(ConnectionTransport[_Connection]):
     """TCP or TLS connections: a listening socket, outgoing connections, or both.
 
     Flows are ``Flow("TCP" | "TLS", remote, local, connection=<unique int>)``. :meth:`connect`
@@ -278,13 +260,7 @@ class StreamTransport(Transport):
         )
         self._pending[key] = attempt
         attempt.add_done_callback(lambda task: self._attempt_done(key, task))
-        try:
-            return (await attempt).flow
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if attempt.cancelled() and self._closed and current and not current.cancelling():
-                raise TransportError(f"{self!r} closed while connecting to {host}:{port}") from None
-            raise
+        return await self._await_attempt(attempt, f"{host}:{port}")
 
     async def _open(
         self,
@@ -311,20 +287,8 @@ class StreamTransport(Transport):
                     ssl=context,
                     server_hostname=(server_hostname or host) if context is not None else None,
                 )
-        except TimeoutError as exc:
-            raise TransportError(f"connection to {target} timed out after {timeout:g} s") from exc
-        except ConnectionRefusedError as exc:
-            raise TransportError(f"connection to {target} refused") from exc
-        except ssl_module.SSLCertVerificationError as exc:
-            raise TransportError(
-                f"connection to {target}: certificate verify failed: {exc.verify_message}"
-            ) from exc
-        except ssl_module.SSLError as exc:
-            raise TransportError(
-                f"connection to {target}: TLS handshake failed: {exc.reason or exc}"
-            ) from exc
         except OSError as exc:
-            raise TransportError(f"connection to {target} failed: {exc.strerror or exc}") from exc
+            raise connect_error(target, exc, timeout) from exc
         if not conn.registered:  # closed meanwhile, or the transport was closed
             raise TransportError(f"connection to {target} closed at once")
         conn.keys.append(key)
@@ -336,10 +300,6 @@ class StreamTransport(Transport):
             del self._pending[key]
         if not task.cancelled():
             task.exception()  # mark it retrieved: its caller or the waiters report it
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise TransportError(f"{self!r} is closed")
 
     def _connection_made(self, conn: _Connection) -> None:
         if self._closed:
@@ -373,29 +333,8 @@ class StreamTransport(Transport):
         logger.debug("%s closed: %s", conn.flow, error or "clean")
         deliver(self._receiver.flow_closed, conn.flow, error)
 
-    def _find(self, flow: Flow) -> _Connection:
-        if flow.connection:
-            conn = self._connections.get(flow.connection)
-        else:
-            conn = self._routes.get((normalize_host(flow.remote[0]), flow.remote[1]))
-        if conn is None or not conn.is_open:
-            raise TransportError(f"{flow}: no open connection")
-        return conn
-
-    def send(self, data: bytes, flow: Flow) -> None:
-        self._find(flow).write(data)
-
-    def ping(self, flow: Flow) -> None:
-        """Send a RFC 5626 §4.4.1 ping (CRLF CRLF); the pong comes as keepalive_received."""
-        self._find(flow).write(PING)
-
-    def flows(self) -> list[Flow]:
-        return [conn.flow for conn in self._connections.values() if conn.is_open]
-
-    def close_flow(self, flow: Flow) -> None:
-        conn = self._connections.get(flow.connection) if flow.connection else None
-        if conn is not None and conn.transport is not None:
-            conn.transport.close()
+    def _route(self, remote: tuple[str, int]) -> _Connection | None:
+        return self._routes.get(remote)
 
     async def close(self) -> None:
         self._closed = True
@@ -408,8 +347,7 @@ class StreamTransport(Transport):
             await asyncio.wait(attempts)
         conns = list(self._connections.values())
         for conn in conns:
-            if conn.transport is not None:
-                conn.transport.close()
+            conn.close()
         waiting = {conn.closed for conn in conns}
         if waiting:
             _, late = await asyncio.wait(waiting, timeout=_CLOSE_TIMEOUT)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import ssl as ssl_module
 from collections.abc import Coroutine
@@ -39,15 +38,17 @@ from websockets.uri import parse_uri
 
 from sipcore.errors import TransportError
 from sipcore.flow import Flow
+from sipcore.framer import KeepAlive
 from sipcore.message import DEFAULT_LIMITS, Limits
 from sipcore.transport.base import (
     DEFAULT_MAX_BUFFER,
     PING,
     PONG,
+    ConnectionTransport,
     Receiver,
-    Transport,
     address,
     client_ssl_context,
+    connect_error,
     deliver,
     logger,
     next_connection_id,
@@ -65,6 +66,15 @@ def _is_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _keepalive(message: bytes) -> bytes | KeepAlive:
+    """RFC 5626 §4.4.1 over WebSocket: a message of CRLF CRLF is a ping, one of CRLF a pong."""
+    if message == PING:
+        return KeepAlive.PING
+    if message == PONG:
+        return KeepAlive.PONG
+    return message
 
 
 class RedactWire(logging.Filter):
@@ -119,16 +129,10 @@ class _WsConnection:
     def is_open(self) -> bool:
         return not self._closing and self.ws.state is State.OPEN
 
-    def enqueue(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
         if not self.is_open:
             raise TransportError(f"{self.flow} is closed")
-        max_buffer = self.owner._max_buffer
-        if self._queued + len(data) > max_buffer:
-            # The peer stopped reading: rather than queue without bound, give the flow up.
-            error = TransportError(f"{self.flow}: over {max_buffer} octets queued, flow closed")
-            logger.warning("%s", error)
-            self.fail(error, abort=True)
-            raise error
+        self.owner._check_buffer(self, self._queued + len(data))
         self._queue.append(data)
         self._queued += len(data)
         self._wake.set()
@@ -172,24 +176,13 @@ class _WsConnection:
 
     async def read(self) -> None:
         """Deliver messages until the connection ends, then report flow_closed."""
-        receiver = self.owner._receiver
         closed_by: BaseException | None = None
         try:
             while True:
                 message = await self.ws.recv(decode=False)
                 if self._closing:
                     continue  # closing: drain until the close handshake ends, deliver nothing
-                if message == PING:
-                    # RFC 5626 §4.4.1: answer a double-CRLF ping with a single-CRLF pong
-                    with contextlib.suppress(TransportError):
-                        self.enqueue(PONG)
-                    continue
-                if message == PONG:
-                    error = deliver(receiver.keepalive_received, self.flow)
-                else:
-                    error = deliver(receiver.message_received, message, self.flow)
-                if error is not None:
-                    self.fail(error)
+                self.owner._received(self, _keepalive(message))
         except ConnectionClosedOK:
             pass
         except ConnectionClosed as exc:  # abnormal closure, keep-alive timeout, message too big
@@ -205,7 +198,7 @@ class _WsConnection:
             await asyncio.wait([self.writer])
 
 
-class WebSocketTransport(Transport):
+class WebSocketTransport(ConnectionTransport[_WsConnection]):
     """WS or WSS connections (RFC 7118): a listening server, outgoing connections, or both.
 
     Flows are ``Flow("WS" | "WSS", remote=peer (host, port), local, connection=<unique int>)``.
@@ -358,13 +351,7 @@ class WebSocketTransport(Transport):
         )
         self._attempts.add(attempt)
         attempt.add_done_callback(self._attempts.discard)
-        try:
-            return (await attempt).flow
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if attempt.cancelled() and self._closed and current and not current.cancelling():
-                raise TransportError(f"{self!r} closed while connecting to {url}") from None
-            raise
+        return await self._await_attempt(attempt, url)
 
     async def _open(
         self,
@@ -388,26 +375,14 @@ class WebSocketTransport(Transport):
                 max_size=self._limits.max_message_size,
                 logger=wire_logger,
             )
-        except TimeoutError as exc:
-            raise TransportError(f"connection to {url} timed out after {timeout:g} s") from exc
-        except ConnectionRefusedError as exc:
-            raise TransportError(f"connection to {url} refused") from exc
-        except ssl_module.SSLCertVerificationError as exc:
-            raise TransportError(
-                f"connection to {url}: certificate verify failed: {exc.verify_message}"
-            ) from exc
-        except ssl_module.SSLError as exc:
-            raise TransportError(
-                f"connection to {url}: TLS handshake failed: {exc.reason or exc}"
-            ) from exc
         except InvalidStatus as exc:
             raise TransportError(
                 f"connection to {url} rejected: HTTP {exc.response.status_code}"
             ) from exc
         except InvalidHandshake as exc:
             raise TransportError(f"connection to {url}: handshake failed: {exc}") from exc
-        except OSError as exc:
-            raise TransportError(f"connection to {url} failed: {exc.strerror or exc}") from exc
+        except OSError as exc:  # refused, timed out, certificate or TLS handshake failed
+            raise connect_error(url, exc, timeout) from exc
         if ws.subprotocol != SIP_SUBPROTOCOL:
             # RFC 7118 §4: without the "sip" subprotocol the connection is not usable for SIP
             await ws.close(CloseCode.PROTOCOL_ERROR, "sip subprotocol required")
@@ -463,42 +438,19 @@ class WebSocketTransport(Transport):
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise TransportError(f"{self!r} is closed")
-
-    def _find(self, flow: Flow) -> _WsConnection:
-        if flow.connection:
-            conn = self._connections.get(flow.connection)
-        else:
-            remote = (normalize_host(flow.remote[0]), flow.remote[1])
-            conn = next(
-                (
-                    c
-                    for c in self._connections.values()
-                    if (normalize_host(c.flow.remote[0]), c.flow.remote[1]) == remote and c.is_open
-                ),
-                None,
-            )
-        if conn is None or not conn.is_open:
-            raise TransportError(f"{flow}: no open connection")
-        return conn
+    def _route(self, remote: tuple[str, int]) -> _WsConnection | None:
+        return next(
+            (
+                c
+                for c in self._connections.values()
+                if (normalize_host(c.flow.remote[0]), c.flow.remote[1]) == remote and c.is_open
+            ),
+            None,
+        )
 
     def send(self, data: bytes, flow: Flow) -> None:
         """Queue one SIP message as one WebSocket message (RFC 7118 §5)."""
-        self._find(flow).enqueue(data)
-
-    def ping(self, flow: Flow) -> None:
-        """Send a RFC 5626 §4.4.1 ping ("\\r\\n\\r\\n"); the pong comes as keepalive_received."""
-        self._find(flow).enqueue(PING)
-
-    def flows(self) -> list[Flow]:
-        return [conn.flow for conn in self._connections.values() if conn.is_open]
-
-    def close_flow(self, flow: Flow) -> None:
-        conn = self._connections.get(flow.connection) if flow.connection else None
-        if conn is not None:
-            conn.close()
+        self._find(flow).write(data)
 
     async def close(self) -> None:
         self._closed = True
