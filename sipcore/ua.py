@@ -20,7 +20,6 @@ RFC 3891) are delegated to :mod:`sipcore.transfer`.
 from __future__ import annotations
 
 import itertools
-import secrets
 from collections import deque
 from collections.abc import Callable
 
@@ -76,7 +75,7 @@ from .transaction_layer import TransactionLayer
 from .transfer import DEFAULT_REFER, ReceivedRefer, ReferConfig, Transfer, Transfers
 from .ua_extensions import CallExtensions, with_extensions
 from .uas import DEFAULT_POLICY, UasPolicy, check_request
-from .update import UpdateAnswered, UpdateReceived
+from .update import UpdateAnswered, UpdateReceived, glare_retry
 from .uri import NameAddr, Uri
 
 
@@ -632,11 +631,9 @@ class UserAgent:
             self.layer.send_stateless(ack, call.flow)
             self._ext.reinvite_answered(call, request, response, now)
         elif status == 491:
-            # §14.1: retry after 2.1-4 s when we own the Call-ID (we sent the INVITE that made
-            # the dialog), 0-2 s otherwise; the same offer goes again
-            low, high = (2.1, 4.0) if call.direction == "outgoing" else (0.0, 2.0)
-            call.retry_at = now + low + (high - low) * secrets.randbelow(1000) / 1000
-            call.retry_body = (request.body, request.headers.get("content-type"))
+            # §14.1: the same offer goes again a little later
+            owner = call.direction == "outgoing"
+            call.retry_at, call.retry_body = glare_retry(request, now, call_id_owner=owner)
             return
         elif status in (408, 481):
             # §14.1: the dialog is gone
