@@ -188,8 +188,6 @@ class UserAgent:
         either way (the caller tries again later)."""
         if call.state is not CallState.CONFIRMED or call.dialog is None:
             return False
-        if call.reinvite_out is not None or call.reinvite_in is not None:
-            return False
         if self._ext.offer_pending(call):
             return False
         me = self.identity(call.flow)
@@ -492,12 +490,8 @@ class UserAgent:
             self._end(call, EndReason.REMOTE_HANGUP)
             return True
         if method == "INVITE":
-            if (
-                call.reinvite_out is not None
-                or call.reinvite_in is not None
-                or self._ext.offer_pending(call)
-            ):
-                # §14.2: a re-INVITE while ours is pending (glare) gets 491
+            if self._ext.offer_pending(call):
+                # §14.2: a re-INVITE while an offer is pending (glare) gets 491
                 self.layer.respond(event.transaction, 491, now)
                 return True
             call.reinvite_in = event.transaction

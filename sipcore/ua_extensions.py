@@ -93,9 +93,15 @@ class CallExtensions:
         return None
 
     def offer_pending(self, call: Call) -> bool:
-        """An UPDATE offer either way (or the INVITE's own) still waits for its answer."""
+        """An offer either way still waits for its answer: a re-INVITE, an UPDATE, or the
+        INVITE's own (§14.1 and RFC 3311 §5.1: no new offer until then)."""
         negotiation = call.negotiation
-        return negotiation.our_offer_pending() or negotiation.their_offer_pending()
+        return (
+            call.reinvite_out is not None
+            or call.reinvite_in is not None
+            or negotiation.our_offer_pending()
+            or negotiation.their_offer_pending()
+        )
 
     # -- reliable provisionals, UAS (RFC 3262 §3) ------------------------------------------------
     def ring_reliably(
@@ -403,11 +409,7 @@ class CallExtensions:
         negotiation = call.negotiation
         if dialog is None or negotiation.update_out is not None:
             return False
-        if body and (
-            self.offer_pending(call)
-            or call.reinvite_out is not None
-            or call.reinvite_in is not None
-        ):
+        if body and self.offer_pending(call):
             return False
         me = self.ua.identity(call.flow)
         timer = call.timer.request_headers(initial=False) if call.timer is not None else []
