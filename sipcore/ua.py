@@ -66,6 +66,7 @@ from .message import (
 from .prack import PrackReceived
 from .session_timer import (
     DEFAULT_SESSION_TIMER,
+    Negotiated,
     SessionRefreshed,
     SessionTimerConfig,
 )
@@ -190,16 +191,7 @@ class UserAgent:
             return False
         if self._ext.offer_pending(call):
             return False
-        me = self.identity(call.flow)
-        timer = call.timer.request_headers(initial=False) if call.timer is not None else []
-        request = call.dialog.create_request(
-            "INVITE",
-            via=self._via(me),
-            contact=NameAddr(me.contact),
-            headers=[*self._common_headers(), *timer],
-            body=body,
-            content_type=content_type,
-        )
+        request = self._refresh_request(call, call.dialog, "INVITE", body, content_type)
         call.reinvite_out = request
         call.retry_at = None
         key = self.layer.send_request(request, call.flow, now)
@@ -221,25 +213,12 @@ class UserAgent:
         if txn is None or request is None:
             return
         call.reinvite_in = call.reinvite_in_request = None
-        headers = list(self._common_headers())
-        timer_headers, outcome = self._ext.final_headers(call, request)
-        if status < 300:
-            headers.append(("Contact", str(NameAddr(self.identity(call.flow).contact))))
-            headers += timer_headers
-        response = build_response(
-            request,
-            status,
-            to_tag=call.dialog.id.local_tag if call.dialog else None,
-            headers=headers,
-            body=body,
-            content_type=content_type,
+        response, outcome = self._answer_in_dialog(
+            call, txn, request, status, body, content_type, now
         )
-        self.layer.send_response(txn, response, now)
         if 200 <= status < 300:
             layer_txn = self.layer.transaction(txn)
             self._successes.start(response, layer_txn.flow if layer_txn else call.flow, now)
-            if body:
-                call.local_body = (body, content_type)
             self._ext.answered(call, outcome, now)  # it refreshed the session (RFC 4028)
 
     def send_info(self, call: Call, now: float, *, body: bytes, content_type: str) -> bool:
@@ -692,6 +671,49 @@ class UserAgent:
             body=body,
             content_type=content_type,
         )
+
+    def _refresh_request(
+        self, call: Call, dialog: Dialog, method: str, body: bytes, content_type: str | None
+    ) -> Request:
+        """A re-INVITE or UPDATE in ``dialog``: our Contact (a target refresh, §12.2.1.1) and
+        the current Session-Expires and Min-SE (RFC 4028 §7.4)."""
+        me = self.identity(call.flow)
+        timer = call.timer.request_headers(initial=False) if call.timer is not None else []
+        return dialog.create_request(
+            method,
+            via=self._via(me),
+            contact=NameAddr(me.contact),
+            headers=[*self._common_headers(), *timer],
+            body=body,
+            content_type=content_type,
+        )
+
+    def _answer_in_dialog(
+        self,
+        call: Call,
+        txn: str,
+        request: Request,
+        status: int,
+        body: bytes,
+        content_type: str | None,
+        now: float,
+    ) -> tuple[Response, Negotiated | None]:
+        """Send our final response to the peer's re-INVITE or UPDATE. A 2xx carries our
+        Contact and the Session-Expires of RFC 4028 §9 (its outcome is returned), and its body
+        becomes the last description we sent."""
+        headers = self._common_headers()
+        outcome = None
+        if 200 <= status < 300:
+            headers.append(("Contact", str(NameAddr(self.identity(call.flow).contact))))
+            timer_headers, outcome = self._ext.final_headers(call, request)
+            headers += timer_headers
+            if body:
+                call.local_body = (body, content_type)
+        response = build_response(
+            request, status, headers=headers, body=body, content_type=content_type
+        )
+        self.layer.send_response(txn, response, now)
+        return response, outcome
 
     def _common_headers(self) -> list[tuple[str, str]]:
         headers = [("Allow", ", ".join(self.policy.allow))]

@@ -43,7 +43,6 @@ from .session_timer import (
 )
 from .uas import UasPolicy
 from .update import UpdateAnswered, UpdateReceived, retry_after
-from .uri import NameAddr
 
 if TYPE_CHECKING:
     from .ua import Call, UserAgent
@@ -387,21 +386,9 @@ class CallExtensions:
         content_type: str | None,
         now: float,
     ) -> None:
-        headers = self.ua._common_headers()
-        outcome = None
+        _, outcome = self.ua._answer_in_dialog(call, txn, request, status, body, content_type, now)
         if 200 <= status < 300:
-            headers.append(("Contact", str(NameAddr(self.ua.identity(call.flow).contact))))
-            extra, outcome = self.final_headers(call, request)
-            headers += extra
-        response = build_response(
-            request, status, headers=headers, body=body, content_type=content_type
-        )
-        self.ua.layer.send_response(txn, response, now)
-        if 200 <= status < 300:
-            if body:
-                call.local_body = (body, content_type)
-            if call.timer is not None:
-                self._timer_started(call, outcome, now)
+            self._timer_started(call, outcome, now)
 
     # -- UPDATE sent ------------------------------------------------------------------------------
     def update(self, call: Call, now: float, body: bytes, content_type: str | None) -> bool:
@@ -411,16 +398,7 @@ class CallExtensions:
             return False
         if body and self.offer_pending(call):
             return False
-        me = self.ua.identity(call.flow)
-        timer = call.timer.request_headers(initial=False) if call.timer is not None else []
-        request = dialog.create_request(
-            "UPDATE",
-            via=self.ua._via(me),
-            contact=NameAddr(me.contact),
-            headers=[*self.ua._common_headers(), *timer],
-            body=body,
-            content_type=content_type,
-        )
+        request = self.ua._refresh_request(call, dialog, "UPDATE", body, content_type)
         negotiation.update_out = request
         negotiation.retry_at = negotiation.retry_body = None
         key = self.ua.layer.send_request(request, call.flow, now)
