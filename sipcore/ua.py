@@ -455,7 +455,7 @@ class UserAgent:
             return self._ext.request(event, now)
         call = self._dialogs.get(dialog_id_of_request(request))
         if call is None or call.dialog is None:
-            if method in ("BYE", "INFO", "UPDATE", "INVITE", "PRACK", "REFER", "NOTIFY"):
+            if method in ("BYE", "INFO", "INVITE", "REFER", "NOTIFY"):
                 # §12.2.2: a request for a dialog we do not know
                 self.layer.respond(event.transaction, 481, now)
                 return True
@@ -540,13 +540,13 @@ class UserAgent:
             dialog.confirm(response)
         current = call.dialog
         if current is not None and current.id != dialog.id:
-            self._send_ack(dialog, call, now)
+            self._send_ack(dialog, call, call.invite)
             self._send_bye(dialog, call, now)
             return
         if current is None:
             call.dialog = dialog
             self._dialogs[dialog.id] = call
-        self._send_ack(call.dialog or dialog, call, now)
+        self._send_ack(call.dialog or dialog, call, call.invite)
         if additional or call.state is CallState.CONFIRMED:
             return
         call.state = CallState.CONFIRMED
@@ -600,8 +600,7 @@ class UserAgent:
             return
         if status < 300:
             dialog.receive_response(request, response)  # target refresh (§12.2.1.2)
-            ack = dialog.create_ack(request.cseq.number, via=self._via(self.identity(call.flow)))
-            self.layer.send_stateless(ack, call.flow)
+            self._send_ack(dialog, call, request)
             self._ext.reinvite_answered(call, request, response, now)
         elif status == 491:
             # §14.1: the same offer goes again a little later
@@ -615,15 +614,15 @@ class UserAgent:
             return
         self.events.append(ReinviteAnswered(call=call, response=response))
 
-    def _send_ack(self, dialog: Dialog, call: Call, now: float) -> None:
-        ack = dialog.create_ack(call.invite.cseq.number, via=self._via(self.identity(call.flow)))
+    def _send_ack(self, dialog: Dialog, call: Call, invite: Request) -> None:
+        """§13.2.2.4: the ACK of a 2xx to ``invite`` (the INVITE or a re-INVITE of ``call``)."""
+        ack = dialog.create_ack(invite.cseq.number, via=self._via(self.identity(call.flow)))
         self.layer.send_stateless(ack, call.flow)
 
-    def _send_bye(self, dialog: Dialog, call: Call, now: float) -> str:
+    def _send_bye(self, dialog: Dialog, call: Call, now: float) -> None:
         bye = dialog.create_request("BYE", via=self._via(self.identity(call.flow)))
         key = self.layer.send_request(bye, call.flow, now)
         self._client[key] = (call, "BYE")
-        return key
 
     def _bye(self, call: Call, now: float) -> None:
         if call.dialog is None or call.ended:
