@@ -70,7 +70,7 @@ from .registrar import (
     LocationTable,
     ProxyConfig,
     Registrar,
-    _reason,
+    bad_request_reason,
     reply,
 )
 from .transaction import build_cancel
@@ -277,7 +277,7 @@ class Proxy:
         try:
             response = self._route(key, request, flow, now)
         except ParseError as exc:
-            response = self._reply(request, 400, _reason(exc))
+            response = reply(self.config, request, 400, bad_request_reason(exc))
         if response is not None:
             self._send_response(key, response, now)
 
@@ -288,15 +288,17 @@ class Proxy:
         method = request.method
         # §16.3 step 2: a URI scheme we understand
         if not isinstance(uri, SipUri):
-            return self._reply(request, 416)
+            return reply(self.config, request, 416)
         # §16.3 step 3: Max-Forwards
         max_forwards = request.max_forwards
         if max_forwards is not None and max_forwards <= 0:
-            return self._reply(request, 483)
+            return reply(self.config, request, 483)
         # §16.3 step 5: we support no extension a proxy could be required to
         unsupported = request.proxy_require
         if unsupported:
-            return self._reply(request, 420, headers=[("Unsupported", ", ".join(unsupported))])
+            return reply(
+                self.config, request, 420, headers=[("Unsupported", ", ".join(unsupported))]
+            )
 
         prepared = _copy(request)
         tokens = self._preprocess_routes(prepared)
@@ -313,20 +315,21 @@ class Proxy:
         # an initial request (§16.5 onwards)
         if not routes and target.user is None:
             if method == "OPTIONS":  # to the server itself: a keep-alive or ping
-                return self._reply(
+                return reply(
+                    self.config,
                     request,
                     200,
                     headers=[("Allow", ALLOW), ("Accept", "application/sdp")],
                 )
-            return self._reply(request, 484)
+            return reply(self.config, request, 484)
         if self.config.invite_auth and method not in UNCHALLENGED_METHODS:
             result = self.auth.authenticate(request, now, proxy=True)
             if result.user is None:
                 headers = self.auth.challenges(now, proxy=True, stale=result.stale)
-                return self._reply(request, 407, headers=headers)
+                return reply(self.config, request, 407, headers=headers)
             from_uri = request.from_.uri
             if not isinstance(from_uri, SipUri) or from_uri.user != result.user:
-                return self._reply(request, 403, "Forbidden auth ID")
+                return reply(self.config, request, 403, "Forbidden auth ID")
             self.auth.consume(prepared)
         record_route = method in RECORD_ROUTE_METHODS
 
@@ -334,7 +337,7 @@ class Proxy:
             # §16.5 / §16.6 step 7: a pre-loaded route decides the next hop, the URI stays
             out = self._resolve(routes[0].uri, now)
             if out is None:
-                return self._reply(request, 404, "No route")
+                return reply(self.config, request, 404, "No route")
             self._forward(key, request, prepared, flow, [(None, out)], now, record_route)
             return None
 
@@ -345,8 +348,8 @@ class Proxy:
         bindings = self.location.lookup(aor, now)
         if not bindings:
             if aor in self.config.users:
-                return self._reply(request, 480)
-            return self._reply(request, 404)
+                return reply(self.config, request, 480)
+            return reply(self.config, request, 404)
         targets: list[tuple[SipUri | None, Flow]] = [(b.uri, b.flow) for b in bindings]
         self._forward(key, request, prepared, flow, targets, now, record_route)
         return None
@@ -362,10 +365,10 @@ class Proxy:
     ) -> Response | None:
         """A request inside a dialog (§16.4 loose routing): not challenged, one target."""
         if not prepared.routes and self._is_ours(prepared.uri) and not tokens:
-            return self._reply(request, 481)  # addressed to us, and we hold no dialogs
+            return reply(self.config, request, 481)  # addressed to us, and we hold no dialogs
         out = self._next_hop(prepared, flow, tokens, now)
         if out is None:
-            return self._reply(request, 404, "Not here")
+            return reply(self.config, request, 404, "Not here")
         record_route = request.method == "NOTIFY"
         self._forward(key, request, prepared, flow, [(None, out)], now, record_route)
         return None
@@ -601,7 +604,7 @@ class Proxy:
         branch.done = True
         branch.timer_c = branch.cancel_deadline = None
         ctx = branch.ctx
-        ctx.finals.append(self._reply(ctx.request, status))
+        ctx.finals.append(reply(self.config, ctx.request, status))
         if finish:
             self._maybe_finish(ctx, now)
 
@@ -615,7 +618,7 @@ class Proxy:
     def _best(self, ctx: _Context) -> Response:
         finals = ctx.finals
         if not finals:
-            return self._reply(ctx.request, 408)
+            return reply(self.config, ctx.request, 408)
         chosen = next((r for r in finals if r.status_code >= 600), None)
         if chosen is None:
             lowest = min(r.status_code // 100 for r in finals)
@@ -628,7 +631,7 @@ class Proxy:
                     break
         if chosen.status_code == 503:
             # §16.7 step 6: a 503 from downstream becomes 500 (the service is not ours)
-            return self._reply(ctx.request, 500)
+            return reply(self.config, ctx.request, 500)
         if chosen.status_code in (401, 407):
             # §16.7 step 7: the challenges of every branch go up in one response
             chosen = _copy_response(chosen)
@@ -692,17 +695,6 @@ class Proxy:
                 self._branches.pop(branch.key, None)
 
     # -- helpers --------------------------------------------------------------------------------
-    def _reply(
-        self,
-        request: Request,
-        status: int,
-        reason: str | None = None,
-        *,
-        headers: list[tuple[str, str]] | None = None,
-    ) -> Response:
-        """A response made here (§8.2.6)."""
-        return reply(self.config, request, status, reason, headers=headers)
-
     def _send_response(self, key: str, response: Response, now: float) -> None:
         # InvalidStateError: the server transaction has ended or has already answered finally
         with contextlib.suppress(InvalidStateError):

@@ -336,7 +336,7 @@ class Registrar:
         try:
             return self._register(request, flow, now)
         except ParseError as exc:
-            return self._reply(request, 400, _reason(exc))
+            return reply(self.config, request, 400, bad_request_reason(exc))
 
     def _register(self, request: Request, flow: Flow, now: float) -> Response:
         cfg = self.config
@@ -345,19 +345,19 @@ class Registrar:
         result = self.auth.authenticate(request, now, proxy=False)
         if result.user is None:
             challenges = self.auth.challenges(now, proxy=False, stale=result.stale)
-            return self._reply(request, 401, headers=challenges)
+            return reply(self.config, request, 401, headers=challenges)
         # §10.3 step 5: the AOR is the To URI; step 3: the authenticated user may change it
         to_uri = request.to.uri
         aor = to_uri.user if isinstance(to_uri, SipUri) else None
         if aor is None:
-            return self._reply(request, 404, "Unknown AOR")
+            return reply(self.config, request, 404, "Unknown AOR")
         if aor != result.user:
-            return self._reply(request, 403, "Forbidden auth ID")
+            return reply(self.config, request, 403, "Forbidden auth ID")
 
         # §10.3 step 6: "*" removes every binding, and only with Expires: 0
         if request.contact_star:
             if request.expires != 0:
-                return self._reply(request, 400, "Invalid wildcard Contact")
+                return reply(self.config, request, 400, "Invalid wildcard Contact")
             self.location.clear(aor)
             return self._ok(request, aor, now, outbound=False)
 
@@ -366,13 +366,15 @@ class Registrar:
         updates: list[tuple[NameAddr, int]] = []
         for contact in request.contacts:
             if not isinstance(contact.uri, SipUri):
-                return self._reply(request, 400, "Contact must be a SIP URI")
+                return reply(self.config, request, 400, "Contact must be a SIP URI")
             contact.q  # noqa: B018 - parsed now, so that a bad q is refused here (400)
             expires = contact.expires
             if expires is None:
                 expires = header_expires if header_expires is not None else cfg.default_expires
             if 0 < expires < cfg.min_expires:
-                return self._reply(request, 423, headers=[("Min-Expires", str(cfg.min_expires))])
+                return reply(
+                    self.config, request, 423, headers=[("Min-Expires", str(cfg.min_expires))]
+                )
             updates.append((contact, min(expires, cfg.max_expires)))
 
         outbound = "outbound" in _supported(request)
@@ -388,7 +390,7 @@ class Registrar:
                 and existing.call_id == binding.call_id
                 and existing.cseq >= binding.cseq
             ):
-                return self._reply(request, 500, "Out of order REGISTER")
+                return reply(self.config, request, 500, "Out of order REGISTER")
         for binding, (_, expires) in zip(bindings, updates, strict=True):
             if expires == 0:
                 self.location.remove(aor, binding.key)
@@ -432,17 +434,7 @@ class Registrar:
         headers = [("Contact", str(b.reported(now))) for b in self.location.lookup(aor, now)]
         if outbound:
             headers.append(("Require", "outbound"))  # RFC 5626 §6
-        return self._reply(request, 200, headers=headers)
-
-    def _reply(
-        self,
-        request: Request,
-        status: int,
-        reason: str | None = None,
-        *,
-        headers: list[tuple[str, str]] | None = None,
-    ) -> Response:
-        return reply(self.config, request, status, reason, headers=headers)
+        return reply(self.config, request, 200, headers=headers)
 
 
 def reply(
@@ -465,7 +457,7 @@ def _supported(request: Request) -> list[str]:
         return []
 
 
-def _reason(exc: ParseError) -> str:
+def bad_request_reason(exc: ParseError) -> str:
     """A reason phrase from a parse error: one line, printable, short."""
     text = "".join(c if c.isprintable() else " " for c in str(exc))
     return f"Bad Request: {text}"[:100]

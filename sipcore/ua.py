@@ -20,7 +20,6 @@ RFC 3891) are delegated to :mod:`sipcore.transfer`.
 from __future__ import annotations
 
 import itertools
-import secrets
 from collections import deque
 from collections.abc import Callable
 
@@ -67,6 +66,7 @@ from .message import (
 from .prack import PrackReceived
 from .session_timer import (
     DEFAULT_SESSION_TIMER,
+    Negotiated,
     SessionRefreshed,
     SessionTimerConfig,
 )
@@ -76,7 +76,7 @@ from .transaction_layer import TransactionLayer
 from .transfer import DEFAULT_REFER, ReceivedRefer, ReferConfig, Transfer, Transfers
 from .ua_extensions import CallExtensions, with_extensions
 from .uas import DEFAULT_POLICY, UasPolicy, check_request
-from .update import UpdateAnswered, UpdateReceived
+from .update import UpdateAnswered, UpdateReceived, glare_retry
 from .uri import NameAddr, Uri
 
 
@@ -189,20 +189,9 @@ class UserAgent:
         either way (the caller tries again later)."""
         if call.state is not CallState.CONFIRMED or call.dialog is None:
             return False
-        if call.reinvite_out is not None or call.reinvite_in is not None:
-            return False
         if self._ext.offer_pending(call):
             return False
-        me = self.identity(call.flow)
-        timer = call.timer.request_headers(initial=False) if call.timer is not None else []
-        request = call.dialog.create_request(
-            "INVITE",
-            via=self._via(me),
-            contact=NameAddr(me.contact),
-            headers=[*self._common_headers(), *timer],
-            body=body,
-            content_type=content_type,
-        )
+        request = self._refresh_request(call, call.dialog, "INVITE", body, content_type)
         call.reinvite_out = request
         call.retry_at = None
         key = self.layer.send_request(request, call.flow, now)
@@ -224,25 +213,12 @@ class UserAgent:
         if txn is None or request is None:
             return
         call.reinvite_in = call.reinvite_in_request = None
-        headers = list(self._common_headers())
-        timer_headers, outcome = self._ext.final_headers(call, request)
-        if status < 300:
-            headers.append(("Contact", str(NameAddr(self.identity(call.flow).contact))))
-            headers += timer_headers
-        response = build_response(
-            request,
-            status,
-            to_tag=call.dialog.id.local_tag if call.dialog else None,
-            headers=headers,
-            body=body,
-            content_type=content_type,
+        response, outcome = self._answer_in_dialog(
+            call, txn, request, status, body, content_type, now
         )
-        self.layer.send_response(txn, response, now)
         if 200 <= status < 300:
             layer_txn = self.layer.transaction(txn)
             self._successes.start(response, layer_txn.flow if layer_txn else call.flow, now)
-            if body:
-                call.local_body = (body, content_type)
             self._ext.answered(call, outcome, now)  # it refreshed the session (RFC 4028)
 
     def send_info(self, call: Call, now: float, *, body: bytes, content_type: str) -> bool:
@@ -479,7 +455,7 @@ class UserAgent:
             return self._ext.request(event, now)
         call = self._dialogs.get(dialog_id_of_request(request))
         if call is None or call.dialog is None:
-            if method in ("BYE", "INFO", "UPDATE", "INVITE", "PRACK", "REFER", "NOTIFY"):
+            if method in ("BYE", "INFO", "INVITE", "REFER", "NOTIFY"):
                 # §12.2.2: a request for a dialog we do not know
                 self.layer.respond(event.transaction, 481, now)
                 return True
@@ -493,12 +469,8 @@ class UserAgent:
             self._end(call, EndReason.REMOTE_HANGUP)
             return True
         if method == "INVITE":
-            if (
-                call.reinvite_out is not None
-                or call.reinvite_in is not None
-                or self._ext.offer_pending(call)
-            ):
-                # §14.2: a re-INVITE while ours is pending (glare) gets 491
+            if self._ext.offer_pending(call):
+                # §14.2: a re-INVITE while an offer is pending (glare) gets 491
                 self.layer.respond(event.transaction, 491, now)
                 return True
             call.reinvite_in = event.transaction
@@ -568,13 +540,13 @@ class UserAgent:
             dialog.confirm(response)
         current = call.dialog
         if current is not None and current.id != dialog.id:
-            self._send_ack(dialog, call, now)
+            self._send_ack(dialog, call, call.invite)
             self._send_bye(dialog, call, now)
             return
         if current is None:
             call.dialog = dialog
             self._dialogs[dialog.id] = call
-        self._send_ack(call.dialog or dialog, call, now)
+        self._send_ack(call.dialog or dialog, call, call.invite)
         if additional or call.state is CallState.CONFIRMED:
             return
         call.state = CallState.CONFIRMED
@@ -628,15 +600,12 @@ class UserAgent:
             return
         if status < 300:
             dialog.receive_response(request, response)  # target refresh (§12.2.1.2)
-            ack = dialog.create_ack(request.cseq.number, via=self._via(self.identity(call.flow)))
-            self.layer.send_stateless(ack, call.flow)
+            self._send_ack(dialog, call, request)
             self._ext.reinvite_answered(call, request, response, now)
         elif status == 491:
-            # §14.1: retry after 2.1-4 s when we own the Call-ID (we sent the INVITE that made
-            # the dialog), 0-2 s otherwise; the same offer goes again
-            low, high = (2.1, 4.0) if call.direction == "outgoing" else (0.0, 2.0)
-            call.retry_at = now + low + (high - low) * secrets.randbelow(1000) / 1000
-            call.retry_body = (request.body, request.headers.get("content-type"))
+            # §14.1: the same offer goes again a little later
+            owner = call.direction == "outgoing"
+            call.retry_at, call.retry_body = glare_retry(request, now, call_id_owner=owner)
             return
         elif status in (408, 481):
             # §14.1: the dialog is gone
@@ -645,15 +614,15 @@ class UserAgent:
             return
         self.events.append(ReinviteAnswered(call=call, response=response))
 
-    def _send_ack(self, dialog: Dialog, call: Call, now: float) -> None:
-        ack = dialog.create_ack(call.invite.cseq.number, via=self._via(self.identity(call.flow)))
+    def _send_ack(self, dialog: Dialog, call: Call, invite: Request) -> None:
+        """§13.2.2.4: the ACK of a 2xx to ``invite`` (the INVITE or a re-INVITE of ``call``)."""
+        ack = dialog.create_ack(invite.cseq.number, via=self._via(self.identity(call.flow)))
         self.layer.send_stateless(ack, call.flow)
 
-    def _send_bye(self, dialog: Dialog, call: Call, now: float) -> str:
+    def _send_bye(self, dialog: Dialog, call: Call, now: float) -> None:
         bye = dialog.create_request("BYE", via=self._via(self.identity(call.flow)))
         key = self.layer.send_request(bye, call.flow, now)
         self._client[key] = (call, "BYE")
-        return key
 
     def _bye(self, call: Call, now: float) -> None:
         if call.dialog is None or call.ended:
@@ -701,6 +670,49 @@ class UserAgent:
             body=body,
             content_type=content_type,
         )
+
+    def _refresh_request(
+        self, call: Call, dialog: Dialog, method: str, body: bytes, content_type: str | None
+    ) -> Request:
+        """A re-INVITE or UPDATE in ``dialog``: our Contact (a target refresh, §12.2.1.1) and
+        the current Session-Expires and Min-SE (RFC 4028 §7.4)."""
+        me = self.identity(call.flow)
+        timer = call.timer.request_headers(initial=False) if call.timer is not None else []
+        return dialog.create_request(
+            method,
+            via=self._via(me),
+            contact=NameAddr(me.contact),
+            headers=[*self._common_headers(), *timer],
+            body=body,
+            content_type=content_type,
+        )
+
+    def _answer_in_dialog(
+        self,
+        call: Call,
+        txn: str,
+        request: Request,
+        status: int,
+        body: bytes,
+        content_type: str | None,
+        now: float,
+    ) -> tuple[Response, Negotiated | None]:
+        """Send our final response to the peer's re-INVITE or UPDATE. A 2xx carries our
+        Contact and the Session-Expires of RFC 4028 §9 (its outcome is returned), and its body
+        becomes the last description we sent."""
+        headers = self._common_headers()
+        outcome = None
+        if 200 <= status < 300:
+            headers.append(("Contact", str(NameAddr(self.identity(call.flow).contact))))
+            timer_headers, outcome = self._ext.final_headers(call, request)
+            headers += timer_headers
+            if body:
+                call.local_body = (body, content_type)
+        response = build_response(
+            request, status, headers=headers, body=body, content_type=content_type
+        )
+        self.layer.send_response(txn, response, now)
+        return response, outcome
 
     def _common_headers(self) -> list[tuple[str, str]]:
         headers = [("Allow", ", ".join(self.policy.allow))]

@@ -43,7 +43,6 @@ from .session_timer import (
 )
 from .uas import UasPolicy
 from .update import UpdateAnswered, UpdateReceived, retry_after
-from .uri import NameAddr
 
 if TYPE_CHECKING:
     from .ua import Call, UserAgent
@@ -93,9 +92,15 @@ class CallExtensions:
         return None
 
     def offer_pending(self, call: Call) -> bool:
-        """An UPDATE offer either way (or the INVITE's own) still waits for its answer."""
+        """An offer either way still waits for its answer: a re-INVITE, an UPDATE, or the
+        INVITE's own (§14.1 and RFC 3311 §5.1: no new offer until then)."""
         negotiation = call.negotiation
-        return negotiation.our_offer_pending() or negotiation.their_offer_pending()
+        return (
+            call.reinvite_out is not None
+            or call.reinvite_in is not None
+            or negotiation.our_offer_pending()
+            or negotiation.their_offer_pending()
+        )
 
     # -- reliable provisionals, UAS (RFC 3262 §3) ------------------------------------------------
     def ring_reliably(
@@ -381,21 +386,9 @@ class CallExtensions:
         content_type: str | None,
         now: float,
     ) -> None:
-        headers = self.ua._common_headers()
-        outcome = None
+        _, outcome = self.ua._answer_in_dialog(call, txn, request, status, body, content_type, now)
         if 200 <= status < 300:
-            headers.append(("Contact", str(NameAddr(self.ua.identity(call.flow).contact))))
-            extra, outcome = self.final_headers(call, request)
-            headers += extra
-        response = build_response(
-            request, status, headers=headers, body=body, content_type=content_type
-        )
-        self.ua.layer.send_response(txn, response, now)
-        if 200 <= status < 300:
-            if body:
-                call.local_body = (body, content_type)
-            if call.timer is not None:
-                self._timer_started(call, outcome, now)
+            self._timer_started(call, outcome, now)
 
     # -- UPDATE sent ------------------------------------------------------------------------------
     def update(self, call: Call, now: float, body: bytes, content_type: str | None) -> bool:
@@ -403,22 +396,9 @@ class CallExtensions:
         negotiation = call.negotiation
         if dialog is None or negotiation.update_out is not None:
             return False
-        if body and (
-            self.offer_pending(call)
-            or call.reinvite_out is not None
-            or call.reinvite_in is not None
-        ):
+        if body and self.offer_pending(call):
             return False
-        me = self.ua.identity(call.flow)
-        timer = call.timer.request_headers(initial=False) if call.timer is not None else []
-        request = dialog.create_request(
-            "UPDATE",
-            via=self.ua._via(me),
-            contact=NameAddr(me.contact),
-            headers=[*self.ua._common_headers(), *timer],
-            body=body,
-            content_type=content_type,
-        )
+        request = self.ua._refresh_request(call, dialog, "UPDATE", body, content_type)
         negotiation.update_out = request
         negotiation.retry_at = negotiation.retry_body = None
         key = self.ua.layer.send_request(request, call.flow, now)

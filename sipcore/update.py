@@ -42,10 +42,18 @@ class Negotiation:
         return self.offer_received or self.update_in is not None
 
     def schedule_retry(self, request: Request, now: float, *, call_id_owner: bool) -> None:
-        """RFC 3261 §14.1 timing: 2.1-4 s for the Call-ID owner, 0-2 s otherwise."""
-        low, high = (2.1, 4.0) if call_id_owner else (0.0, 2.0)
-        self.retry_at = now + low + (high - low) * secrets.randbelow(1000) / 1000
-        self.retry_body = (request.body, request.headers.get("content-type"))
+        """RFC 3261 §14.1 timing, as for a re-INVITE (:func:`glare_retry`)."""
+        self.retry_at, self.retry_body = glare_retry(request, now, call_id_owner=call_id_owner)
+
+
+def glare_retry(
+    request: Request, now: float, *, call_id_owner: bool
+) -> tuple[float, tuple[bytes, str | None]]:
+    """RFC 3261 §14.1: after a 491 the offer of ``request`` goes again at the returned time,
+    2.1-4 s later for the Call-ID owner (who sent the dialog's INVITE), 0-2 s otherwise."""
+    low, high = (2.1, 4.0) if call_id_owner else (0.0, 2.0)
+    at = now + low + (high - low) * secrets.randbelow(1000) / 1000
+    return at, (request.body, request.headers.get("content-type"))
 
 
 def retry_after() -> str:
@@ -71,4 +79,4 @@ class UpdateAnswered(Event):
     response: Response
 
 
-__all__ = ["Negotiation", "UpdateAnswered", "UpdateReceived", "retry_after"]
+__all__ = ["Negotiation", "UpdateAnswered", "UpdateReceived", "glare_retry", "retry_after"]
