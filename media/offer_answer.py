@@ -66,12 +66,7 @@ def set_direction(block: MediaSection | SessionDescription, direction: str) -> N
         for index, attr in block._attribute_lines()
         if attr.value is None and attr.name in DIRECTIONS
     ]
-    if not found:
-        block.add_attribute(direction)
-        return
-    block.lines[found[0]] = Line("a", direction)
-    for index in reversed(found[1:]):
-        del block.lines[index]
+    block._replace_attributes(found, Attribute(direction))
 
 
 def hold_direction(current_local: str, remote: str | None = None) -> str:
