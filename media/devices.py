@@ -43,12 +43,20 @@ def _sounddevice() -> Any:
         ) from exc
 
 
-def _open(sd: Any, kind: str, **kwargs: Any) -> Any:
+def _open(sd: Any, kind: str, device: Device, sample_rate: int, callback: Any) -> Any:
+    """A started mono 16-bit PortAudio stream of 20 ms blocks."""
     try:
-        stream = getattr(sd, kind)(channels=1, dtype="int16", **kwargs)
+        stream = getattr(sd, kind)(
+            channels=1,
+            dtype="int16",
+            device=device,
+            samplerate=sample_rate,
+            blocksize=sample_rate // 50,
+            callback=callback,
+        )
         stream.start()
     except Exception as exc:  # sounddevice.PortAudioError, ValueError for a bad device
-        raise AudioDeviceError(f"cannot open audio device {kwargs.get('device')!r}: {exc}") from exc
+        raise AudioDeviceError(f"cannot open audio device {device!r}: {exc}") from exc
     return stream
 
 
@@ -70,14 +78,7 @@ class MicrophoneTrack(PcmSourceTrack):
         self.overruns = 0
         """Captured blocks dropped because the queue was full."""
         self._event_loop = asyncio.get_running_loop()
-        self._stream = _open(
-            sd,
-            "RawInputStream",
-            device=device,
-            samplerate=sample_rate,
-            blocksize=sample_rate // 50,
-            callback=self._captured,
-        )
+        self._stream = _open(sd, "RawInputStream", device, sample_rate, self._captured)
 
     def _captured(self, indata: Any, frames: int, time: Any, status: Any) -> None:
         # PortAudio's thread
@@ -119,14 +120,7 @@ class SpeakerSink(FrameSink):
         self._converter = _Converter(sample_rate)
         self._buffer = bytearray()
         self._lock = threading.Lock()
-        self._stream: Any = _open(
-            sd,
-            "RawOutputStream",
-            device=device,
-            samplerate=sample_rate,
-            blocksize=sample_rate // 50,
-            callback=self._play,
-        )
+        self._stream: Any = _open(sd, "RawOutputStream", device, sample_rate, self._play)
 
     def write_frame(self, frame: AudioFrame) -> None:
         if self._stream is None:

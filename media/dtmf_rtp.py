@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -125,32 +126,52 @@ class InboundSequencer:
     An audio packet is shifted down by the number of event packets taken out before it.
     Duplicates, and event packets older than the newest audio packet (reordered across the
     boundary), are not counted: shifting for them would give two audio packets one number.
+    The last ``history`` removed numbers are kept sorted, so that counting the ones after an
+    audio packet costs two bisections, not a pass over them all.
     """
 
     def __init__(self, history: int = 256) -> None:
-        self._removed: deque[int] = deque(maxlen=history)
+        self._history = history
+        self._removed: deque[int] = deque()  # in the order taken out
+        self._sorted: list[int] = []  # the same numbers, sorted
         self._total = 0
         self._newest_audio: int | None = None
 
     def event(self, sequence: int) -> None:
         """An event packet was taken out of the stream."""
-        if sequence in self._removed:
+        removed = self._sorted
+        at = bisect_left(removed, sequence)
+        if at < len(removed) and removed[at] == sequence:
             return  # a duplicate
         if self._newest_audio is not None and not _seq_after(sequence, self._newest_audio):
             return
+        if len(self._removed) == self._history:
+            del removed[bisect_left(removed, self._removed.popleft())]
+            at = bisect_left(removed, sequence)
         self._removed.append(sequence)
+        removed.insert(at, sequence)
         self._total += 1
 
     def audio(self, sequence: int) -> int:
         """The number to hand an audio packet on with."""
         if self._newest_audio is None or _seq_after(sequence, self._newest_audio):
             self._newest_audio = sequence
-        later = sum(1 for r in self._removed if _seq_after(r, sequence))
+        removed = self._sorted
+        if not removed:
+            return sequence
+        # removed numbers after it (16-bit serial): sequence + 1 .. sequence + 0x7FFF
+        first, last = sequence + 1, sequence + 0x7FFF
+        if last <= _SEQ_MASK:
+            later = bisect_right(removed, last) - bisect_left(removed, first)
+        else:
+            later = len(removed) - bisect_left(removed, first)
+            later += bisect_right(removed, last - _SEQ_MASK - 1)
         return (sequence - (self._total - later)) & _SEQ_MASK
 
 
-def _set_sequence(data: bytes, sequence: int) -> bytes:
-    return data[:2] + struct.pack("!H", sequence) + data[4:]
+def _renumbered(data: bytes, old: int, new: int) -> bytes:
+    """The packet with sequence number ``new``; the packet itself when it already has it."""
+    return data if new == old else data[:2] + struct.pack("!H", new) + data[4:]
 
 
 def _header_length(data: bytes) -> int:
@@ -248,7 +269,7 @@ class DtmfRtp:
         self._last_sent_at = self._clock()
         self.packets_sent += 1
         self.bytes_sent += len(data) - header
-        return _set_sequence(data, out)
+        return _renumbered(data, sequence, out)
 
     async def send(
         self, digits: str, *, duration_ms: int = 100, gap_ms: int = 70, volume: int = 10
@@ -328,7 +349,7 @@ class DtmfRtp:
         )
         audio = self.audio
         if audio is None or payload_type not in audio.receive_telephone_event_pts:
-            return _set_sequence(data, self._in.audio(sequence))
+            return _renumbered(data, sequence, self._in.audio(sequence))
         self._in.event(sequence)
         try:
             packet = RtpPacket.parse(data)

@@ -66,12 +66,7 @@ def set_direction(block: MediaSection | SessionDescription, direction: str) -> N
         for index, attr in block._attribute_lines()
         if attr.value is None and attr.name in DIRECTIONS
     ]
-    if not found:
-        block.add_attribute(direction)
-        return
-    block.lines[found[0]] = Line("a", direction)
-    for index in reversed(found[1:]):
-        del block.lines[index]
+    block._replace_attributes(found, Attribute(direction))
 
 
 def hold_direction(current_local: str, remote: str | None = None) -> str:
@@ -118,6 +113,10 @@ def remote_hold(section: MediaSection, session: SessionDescription | None = None
     if direction in ("sendonly", "inactive"):
         return True
     return not ice and connection is not None and connection.host == "0.0.0.0"
+
+
+def _is_telephone_event(codec: Codec) -> bool:
+    return codec.name.lower() == "telephone-event"
 
 
 def _wanted(codec: Codec, preference: str) -> bool:
@@ -219,8 +218,8 @@ def ensure_telephone_event(
     if section.kind != "audio" or not section.is_rtp:
         raise ValueError(f"telephone-event needs an RTP audio section, not m={section.kind}")
     codecs = section.codecs
-    existing = {c.clock_rate: c.payload_type for c in codecs if c.name.lower() == "telephone-event"}
-    rates = {c.clock_rate for c in codecs if c.name.lower() != "telephone-event"}
+    existing = {c.clock_rate: c.payload_type for c in codecs if _is_telephone_event(c)}
+    rates = {c.clock_rate for c in codecs if not _is_telephone_event(c)}
     out: list[int] = []
     for rate in clock_rates:
         if rate in existing:
@@ -253,10 +252,6 @@ def negotiated_codecs(offer_section: MediaSection, answer_section: MediaSection)
 # --- telephone-event negotiation (RFC 4733 §7.1.1 with RFC 3264 §6.1) ---------------------------
 
 _NOT_AUDIO_CODECS = frozenset({"telephone-event", "rtx", "red", "cn", "ulpfec", "flexfec-03"})
-
-
-def _is_telephone_event(codec: Codec) -> bool:
-    return codec.name.lower() == "telephone-event"
 
 
 def answer_telephone_event(offer_section: MediaSection, answer_section: MediaSection) -> list[int]:

@@ -29,7 +29,7 @@ Parsing rules (RFC 8866 §5) and where this module chose:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = [
     "DIRECTIONS",
@@ -328,10 +328,15 @@ class _Block:
     def set_attribute(self, name: str, value: str | None = None) -> None:
         """Replace the first ``name`` attribute in place, dropping any others, or append it."""
         indexes = [index for index, _ in self._attribute_lines(name)]
+        self._replace_attributes(indexes, Attribute(name, value))
+
+    def _replace_attributes(self, indexes: list[int], attribute: Attribute) -> None:
+        """Put ``attribute`` at the first of these attribute lines and drop the others, or
+        append it when there are none."""
         if not indexes:
-            self.add_attribute(name, value)
+            self.lines.append(Line("a", str(attribute)))
             return
-        self.lines[indexes[0]] = Line("a", str(Attribute(name, value)))
+        self.lines[indexes[0]] = Line("a", str(attribute))
         for index in reversed(indexes[1:]):
             del self.lines[index]
 
@@ -583,14 +588,7 @@ class SessionDescription(_Block):
     def bump_version(self) -> None:
         """Increment the o= session version, as each new offer or answer must (RFC 3264 §8)."""
         origin = self.origin
-        self.origin = Origin(
-            origin.username,
-            origin.session_id,
-            origin.session_version + 1,
-            origin.nettype,
-            origin.addrtype,
-            origin.address,
-        )
+        self.origin = replace(origin, session_version=origin.session_version + 1)
 
     @property
     def name(self) -> str:

@@ -34,12 +34,12 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 
 from .call_media import CallMedia
 from .stats import CallStats
-from .tracks import ToneTrack
+from .tracks import ToneTrack, audio_frames
 
 __all__ = ["MediaConfig", "MediaSession", "ToneTrack"]
 
@@ -113,7 +113,6 @@ class MediaSession:
     def __init__(self, config: MediaConfig | None = None, source: MediaStreamTrack | None = None):
         self.config = config or MediaConfig()
         self.source = source or ToneTrack(0.0)
-        self._frames: asyncio.Queue[AudioFrame] = asyncio.Queue(maxsize=500)
         self._reader: asyncio.Task[None] | None = None
         self.frames_received = 0
         self.on_frame: Callable[[AudioFrame], None] | None = None
@@ -206,24 +205,10 @@ class MediaSession:
         return str(self.pc.connectionState)
 
     async def _read(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if not isinstance(frame, AudioFrame):
-                continue
+        async for frame in audio_frames(track):
             self.frames_received += 1
             if self.on_frame is not None:
                 self.on_frame(frame)
-            if self._frames.full():
-                self._frames.get_nowait()
-            self._frames.put_nowait(frame)
-
-    async def frames(self) -> AsyncIterator[AudioFrame]:
-        """Received audio frames, as they come (older ones are dropped if nobody reads)."""
-        while True:
-            yield await self._frames.get()
 
     # -- DTMF (RFC 4733), activity and statistics: see media.call_media -----------------------
     @property

@@ -17,6 +17,7 @@ import fractions
 import math
 import time
 import wave
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -32,6 +33,7 @@ __all__ = [
     "ToneTrack",
     "WavFileTrack",
     "WavRecorder",
+    "audio_frames",
 ]
 
 SAMPLE_RATE = 48000
@@ -328,11 +330,21 @@ class PcmSourceTrack(_PacedTrack):
         return pcm + _SILENCE[len(pcm) :]
 
 
+async def audio_frames(track: MediaStreamTrack) -> AsyncIterator[AudioFrame]:
+    """The audio frames ``track`` gives, until it ends."""
+    while True:
+        try:
+            frame = await track.recv()
+        except MediaStreamError:
+            return
+        if isinstance(frame, AudioFrame):
+            yield frame
+
+
 class FrameSink:
     """Base of the sinks: takes received frames through :meth:`write_frame` (usable as
-    ``MediaSession.on_frame``, or from ``async for frame in session.frames()``), or reads a
-    track itself after :meth:`start`. :meth:`stop` (or :meth:`close`, which does not wait
-    for the reading task) ends it."""
+    ``MediaSession.on_frame``), or reads a track itself after :meth:`start`. :meth:`stop`
+    (or :meth:`close`, which does not wait for the reading task) ends it."""
 
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
@@ -363,13 +375,8 @@ class FrameSink:
             self._task = None
 
     async def _run(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if isinstance(frame, AudioFrame):
-                self.write_frame(frame)
+        async for frame in audio_frames(track):
+            self.write_frame(frame)
 
 
 class WavRecorder(FrameSink):

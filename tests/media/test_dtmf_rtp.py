@@ -87,6 +87,25 @@ class TestSequencers:
         assert seq.audio(4) == 1  # reordered: the event after it does not shift it
         assert seq.audio(6) == 2
 
+    def test_inbound_counts_events_after_a_late_packet_across_the_wrap(self) -> None:
+        seq = InboundSequencer()
+        assert seq.audio(65530) == 65530
+        for n in (65531, 0, 1):
+            seq.event(n)
+        assert seq.audio(2) == 65535
+        assert seq.audio(65532) == 65531  # late: only 65531 came out before it
+        assert seq.audio(65535) == 65534
+
+    def test_inbound_remembers_the_last_history_events(self) -> None:
+        seq = InboundSequencer(history=2)
+        assert seq.audio(100) == 100
+        for n in (101, 102, 101):  # the last one a duplicate
+            seq.event(n)
+        assert seq.audio(103) == 101
+        seq.event(104)  # 101 is forgotten
+        assert seq.audio(105) == 102
+        assert seq.audio(103) == 101  # a late packet: 104 is still known to come after it
+
 
 class TestSend:
     async def test_packet_order_on_the_audio_stream(self) -> None:

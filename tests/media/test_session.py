@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import array
 import asyncio
-import math
 from dataclasses import replace
 
 import pytest
@@ -13,22 +12,9 @@ from av import AudioFrame
 from media.sdp import parse
 from media.session import MediaConfig, MediaSession, ToneTrack
 
+from .tones import goertzel, mono
+
 LOOPBACK = MediaConfig(host_addresses=("127.0.0.1",))
-
-
-def goertzel(samples: array.array[int], rate: int, frequency: float) -> float:
-    """Power of ``frequency`` in ``samples`` (normalised by the length)."""
-    k = 2 * math.cos(2 * math.pi * frequency / rate)
-    s1 = s2 = 0.0
-    for x in samples:
-        s1, s2 = x + k * s1 - s2, s1
-    return (s1 * s1 + s2 * s2 - k * s1 * s2) / len(samples)
-
-
-def mono(frame: AudioFrame) -> array.array[int]:
-    pcm = array.array("h", bytes(frame.planes[0]))
-    channels = len(frame.layout.channels)
-    return pcm[::channels] if channels > 1 else pcm
 
 
 async def test_tones_flow_both_ways_over_loopback() -> None:

@@ -24,22 +24,9 @@ from media.tracks import (
     WavRecorder,
 )
 
+from .tones import goertzel, mono
+
 LOOPBACK = MediaConfig(host_addresses=("127.0.0.1",))
-
-
-def goertzel(samples: array.array[int], rate: int, frequency: float) -> float:
-    """Power of ``frequency`` in ``samples`` (normalised by the length)."""
-    k = 2 * math.cos(2 * math.pi * frequency / rate)
-    s1 = s2 = 0.0
-    for x in samples:
-        s1, s2 = x + k * s1 - s2, s1
-    return (s1 * s1 + s2 * s2 - k * s1 * s2) / max(1, len(samples))
-
-
-def mono(frame: AudioFrame) -> array.array[int]:
-    pcm = array.array("h", bytes(frame.planes[0])[: 2 * frame.samples * len(frame.layout.channels)])
-    channels = len(frame.layout.channels)
-    return pcm[::channels] if channels > 1 else pcm
 
 
 def tone_pcm(frequency: float, rate: int, seconds: float, amplitude: float = 0.5) -> bytes:
