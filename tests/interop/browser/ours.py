@@ -32,6 +32,7 @@ from client.phone import Phone
 from client.stream import Subscription
 from media.sdp import parse
 from media.session import MediaConfig, ToneTrack
+from tests.client.helpers import mono
 
 LOOPBACK_MEDIA = MediaConfig(host_addresses=("127.0.0.1",))
 
@@ -51,14 +52,6 @@ def goertzel_share(samples: array.array[int], rate: int, frequency: float) -> tu
         energy += x * x
     n = max(1, len(samples))
     return 2 * (s1 * s1 + s2 * s2 - k * s1 * s2) / (n * n), energy / n
-
-
-def mono(frame: AudioFrame) -> array.array[int]:
-    """The first channel of a packed s16 frame (the plane's buffer may be longer than the
-    samples it holds)."""
-    channels = len(frame.layout.channels)
-    pcm = array.array("h", bytes(frame.planes[0])[: frame.samples * channels * 2])
-    return pcm[::channels]
 
 
 class OurPhone:
