@@ -27,6 +27,7 @@ from av import AudioFrame
 
 from client.call import Call
 from client.config import PhoneConfig
+from client.demo import goertzel
 from client.events import DtmfReceived, PhoneEvent
 from client.phone import Phone
 from client.stream import Subscription
@@ -44,14 +45,8 @@ class PhoneError(RuntimeError):
 def goertzel_share(samples: array.array[int], rate: int, frequency: float) -> tuple[float, float]:
     """(power at ``frequency``, mean square) of ``samples``: their ratio is near 1 for a pure
     tone at that frequency and near 0 when it is absent."""
-    k = 2 * math.cos(2 * math.pi * frequency / rate)
-    s1 = s2 = 0.0
-    energy = 0.0
-    for x in samples:
-        s1, s2 = x + k * s1 - s2, s1
-        energy += x * x
     n = max(1, len(samples))
-    return 2 * (s1 * s1 + s2 * s2 - k * s1 * s2) / (n * n), energy / n
+    return 2 * goertzel(samples, rate, frequency) / n, sum(x * x for x in samples) / n
 
 
 class OurPhone:
