@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 
-from media.dtmf import info_body, parse_info
+from media.dtmf import DIGITS, info_body, parse_info
 from media.dtmf_rtp import DtmfUnavailable
 from media.mute import MuteGate
 from media.offer_answer import holds, ice_ufrag
@@ -41,7 +41,7 @@ from sipcore import transfer as xfer
 from sipcore import ua as core
 from sipcore import update
 from sipcore.message import Request, Response
-from sipcore.uri import Uri
+from sipcore.uri import NameAddr, Uri
 
 from .errors import CallFailed, CallStateError
 from .events import (
@@ -62,7 +62,6 @@ __all__ = ["Call", "CallState", "EndReason", "end_reason"]
 logger = logging.getLogger("client.call")
 SDP = "application/sdp"
 T = TypeVar("T")
-DTMF_DIGITS = frozenset("0123456789*#ABCD")
 
 
 class Call:
@@ -115,18 +114,19 @@ class Call:
 
     @property
     def remote_uri(self) -> str:
-        if self.core is None:
-            return ""
-        party = self.core.invite.from_ if self.direction == "incoming" else self.core.invite.to
-        return str(party.uri)
+        remote = self._remote()
+        return str(remote.uri) if remote is not None else ""
 
     @property
     def remote_display_name(self) -> str | None:
+        remote = self._remote()
+        return remote.display_name if remote is not None else None
+
+    def _remote(self) -> NameAddr | None:
+        """The peer as the INVITE names it (From of an incoming call, To of an outgoing one)."""
         if self.core is None:
             return None
-        if self.direction == "incoming":
-            return self.core.invite.from_.display_name
-        return self.core.invite.to.display_name
+        return self.core.invite.from_ if self.direction == "incoming" else self.core.invite.to
 
     @property
     def muted(self) -> bool:
@@ -271,7 +271,7 @@ class Call:
         peer did not negotiate telephone-event. Every digit is checked before anything is
         sent; returns the method used."""
         digits = digits.upper()
-        if not digits or any(d not in DTMF_DIGITS for d in digits):
+        if not digits or any(d not in DIGITS for d in digits):
             raise ValueError(f"not DTMF digits: {digits!r} (use 0-9, A-D, * and #)")
         if method not in ("rfc4733", "info"):
             raise ValueError(f"unknown DTMF method {method!r}")
@@ -399,9 +399,7 @@ class Call:
         self._ended.set()
         for task in self._tasks:
             task.cancel()
-        if self._reinvite is not None and not self._reinvite.done():
-            self._reinvite.cancel()
-        for future in (self._info, self._transfer):
+        for future in (self._reinvite, self._info, self._transfer):
             if future is not None and not future.done():
                 future.cancel()
         for recorder in self._recorders:
@@ -636,9 +634,7 @@ class Call:
             self._info.set_result(event.response)
         elif isinstance(event, update.UpdateReceived) and not event.answered:
             self._spawn(self._answer_offer(event.request, _reply_update))
-        elif isinstance(
-            event, xfer.TransferCompleted | xfer.TransferFailed | xfer.TransferTimedOut
-        ):
+        elif isinstance(event, _TRANSFER_OUTCOMES):
             ok = isinstance(event, xfer.TransferCompleted) and event.ok
             if self._transfer is not None and not self._transfer.done():
                 self._transfer.set_result(ok)

@@ -83,7 +83,7 @@ class Party:
             pcm = array.array("h", bytes(frame.planes[0]))
             samples.extend(pcm[:: len(frame.layout.channels)])
         rate = self.heard[-1].sample_rate if self.heard else 48000
-        power = {f: _goertzel(samples, rate, f) for f in TONES.values()}
+        power = {f: goertzel(samples, rate, f) for f in TONES.values()}
         best = max(power, key=lambda f: power[f])
         ratio = power[best] / max(1e-9, min(power.values()))
         return f"{best:.0f} Hz ({10 * math.log10(ratio):.0f} dB above the other tone)"
@@ -94,7 +94,8 @@ class Party:
             await asyncio.wait_for(self.got_digit.wait(), 10)
 
 
-def _goertzel(samples: array.array[int], rate: int, frequency: float) -> float:
+def goertzel(samples: array.array[int], rate: int, frequency: float) -> float:
+    """Power of ``frequency`` in ``samples`` (Goertzel, normalised by the length)."""
     k = 2 * math.cos(2 * math.pi * frequency / rate)
     s1 = s2 = 0.0
     for x in samples:

@@ -39,6 +39,7 @@ from sipcore.registration import (
     RegistrationConfig,
     RegistrationSent,
     RegistrationTerminated,
+    RegState,
     Unregistered,
 )
 from sipcore.stack import Account, SipStack, StackConfig
@@ -72,6 +73,8 @@ _FLOW_EVENTS: dict[type[Event], str] = {
     driver.Disconnected: "disconnected",
     driver.Reconnecting: "reconnecting",
 }
+_MISSED = {EndReason.REMOTE_CANCELLED: "cancelled", EndReason.TIMEOUT: "timeout"}
+"""Why an incoming call that ended before it was answered counts as missed."""
 
 
 class Phone:
@@ -145,7 +148,7 @@ class Phone:
 
     @property
     def registered(self) -> bool:
-        return self.account.state.value == "registered"
+        return self.account.state is RegState.REGISTERED
 
     # -- calls ------------------------------------------------------------------------------------
     async def dial(
@@ -266,14 +269,7 @@ class Phone:
         replaced = self._by_core.get(replaces.id) if replaces is not None else None
         if replaced is None and not self.config.multi_call and self.calls:
             self._act(lambda ua, now: ua.reject(core, 486, now))
-            self._publish(
-                MissedCall(
-                    remote=str(caller.uri),
-                    display_name=caller.display_name,
-                    time=time.time(),
-                    reason="busy",
-                )
-            )
+            self._missed(caller, time.time(), "busy")
             return
         call = Call(self, "incoming")
         call.core = core
@@ -335,27 +331,17 @@ class Phone:
             self.calls.remove(call)
         if call.core is not None:
             self._by_core.pop(call.core.id, None)
-        if (
-            call.direction == "incoming"
-            and call.start_time is None
-            and call.end_reason
-            in (
-                EndReason.REMOTE_CANCELLED,
-                EndReason.TIMEOUT,
-            )
-        ):
+        missed = _MISSED.get(call.end_reason) if call.end_reason is not None else None
+        if call.direction == "incoming" and call.start_time is None and missed is not None:
             assert call.core is not None
-            caller = call.core.invite.from_
-            self._publish(
-                MissedCall(
-                    remote=str(caller.uri),
-                    display_name=caller.display_name,
-                    time=call.created_at,
-                    reason="cancelled"
-                    if call.end_reason is EndReason.REMOTE_CANCELLED
-                    else "timeout",
-                )
+            self._missed(call.core.invite.from_, call.created_at, missed)
+
+    def _missed(self, caller: NameAddr, at: float, reason: str) -> None:
+        self._publish(
+            MissedCall(
+                remote=str(caller.uri), display_name=caller.display_name, time=at, reason=reason
             )
+        )
 
     def _publish(self, event: PhoneEvent) -> None:
         self._events.publish(event)

@@ -14,6 +14,7 @@ from av import AudioFrame
 
 from client.call import Call
 from client.config import PhoneConfig
+from client.demo import goertzel
 from client.events import PhoneEvent
 from client.phone import Phone
 from media.session import MediaConfig, ToneTrack
@@ -26,12 +27,23 @@ TONES = {"alice": 440.0, "bob": 1000.0, "carol": 1500.0}
 LOOPBACK = MediaConfig(host_addresses=("127.0.0.1",))
 
 
-def goertzel(samples: array.array[int], rate: int, frequency: float) -> float:
-    k = 2 * math.cos(2 * math.pi * frequency / rate)
-    s1 = s2 = 0.0
-    for x in samples:
-        s1, s2 = x + k * s1 - s2, s1
-    return (s1 * s1 + s2 * s2 - k * s1 * s2) / max(1, len(samples))
+NOISE_HZ = 2345.0
+"""A frequency nobody sends: the noise reference of :func:`tone_db`."""
+
+
+def tone_db(samples: array.array[int], rate: int, frequency: float) -> float:
+    """Power at ``frequency`` in dB above the power at :data:`NOISE_HZ`."""
+    signal = goertzel(samples, rate, frequency)
+    noise = goertzel(samples, rate, NOISE_HZ)
+    return 10 * math.log10(max(signal, 1e-9) / max(noise, 1e-9))
+
+
+def mono(frame: AudioFrame) -> array.array[int]:
+    """The first channel of a packed s16 frame (the plane's buffer may be longer than the
+    samples it holds)."""
+    channels = len(frame.layout.channels)
+    pcm = array.array("h", bytes(frame.planes[0])[: 2 * frame.samples * channels])
+    return pcm[::channels]
 
 
 class Ear:
@@ -49,9 +61,7 @@ class Ear:
             pcm = array.array("h", bytes(frame.planes[0]))
             samples.extend(pcm[:: len(frame.layout.channels)])
         rate = self.frames[-1].sample_rate if self.frames else 48000
-        signal = goertzel(samples, rate, frequency)
-        noise = goertzel(samples, rate, 2345.0)
-        return 10 * math.log10(max(signal, 1e-9) / max(noise, 1e-9))
+        return tone_db(samples, rate, frequency)
 
     def rms(self, last: int = 25) -> float:
         samples: array.array[int] = array.array("h")

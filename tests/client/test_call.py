@@ -10,7 +10,7 @@ from pathlib import Path
 
 from client.call import EndReason
 
-from .helpers import connect, goertzel, lab
+from .helpers import connect, lab, tone_db
 
 
 def write_tone(path: Path, frequency: float, seconds: float, rate: int = 16000) -> None:
@@ -26,12 +26,6 @@ def write_tone(path: Path, frequency: float, seconds: float, rate: int = 16000) 
             ),
         )
         wav.writeframes(samples.tobytes())
-
-
-def tone_db(samples: array.array[int], rate: int, frequency: float) -> float:
-    return 10 * math.log10(
-        max(goertzel(samples, rate, frequency), 1e-9) / max(goertzel(samples, rate, 2345.0), 1e-9)
-    )
 
 
 async def test_wav_played_on_one_side_is_recorded_on_the_other(tmp_path: Path) -> None:

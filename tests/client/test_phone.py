@@ -176,7 +176,7 @@ async def test_lost_media_is_renewed_by_reinvite(tmp_path: Path) -> None:
         )
         assert out.state is CallState.ESTABLISHED
         assert await ear.frames_in(1.0) > 30
-        assert Ear(inc) and inc.state is CallState.ESTABLISHED
+        assert await Ear(inc).frames_in(1.0) > 30 and inc.state is CallState.ESTABLISHED
         assert states(a_events, out)[-3:] == ["media_disrupted", "renewing_media", "established"]
         await out.hangup()
 

@@ -698,9 +698,6 @@ class Kamailio:
         """Add (or change) a user of the authentication table at run time."""
         self.kamcmd("htable.sets", "users", f"s:{name}", f"s:{password}")
 
-    def log_tail(self, lines: int = 40) -> str:
-        return tail(self.log_path, lines)
-
 
 class KamailioFactory:
     """Creates :class:`Kamailio` instances in subdirectories of one working directory,

@@ -6,34 +6,19 @@ from __future__ import annotations
 import array
 import asyncio
 import logging
-import math
 from pathlib import Path
 
 import pytest
 from aioice import Connection
 from av import AudioFrame
 
+from client.demo import goertzel
 from media.sdp import parse
 from media.session import MediaConfig, MediaSession
 from media.tracks import ToneTrack
-from tests.client.helpers import Ear, connect, lab
+from tests.client.helpers import Ear, connect, lab, mono
 
 from .turn import Turn, stun_binding
-
-
-def goertzel(samples: array.array[int], rate: int, frequency: float) -> float:
-    """Power of ``frequency`` in ``samples`` (normalised by the length)."""
-    k = 2 * math.cos(2 * math.pi * frequency / rate)
-    s1 = s2 = 0.0
-    for x in samples:
-        s1, s2 = x + k * s1 - s2, s1
-    return (s1 * s1 + s2 * s2 - k * s1 * s2) / max(1, len(samples))
-
-
-def mono(frame: AudioFrame) -> array.array[int]:
-    channels = len(frame.layout.channels)
-    pcm = array.array("h", bytes(frame.planes[0])[: 2 * frame.samples * channels])
-    return pcm[::channels] if channels > 1 else pcm
 
 
 def ice_connection(session: MediaSession) -> Connection:

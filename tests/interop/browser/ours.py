@@ -27,11 +27,13 @@ from av import AudioFrame
 
 from client.call import Call
 from client.config import PhoneConfig
+from client.demo import goertzel
 from client.events import DtmfReceived, PhoneEvent
 from client.phone import Phone
 from client.stream import Subscription
 from media.sdp import parse
 from media.session import MediaConfig, ToneTrack
+from tests.client.helpers import mono
 
 LOOPBACK_MEDIA = MediaConfig(host_addresses=("127.0.0.1",))
 
@@ -43,22 +45,8 @@ class PhoneError(RuntimeError):
 def goertzel_share(samples: array.array[int], rate: int, frequency: float) -> tuple[float, float]:
     """(power at ``frequency``, mean square) of ``samples``: their ratio is near 1 for a pure
     tone at that frequency and near 0 when it is absent."""
-    k = 2 * math.cos(2 * math.pi * frequency / rate)
-    s1 = s2 = 0.0
-    energy = 0.0
-    for x in samples:
-        s1, s2 = x + k * s1 - s2, s1
-        energy += x * x
     n = max(1, len(samples))
-    return 2 * (s1 * s1 + s2 * s2 - k * s1 * s2) / (n * n), energy / n
-
-
-def mono(frame: AudioFrame) -> array.array[int]:
-    """The first channel of a packed s16 frame (the plane's buffer may be longer than the
-    samples it holds)."""
-    channels = len(frame.layout.channels)
-    pcm = array.array("h", bytes(frame.planes[0])[: frame.samples * channels * 2])
-    return pcm[::channels]
+    return 2 * goertzel(samples, rate, frequency) / n, sum(x * x for x in samples) / n
 
 
 class OurPhone:
