@@ -20,6 +20,7 @@ from pathlib import Path
 
 from av import AudioFrame
 
+from media.levels import goertzel
 from media.session import MediaConfig, ToneTrack
 from sipcore.server import EmbeddedServer
 from sipcore.transport import server_ssl_context
@@ -92,15 +93,6 @@ class Party:
         while len(self.digits) < count:
             self.got_digit.clear()
             await asyncio.wait_for(self.got_digit.wait(), 10)
-
-
-def goertzel(samples: array.array[int], rate: int, frequency: float) -> float:
-    """Power of ``frequency`` in ``samples`` (Goertzel, normalised by the length)."""
-    k = 2 * math.cos(2 * math.pi * frequency / rate)
-    s1 = s2 = 0.0
-    for x in samples:
-        s1, s2 = x + k * s1 - s2, s1
-    return (s1 * s1 + s2 * s2 - k * s1 * s2) / max(1, len(samples))
 
 
 async def _stats(party: Party, call: Call) -> None:

@@ -14,9 +14,9 @@ from av import AudioFrame
 
 from client.call import Call
 from client.config import PhoneConfig
-from client.demo import goertzel
 from client.events import PhoneEvent
 from client.phone import Phone
+from media.levels import goertzel
 from media.session import MediaConfig, ToneTrack
 from sipcore.server import EmbeddedServer
 from sipcore.transport import server_ssl_context
@@ -36,14 +36,6 @@ def tone_db(samples: array.array[int], rate: int, frequency: float) -> float:
     signal = goertzel(samples, rate, frequency)
     noise = goertzel(samples, rate, NOISE_HZ)
     return 10 * math.log10(max(signal, 1e-9) / max(noise, 1e-9))
-
-
-def mono(frame: AudioFrame) -> array.array[int]:
-    """The first channel of a packed s16 frame (the plane's buffer may be longer than the
-    samples it holds)."""
-    channels = len(frame.layout.channels)
-    pcm = array.array("h", bytes(frame.planes[0])[: 2 * frame.samples * channels])
-    return pcm[::channels]
 
 
 class Ear:

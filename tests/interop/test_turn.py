@@ -12,11 +12,11 @@ import pytest
 from aioice import Connection
 from av import AudioFrame
 
-from client.demo import goertzel
+from media.levels import goertzel, mono
 from media.sdp import parse
 from media.session import MediaConfig, MediaSession
 from media.tracks import ToneTrack
-from tests.client.helpers import Ear, connect, lab, mono
+from tests.client.helpers import Ear, connect, lab
 
 from .turn import Turn, stun_binding
 

@@ -9,10 +9,9 @@ from dataclasses import replace
 import pytest
 from av import AudioFrame
 
+from media.levels import goertzel, mono
 from media.sdp import parse
 from media.session import MediaConfig, MediaSession, ToneTrack
-
-from .tones import goertzel, mono
 
 LOOPBACK = MediaConfig(host_addresses=("127.0.0.1",))
 

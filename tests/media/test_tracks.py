@@ -12,6 +12,7 @@ import pytest
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 
+from media.levels import goertzel, mono
 from media.session import MediaConfig, MediaSession
 from media.session import ToneTrack as SessionToneTrack
 from media.tracks import (
@@ -23,8 +24,6 @@ from media.tracks import (
     WavFileTrack,
     WavRecorder,
 )
-
-from .tones import goertzel, mono
 
 LOOPBACK = MediaConfig(host_addresses=("127.0.0.1",))
 

@@ -27,13 +27,12 @@ from av import AudioFrame
 
 from client.call import Call
 from client.config import PhoneConfig
-from client.demo import goertzel
 from client.events import DtmfReceived, PhoneEvent
 from client.phone import Phone
 from client.stream import Subscription
+from media.levels import goertzel, mono
 from media.sdp import parse
 from media.session import MediaConfig, ToneTrack
-from tests.client.helpers import mono
 
 LOOPBACK_MEDIA = MediaConfig(host_addresses=("127.0.0.1",))
 
