@@ -41,7 +41,7 @@ class SuccessRetransmitter:
     def __init__(self, timers: TimerConfig = DEFAULT_TIMERS) -> None:
         self.timers = timers
         self._pending: dict[tuple[str, int, str], _Pending] = {}
-        self.events: list[Event] = []
+        self.events: list[AckTimedOut] = []
 
     def __len__(self) -> int:
         return len(self._pending)

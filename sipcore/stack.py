@@ -517,7 +517,7 @@ class SipStack:
         for data, flow in self._successes.handle_timer(now):
             self._send(data, flow)
         for event in self._successes.events:
-            logger.info("no ACK for %s (Call-ID %s)", event, getattr(event, "response", None))
+            logger.info("no ACK for the 2xx of Call-ID %s", event.response.call_id)
         self._successes.events.clear()
         for account in self._accounts:
             account.handle_timer(now)

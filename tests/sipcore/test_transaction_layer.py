@@ -152,6 +152,16 @@ class TestServerSide:
         assert isinstance(event, MessageDropped)
         assert event.status == status
 
+    @pytest.mark.parametrize("bad", [b"\x00", b"\r"])
+    def test_no_answer_echoes_a_lone_cr_or_nul(self, bad: bytes) -> None:
+        # the request fails to parse; its Call-ID line cannot be copied into a clean answer
+        data = bytes(request("OPTIONS")).replace(b"Call-ID: ", b"Call-ID: x" + bad, 1)
+        layer = TransactionLayer()
+        layer.receive(data, UDP, 0.0)
+        assert sent(layer) == []
+        (event,) = drain(layer)
+        assert isinstance(event, MessageDropped)
+
     def test_garbage_and_bad_responses_are_dropped(self) -> None:
         layer = TransactionLayer()
         layer.receive(b"\x00\xffgarbage", UDP, 0.0)
