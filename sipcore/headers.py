@@ -10,9 +10,9 @@ from .errors import ParseError
 from .uri import (
     LazyParams,
     Params,
-    _format_params,
     check_host,
     fast_hostport,
+    format_params,
     parse_generic_params,
     parse_port,
     quote_string,
@@ -372,7 +372,7 @@ class Via(LazyParams):
         return Via(**fields)
 
     def __str__(self) -> str:
-        return f"{self.protocol}/{self.transport} {self.sent_by}{_format_params(self.params)}"
+        return f"{self.protocol}/{self.transport} {self.sent_by}{format_params(self.params)}"
 
     def __repr__(self) -> str:
         return f"Via({str(self)!r})"
@@ -482,7 +482,7 @@ class MediaType:
         return f"{self.type}/{self.subtype}"
 
     def __str__(self) -> str:
-        return f"{self.type}/{self.subtype}{_format_params(self.params)}"
+        return f"{self.type}/{self.subtype}{format_params(self.params)}"
 
     def __repr__(self) -> str:
         return f"MediaType({str(self)!r})"

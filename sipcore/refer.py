@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote
 
 from . import _grammar as g
 from .errors import InvalidStateError, ParseError
-from .uri import NameAddr, Params, SipUri, Uri, _format_params, parse_delta_seconds
+from .uri import NameAddr, Params, SipUri, Uri, format_params, parse_delta_seconds
 from .uri import parse_generic_params as _generic_params
 
 SIPFRAG = "message/sipfrag"
@@ -202,7 +202,7 @@ class EventHeader:
         params = dict(self.params)
         if self.id is not None:
             params = {"id": self.id, **params}
-        return self.package + _format_params(params)
+        return self.package + format_params(params)
 
 
 class SubState(enum.Enum):
@@ -249,7 +249,7 @@ class SubscriptionState:
             params["expires"] = str(self.expires)
         if self.retry_after is not None:
             params["retry-after"] = str(self.retry_after)
-        return self.state.value + _format_params(params)
+        return self.state.value + format_params(params)
 
 
 # -- message/sipfrag (RFC 3420; RFC 3515 §2.4.5) -------------------------------------------------

@@ -79,7 +79,7 @@ def _split_uri_headers(text: str) -> dict[str, str]:
     return headers
 
 
-def _format_params(params: Params) -> str:
+def format_params(params: Params) -> str:
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
 
 
@@ -336,7 +336,7 @@ class SipUri(LazyParams):
                 if self.password is not None:
                     userinfo += ":" + self.password
                 userinfo += "@"
-            text = f"{self.scheme}:{userinfo}{self.hostport}{_format_params(self.params)}"
+            text = f"{self.scheme}:{userinfo}{self.hostport}{format_params(self.params)}"
             if self.headers:
                 text += "?" + "&".join(f"{k}={v}" for k, v in self.headers.items())
             self._text = text
@@ -391,7 +391,7 @@ class TelUri:
         return "tel"
 
     def __str__(self) -> str:
-        return f"tel:{self.number}{_format_params(self.params)}"
+        return f"tel:{self.number}{format_params(self.params)}"
 
     def __repr__(self) -> str:
         return f"TelUri({str(self)!r})"
@@ -571,7 +571,7 @@ class NameAddr(LazyParams):
             head = f"{quote_string(self.display_name)} <{uri}>"
         else:
             head = f"<{uri}>"
-        return head + _format_params(self.params)
+        return head + format_params(self.params)
 
     def __repr__(self) -> str:
         return f"NameAddr({str(self)!r})"
