@@ -382,6 +382,7 @@ class TelUri:
             not number
             or not g.PARAMCHARS_RE.fullmatch(number)
             or (ptext and not g.URI_PARAMS_RE.fullmatch(ptext))
+            or ("%" in rest and g.BAD_ESCAPE_RE.search(rest))
         ):
             raise ParseError(f"bad tel URI: {text[:80]!r}")
         return cls(number, _split_uri_params(ptext) if ptext else {})

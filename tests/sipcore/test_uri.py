@@ -114,7 +114,9 @@ class TestOtherUris:
         assert str(uri) == "nobodyknowsthisscheme:totallyopaquecontent"
         assert isinstance(parse_uri("soap.beep://192.0.2.103:3002"), AbsoluteUri)
 
-    @pytest.mark.parametrize("text", ["", "nocolon", "1abc:def", "mailto:a b", "tel:"])
+    @pytest.mark.parametrize(
+        "text", ["", "nocolon", "1abc:def", "mailto:a b", "tel:", "tel:+1;a=%zz", "tel:+1%2"]
+    )
     def test_invalid(self, text: str) -> None:
         with pytest.raises(ParseError):
             parse_uri(text)
