@@ -127,11 +127,14 @@ class InboundSequencer:
     Duplicates, and event packets older than the newest audio packet (reordered across the
     boundary), are not counted: shifting for them would give two audio packets one number.
     The last ``history`` removed numbers are kept sorted, so that counting the ones after an
-    audio packet costs two bisections, not a pass over them all.
+    audio packet costs two bisections, not a pass over them all; numbers more than ``window``
+    packets behind the newest audio are forgotten (no audio that old is still played out, and
+    half a sequence cycle later they would look ahead again).
     """
 
-    def __init__(self, history: int = 256) -> None:
+    def __init__(self, history: int = 256, window: int = 1000) -> None:
         self._history = history
+        self._window = window
         self._removed: deque[int] = deque()  # in the order taken out
         self._sorted: list[int] = []  # the same numbers, sorted
         self._total = 0
@@ -146,7 +149,7 @@ class InboundSequencer:
         if self._newest_audio is not None and not _seq_after(sequence, self._newest_audio):
             return
         if len(self._removed) == self._history:
-            del removed[bisect_left(removed, self._removed.popleft())]
+            self._forget_oldest()
             at = bisect_left(removed, sequence)
         self._removed.append(sequence)
         removed.insert(at, sequence)
@@ -156,9 +159,11 @@ class InboundSequencer:
         """The number to hand an audio packet on with."""
         if self._newest_audio is None or _seq_after(sequence, self._newest_audio):
             self._newest_audio = sequence
+            while self._removed and (sequence - self._removed[0]) & _SEQ_MASK > self._window:
+                self._forget_oldest()
         removed = self._sorted
         if not removed:
-            return sequence
+            return (sequence - self._total) & _SEQ_MASK
         # removed numbers after it (16-bit serial): sequence + 1 .. sequence + 0x7FFF
         first, last = sequence + 1, sequence + 0x7FFF
         if last <= _SEQ_MASK:
@@ -167,6 +172,10 @@ class InboundSequencer:
             later = len(removed) - bisect_left(removed, first)
             later += bisect_right(removed, last - _SEQ_MASK - 1)
         return (sequence - (self._total - later)) & _SEQ_MASK
+
+    def _forget_oldest(self) -> None:
+        sorted_ = self._sorted
+        del sorted_[bisect_left(sorted_, self._removed.popleft())]
 
 
 def _renumbered(data: bytes, old: int, new: int) -> bytes:

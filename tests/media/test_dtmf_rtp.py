@@ -247,3 +247,13 @@ class TestReceive:
         await transport._handle_rtp_data(rtp(3, 16000, pt=101, payload=second), 0)
         assert digits == ["1", "#"]
         assert transport.handed == []
+
+
+def test_inbound_numbering_stays_continuous_long_after_events() -> None:
+    """Removed numbers far behind the audio are forgotten: half a sequence cycle later they
+    would look ahead again (16-bit serial arithmetic) and shift the audio twice."""
+    sequencer = InboundSequencer()
+    for seq in range(100, 105):
+        sequencer.event(seq)
+    out = [sequencer.audio(seq & 0xFFFF) for seq in range(105, 105 + 70000)]
+    assert out == [(seq - 5) & 0xFFFF for seq in range(105, 105 + 70000)]
