@@ -96,8 +96,7 @@ class Call:
         self._info: asyncio.Future[Response] | None = None
         self._transfer: asyncio.Future[bool] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._last_rx = 0.0
-        self._rx_frames = 0
+        self._media_since = 0.0  # media is judged from here on (answer, hold, renewal)
         self._audio = EventHub[AudioFrame](maxsize=250)  # 5 s of 20 ms frames
         self._recorders: list[WavRecorder] = []
         self.on_audio: Callable[[AudioFrame], None] | None = None
@@ -378,7 +377,7 @@ class Call:
         if state is CallState.ESTABLISHED and not self._established.is_set():
             self.start_time = time.time()
             self._established.set()
-            self._last_rx = self._now()
+            self._media_since = self._now()
             if self.phone.config.media_timeout > 0:
                 self._spawn(self._watchdog())
         self._publish(CallStateChanged(call=self, state=state, previous=previous, reason=reason))
@@ -433,8 +432,9 @@ class Call:
         return asyncio.get_running_loop().time()
 
     def _last_activity(self) -> float:
-        """When media last arrived: a decoded frame or any inbound RTP packet (events too)."""
-        return max(self._last_rx, self.media.last_rtp_at or 0.0)
+        """When inbound RTP (audio or events) last arrived, or when media started to be
+        expected, whichever is later."""
+        return max(self._media_since, self.media.last_rtp_at or 0.0)
 
     def _new_media(self) -> MediaSession:
         """A media session sending our source through a fresh mute gate (closing a session
@@ -450,8 +450,6 @@ class Call:
         self._publish(DtmfReceived(call=self, digit=digit, method="rfc4733"))
 
     def _frame(self, frame: AudioFrame) -> None:
-        self._rx_frames += 1
-        self._last_rx = self._now()
         if self.on_audio is not None:
             self.on_audio(frame)
         self._audio.publish(frame)
@@ -469,7 +467,7 @@ class Call:
                 await self.media.set_answer(response.body)
                 self._remote_sdp = response.body
                 self.held = held
-                self._last_rx = self._now()
+                self._media_since = self._now()
             else:
                 await self.media.set_answer(self._remote_sdp)  # the session stays as it was
                 raise CallFailed(
@@ -517,12 +515,12 @@ class Call:
                 if held != self.remote_held:
                     self.remote_held = held
                     self._publish(RemoteHoldChanged(call=self, held=held))
-                self._last_rx = self._now()
+                self._media_since = self._now()
 
     async def _renew_answer(self, offer: bytes) -> bytes:
         old, self.media = self.media, self._new_media()
         await old.close()
-        self._last_rx = self._now()
+        self._media_since = self._now()
         self._move(Input.MEDIA_BACK)
         return await self.media.create_answer(offer)
 
@@ -574,10 +572,9 @@ class Call:
             old, self.media = self.media, fresh
             self._remote_sdp = response.body
             await old.close()
-        started = self._rx_frames
         deadline = self._now() + config.media_timeout
         while self._now() < deadline:
-            if self._rx_frames > started:
+            if fresh.frames_received:
                 return True
             await asyncio.sleep(0.05)
         return False
