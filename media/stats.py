@@ -258,6 +258,16 @@ class ReceptionStats:
         return min(1.0, max(0, self.lost) / expected) if expected else 0.0
 
     @property
+    def highest_sequence(self) -> int:
+        """Extended highest sequence number received: cycles and the 16-bit number (A.1)."""
+        return self._cycles + self._max
+
+    @property
+    def jitter(self) -> float:
+        """Interarrival jitter (A.8) in timestamp units."""
+        return self._jitter
+
+    @property
     def jitter_ms(self) -> float:
         """Interarrival jitter (A.8) in milliseconds."""
         return self._jitter * 1000 / self.clock_rate

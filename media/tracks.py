@@ -11,8 +11,10 @@ convert them the same way.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import functools
 import fractions
 import math
 import time
@@ -99,10 +101,17 @@ class _Converter:
 
 
 class _PacedTrack(MediaStreamTrack):
-    """A source of 20 ms mono s16 frames at 48 kHz, the n-th returned not before n × 20 ms
-    after the first. Subclasses give the PCM of each frame in :meth:`_next_pcm`."""
+    """A source of 20 ms mono s16 frames at ``sample_rate`` (48 kHz unless a subclass lets
+    it be chosen), the n-th returned not before n × 20 ms after the first. Subclasses give
+    the PCM of each frame in :meth:`_next_pcm`.
+
+    Two ways to read it: as an aiortc track (``await recv()``, paced in real time), or
+    synchronously with :meth:`next_pcm`, which the caller paces (:mod:`media.engine`).
+    """
 
     kind = "audio"
+    sample_rate = SAMPLE_RATE
+    """Rate of the PCM this source gives (Hz)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -112,45 +121,80 @@ class _PacedTrack(MediaStreamTrack):
     async def recv(self) -> AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
+        rate = self.sample_rate
         if self._start is None:
             self._start = time.monotonic()
         else:
-            self._pts += FRAME_SAMPLES
-            delay = self._start + self._pts / SAMPLE_RATE - time.monotonic()
+            self._pts += rate // 50
+            delay = self._start + self._pts / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        frame = _pcm_frame(self._next_pcm(), rate=SAMPLE_RATE)
+        frame = _pcm_frame(self._next_pcm(), rate=rate)
         frame.pts = self._pts
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        frame.time_base = fractions.Fraction(1, rate)
         return frame
 
+    def next_pcm(self) -> bytes:
+        """The next 20 ms of audio (``sample_rate // 50`` samples), without pacing."""
+        return self._next_pcm()
+
     def _next_pcm(self) -> bytes:
-        """The next 20 ms of audio: exactly ``2 * FRAME_SAMPLES`` bytes."""
+        """The next 20 ms of audio: exactly ``2 * sample_rate // 50`` bytes."""
         raise NotImplementedError
 
 
 class SilenceTrack(_PacedTrack):
     """Digital silence."""
 
+    def __init__(self, *, sample_rate: int = SAMPLE_RATE) -> None:
+        super().__init__()
+        self.sample_rate = sample_rate
+        self._silence = bytes(2 * (sample_rate // 50))
+
     def _next_pcm(self) -> bytes:
-        return _SILENCE
+        return self._silence
+
+
+@functools.lru_cache(maxsize=32)
+def _tone_second(frequency: float, peak: int, rate: int) -> bytes:
+    """One second of the tone: it repeats every second exactly when the frequency is whole."""
+    step = 2 * math.pi * frequency / rate
+    return array.array("h", (int(peak * math.sin(step * i)) for i in range(rate))).tobytes()
 
 
 class ToneTrack(_PacedTrack):
-    """A sine tone (``frequency`` 0: silence); ``amplitude`` is a fraction of full scale."""
+    """A sine tone (``frequency`` 0: silence); ``amplitude`` is a fraction of full scale.
 
-    def __init__(self, frequency: float = 440.0, amplitude: float = 0.3) -> None:
+    Whole frequencies come from a table of one second shared by every track of the same
+    tone (a slice per frame); others are computed sample by sample.
+    """
+
+    def __init__(
+        self, frequency: float = 440.0, amplitude: float = 0.3, *, sample_rate: int = SAMPLE_RATE
+    ) -> None:
         super().__init__()
         self.frequency = frequency
         self.amplitude = amplitude
+        self.sample_rate = sample_rate
+        self._position = 0  # samples given so far
 
     def _next_pcm(self) -> bytes:
-        step = 2 * math.pi * self.frequency / SAMPLE_RATE
+        rate = self.sample_rate
+        samples = rate // 50
+        start = self._position
         peak = int(32767 * self.amplitude)
-        return b"".join(
-            int(peak * math.sin(step * (self._pts + i))).to_bytes(2, "little", signed=True)
-            for i in range(FRAME_SAMPLES)
-        )
+        if float(self.frequency).is_integer():
+            self._position = (start + samples) % rate
+            table = _tone_second(float(self.frequency), peak, rate)
+            chunk = table[2 * start : 2 * (start + samples)]
+            if len(chunk) < 2 * samples:  # the second wraps inside this frame
+                chunk += table[: 2 * samples - len(chunk)]
+            return chunk
+        self._position = start + samples
+        step = 2 * math.pi * self.frequency / rate
+        return array.array(
+            "h", (int(peak * math.sin(step * (start + i))) for i in range(samples))
+        ).tobytes()
 
 
 class WavFileTrack(_PacedTrack):
