@@ -35,7 +35,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from av import AudioFrame
 from av.audio.resampler import AudioResampler
@@ -138,7 +138,7 @@ class AudioEngine:
     it has streams. :meth:`for_loop` gives the engine shared by a loop.
     """
 
-    _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AudioEngine] = (
+    _shared: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AudioEngine]] = (
         weakref.WeakKeyDictionary()
     )
 

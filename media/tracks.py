@@ -14,8 +14,8 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
-import functools
 import fractions
+import functools
 import math
 import time
 import wave
