@@ -296,8 +296,8 @@ class WebClient:
         """Replace the device lists (a browser's ``devicechange``): when the default (first)
         device changes, the device change callbacks run."""
         account = self._account()
-        new_inputs = dict(inputs) if inputs is not None else account.inputs
-        new_outputs = dict(outputs) if outputs is not None else account.outputs
+        new_inputs = dict(inputs if inputs is not None else account.inputs)
+        new_outputs = dict(outputs if outputs is not None else account.outputs)
         for spec in new_inputs.values():
             check_input_spec(spec)
         for spec in new_outputs.values():
