@@ -39,8 +39,6 @@ __all__ = ["JitterBuffer", "JitterConfig", "JitterStats", "PlayoutFrame"]
 _SEQ_MOD = 1 << 16
 _TS_MASK = 0xFFFFFFFF
 _TS_HALF = 1 << 31
-_SEEN_BITS = 128  # duplicate window in sequence numbers (> max_misorder)
-_SEEN_MASK = (1 << _SEEN_BITS) - 1
 _MAX_FRAME = 0.12  # seconds: a larger timestamp step is not a frame duration
 
 
@@ -84,8 +82,6 @@ class JitterConfig:
             raise ValueError("window must be > 0")
         if not 0 < self.max_misorder < self.max_dropout < _SEQ_MOD - self.max_misorder:
             raise ValueError("need 0 < max_misorder < max_dropout < 65536 - max_misorder")
-        if self.max_misorder >= _SEEN_BITS:
-            raise ValueError(f"max_misorder must be < {_SEEN_BITS}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +130,7 @@ class JitterBuffer:
         "_buf",
         "_clock_rate",
         "_config",
+        "_discarded",
         "_dropped",
         "_duplicates",
         "_frame",
@@ -145,27 +142,30 @@ class JitterBuffer:
         "_inv_rate",
         "_late",
         "_lost",
+        "_lower",
         "_max_conceal",
         "_max_jump",
+        "_max_packets",
         "_measured",
         "_min_cur",
         "_min_prev",
         "_next",
         "_peak",
         "_peak_cur",
+        "_peak_line",
         "_peak_prev",
-        "_played",
         "_playing",
         "_probation",
         "_received",
+        "_missing",
         "_reordered",
         "_resets",
         "_rotate_at",
-        "_seen",
-        "_since_skip",
+        "_skip_at",
         "_skipped",
         "_ssrc",
         "_target",
+        "_upper",
     )
 
     def __init__(self, clock_rate: int, config: JitterConfig = JitterConfig()) -> None:
@@ -176,25 +176,27 @@ class JitterBuffer:
         self._inv_rate = 1.0 / clock_rate
         self._max_jump = round(config.max_jump * clock_rate)
         self._max_conceal = round(config.max_conceal * clock_rate)
+        self._max_packets = config.max_packets
         self._frame = clock_rate // 50  # 20 ms until learned
         self._frame_s = self._frame / clock_rate
-        self._buf: dict[int, tuple[bytes, bool]] = {}
+        self._buf: dict[int, PlayoutFrame] = {}
         self._ssrc: int | None = None
         self._hi_seq = self._hi_ts = self._hi_ext = 0
-        self._seen = 0
+        self._missing: set[int] = set()  # recent sequence numbers skipped over (A.1 misorder)
         self._probation: tuple[int, int, int, bytes, float, bool] | None = None
-        self._next = 0
+        self._next = 0  # extended timestamp of the next frame to play
         self._playing = False
-        self._since_skip = 0
-        # delay measurement
+        self._skip_at = 0  # no shrink skip before this extended timestamp
+        # delay measurement; the playout offset is kept within [_lower, _upper]
         self._base = self._min_cur = self._min_prev = 0.0
-        self._peak = self._peak_cur = self._peak_prev = 0.0
+        self._peak = self._peak_cur = self._peak_prev = self._peak_line = 0.0
         self._rotate_at = 0.0
         self._measured = False
         self._target = min(max(config.initial_delay, config.min_delay), config.max_delay)
-        # counters
+        self._lower = self._upper = 0.0
+        # counters (played is derived: see stats())
         self._received = self._duplicates = self._late = self._reordered = 0
-        self._lost = self._dropped = self._played = self._resets = 0
+        self._lost = self._dropped = self._resets = self._discarded = 0
         self._skipped = self._inserted = 0
 
     # ------------------------------------------------------------------ properties
@@ -228,6 +230,17 @@ class JitterBuffer:
         return len(self._buf)
 
     def stats(self) -> JitterStats:
+        # every received packet is a duplicate, late, dropped, discarded (cleared by a restart,
+        # skipped, or a superseded jump candidate), stored, pending a jump, or played
+        played = (
+            self._received
+            - self._duplicates
+            - self._late
+            - self._dropped
+            - self._discarded
+            - len(self._buf)
+            - (self._probation is not None)
+        )
         return JitterStats(
             received=self._received,
             duplicates=self._duplicates,
@@ -235,7 +248,7 @@ class JitterBuffer:
             reordered=self._reordered,
             lost=self._lost,
             dropped=self._dropped,
-            played=self._played,
+            played=played,
             resets=self._resets,
             skipped=self._skipped,
             inserted=self._inserted,
@@ -254,111 +267,148 @@ class JitterBuffer:
     ) -> None:
         """Store one RTP packet that arrived at ``arrival`` seconds."""
         self._received += 1
-        if ssrc != self._ssrc:
-            self._restart(ssrc, sequence_number, timestamp, arrival)
-            ext = self._hi_ext
+        frame = self._frame
+        if (
+            sequence_number - self._hi_seq == 1
+            and timestamp - self._hi_ts == frame
+            and ssrc == self._ssrc
+        ):
+            # the next packet in sequence, one frame on: newest, so neither late nor stored
+            ext = self._hi_ext + frame
+            self._hi_seq = sequence_number
+            self._hi_ts = timestamp
+            self._hi_ext = ext
         else:
-            # RFC 3550 A.1: classify by the 16-bit distance to the highest sequence number
-            ds = (sequence_number - self._hi_seq) & 0xFFFF
-            if 0 < ds < self._config.max_dropout:
-                step = (timestamp - self._hi_ts) & _TS_MASK
-                if step >= _TS_HALF or (step > self._max_jump and not marker):
-                    # the timestamp went backwards or leapt with the numbering going on
-                    self._resets += 1
-                    self._restart(ssrc, sequence_number, timestamp, arrival)
-                    ext = self._hi_ext
-                else:
-                    if ds == 1 and not marker and step != self._frame and 0 < step:
-                        self._learn_frame(step)
-                    ext = self._hi_ext + step
-                    self._hi_seq = sequence_number
-                    self._hi_ts = timestamp
-                    self._hi_ext = ext
-                    self._seen = ((self._seen << ds) | 1) & _SEEN_MASK
-                    self._probation = None
-            elif ds == 0:
-                self._duplicates += 1
+            found = self._classify(sequence_number, timestamp, ssrc, payload, arrival, marker)
+            if found is None:
                 return
-            elif ds >= _SEQ_MOD - self._config.max_misorder:
-                back = _SEQ_MOD - ds
-                bit = 1 << back
-                if self._seen & bit:
-                    self._duplicates += 1
-                    return
-                self._seen |= bit
-                self._reordered += 1
-                behind = (self._hi_ts - timestamp) & _TS_MASK
-                if behind >= _TS_HALF:  # an older number with a later timestamp
-                    behind -= 1 << 32
-                ext = self._hi_ext - behind
-            else:
-                # a jump: restart only once the next packet confirms the new numbering
-                pending = self._probation
-                if pending is None or (pending[0] + 1) & 0xFFFF != sequence_number:
-                    self._probation = (
-                        sequence_number,
-                        timestamp,
-                        ssrc,
-                        payload,
-                        arrival,
-                        marker,
-                    )
-                    return
-                self._probation = None
-                self._resets += 1
-                self._ssrc = None  # the pending packet starts the new stream
-                self._received -= 2  # both were counted on arrival
-                self.push(*pending)
-                self.push(sequence_number, timestamp, ssrc, payload, arrival, marker)
-                return
+            ext = found
         buf = self._buf
-        if ext < self._next:  # its frame was played or concealed already
-            self._late += 1
-            return
-        if ext in buf:  # same timestamp, another number: keep the first
-            self._duplicates += 1
-            return
-        if len(buf) >= self._config.max_packets:
+        if len(buf) >= self._max_packets:
             self._drop_oldest()
-        buf[ext] = (payload, marker)
+        buf[ext] = PlayoutFrame(timestamp, payload, marker)
         # delay measurement (RFC 3550 A.8 transit; windowed base and peak)
-        transit = arrival - ext * self._inv_rate
         if arrival >= self._rotate_at:
             self._rotate(arrival)
+        transit = arrival - ext * self._inv_rate
         if transit < self._min_cur:
             self._min_cur = transit
             if transit < self._base:
                 self._base = transit
-        relative = transit - self._base
-        if relative > self._peak_cur:
-            self._peak_cur = relative
+                self._peak_line = transit + self._peak_cur
+                self._set_bounds()
+        elif transit > self._peak_line:
+            self._peak_line = transit
+            relative = self._peak_cur = transit - self._base
             if relative > self._peak:
                 self._peak = relative
                 self._set_target()
+
+    def _classify(
+        self,
+        sequence_number: int,
+        timestamp: int,
+        ssrc: int,
+        payload: bytes,
+        arrival: float,
+        marker: bool,
+    ) -> int | None:
+        """The extended timestamp of a packet off the fast path, or None to drop it."""
+        if ssrc != self._ssrc:
+            if self._ssrc is not None:
+                self._resets += 1
+            self._restart(ssrc, sequence_number, timestamp, arrival)
+            return self._hi_ext
+        config = self._config
+        # RFC 3550 A.1: classify by the 16-bit distance to the highest sequence number
+        ds = (sequence_number - self._hi_seq) & 0xFFFF
+        if 0 < ds < config.max_dropout:
+            step = (timestamp - self._hi_ts) & _TS_MASK
+            if step >= _TS_HALF or (step > self._max_jump and not marker):
+                # the timestamp went backwards or leapt with the numbering going on
+                self._resets += 1
+                self._restart(ssrc, sequence_number, timestamp, arrival)
+                return self._hi_ext
+            if ds == 1 and not marker and step != self._frame and 0 < step:
+                self._learn_frame(step)
+            if ds > 1:
+                self._note_missing(sequence_number, ds)
+            ext = self._hi_ext + step
+            self._hi_seq = sequence_number
+            self._hi_ts = timestamp
+            self._hi_ext = ext
+        elif ds == 0:
+            self._duplicates += 1
+            return None
+        elif ds >= _SEQ_MOD - config.max_misorder:
+            if sequence_number not in self._missing:  # received already
+                self._duplicates += 1
+                return None
+            self._missing.discard(sequence_number)
+            self._reordered += 1
+            behind = (self._hi_ts - timestamp) & _TS_MASK
+            if behind >= _TS_HALF:  # an older number with a later timestamp
+                behind -= 1 << 32
+            ext = self._hi_ext - behind
+        else:
+            # a jump: restart only once the next packet confirms the new numbering (A.1)
+            pending = self._probation
+            if pending is None or (pending[0] + 1) & 0xFFFF != sequence_number:
+                if pending is not None:
+                    self._discarded += 1
+                self._probation = (sequence_number, timestamp, ssrc, payload, arrival, marker)
+                return None
+            self._probation = None
+            self._resets += 1
+            self._ssrc = None  # the pending packet starts the new stream
+            self._received -= 2  # both were counted on arrival
+            self._resets -= 1  # counted above, not again for the SSRC "change"
+            self.push(*pending)
+            self.push(sequence_number, timestamp, ssrc, payload, arrival, marker)
+            return None
+        if ext < self._next:  # its frame was played or concealed already
+            self._late += 1
+            return None
+        if ext in self._buf:  # same timestamp, another number: keep the first
+            self._duplicates += 1
+            return None
+        return ext
+
+    def _note_missing(self, sequence: int, ds: int) -> None:
+        """Remember the numbers skipped by a step of ``ds`` up to ``sequence``."""
+        missing = self._missing
+        span = self._config.max_misorder
+        missing.update((sequence - back) & 0xFFFF for back in range(1, min(ds, span)))
+        if len(missing) > 2 * span:  # forget numbers now too old to be reordered
+            missing.intersection_update((sequence - back) & 0xFFFF for back in range(1, span))
 
     def _learn_frame(self, step: int) -> None:
         if step <= _MAX_FRAME * self._clock_rate:
             self._frame = step
             self._frame_s = step * self._inv_rate
+            self._set_bounds()
 
     def _restart(self, ssrc: int, sequence: int, timestamp: int, arrival: float) -> None:
         """Start a new stream: clear the buffer and the playout position; the measured peak
         delay is kept (a path property), the transit base is not (a new timeline)."""
-        if self._ssrc is not None and ssrc != self._ssrc:
-            self._resets += 1
         self._ssrc = ssrc
+        self._discarded += len(self._buf)
         self._buf.clear()
         self._playing = False
         self._hi_seq = sequence
         self._hi_ts = timestamp
         self._hi_ext = 1 << 32  # extended timestamps stay positive below the first one
-        self._seen = 1
-        self._probation = None
+        self._missing.clear()
+        if self._probation is not None:
+            self._discarded += 1
+            self._probation = None
         self._next = 0
         transit = arrival - self._hi_ext * self._inv_rate
         self._base = self._min_cur = self._min_prev = transit
+        self._peak_line = transit + self._peak_cur
         if not self._measured:
             self._rotate_at = arrival + self._config.window
+        self._set_bounds()
 
     def _rotate(self, arrival: float) -> None:
         """Start a new half-window: forget the older half's base and peak."""
@@ -366,6 +416,7 @@ class JitterBuffer:
         self._peak_prev, self._peak_cur = self._peak_cur, 0.0
         self._base = self._min_prev
         self._peak = self._peak_prev
+        self._peak_line = self._base
         self._rotate_at = arrival + self._config.window
         self._measured = True
         self._set_target()
@@ -376,6 +427,12 @@ class JitterBuffer:
         if not self._measured:
             target = max(target, config.initial_delay)
         self._target = min(max(target, config.min_delay), config.max_delay)
+        self._set_bounds()
+
+    def _set_bounds(self) -> None:
+        level = self._base + self._target
+        self._lower = level - self._frame_s
+        self._upper = level + self._frame_s
 
     def _drop_oldest(self) -> None:
         oldest = min(self._buf)
@@ -387,37 +444,42 @@ class JitterBuffer:
 
     def pop(self, now: float) -> PlayoutFrame | None:
         """The frame to play at ``now``; None when there is nothing to play."""
-        if not self._playing:
-            return self._start(now)
+        if self._playing:
+            nxt = self._next
+            if self._lower <= now - nxt * self._inv_rate <= self._upper:
+                frame = self._buf.pop(nxt, None)
+                if frame is not None:
+                    self._next = nxt + self._frame
+                    return frame
+            return self._pop_slow(now)
+        return self._start(now)
+
+    def _pop_slow(self, now: float) -> PlayoutFrame | None:
         nxt = self._next
         buf = self._buf
-        self._since_skip += 1
-        # keep the playout offset within one frame of base + target
-        error = now - nxt * self._inv_rate - self._base - self._target
-        if error > self._frame_s:
-            if self._since_skip >= self._config.shrink_interval and buf:
-                self._since_skip = 0
+        # the playout offset left the band of one frame around base + target
+        offset = now - nxt * self._inv_rate
+        if offset > self._upper:
+            if nxt >= self._skip_at and buf:
+                self._skip_at = nxt + self._config.shrink_interval * self._frame
                 self._skipped += 1
-                buf.pop(nxt, None)
+                if buf.pop(nxt, None) is not None:
+                    self._discarded += 1
                 nxt = self._next = nxt + self._frame
-        elif error < -self._frame_s and buf:
+        elif offset < self._lower and buf:
             self._inserted += 1
             return PlayoutFrame(nxt & _TS_MASK, None)
-        item = buf.pop(nxt, None)
-        if item is not None:
+        frame = buf.pop(nxt, None)
+        if frame is not None:
             self._next = nxt + self._frame
-            self._played += 1
-            return PlayoutFrame(nxt & _TS_MASK, item[0], item[1])
+            return frame
         if not buf:
             return None  # underrun: hold the position until packets come
         first = min(buf)
-        payload, marker = buf[first]
         if first < nxt + self._frame:  # off the frame grid (packetization changed)
-            del buf[first]
             self._next = first + self._frame
-            self._played += 1
-            return PlayoutFrame(first & _TS_MASK, payload, marker)
-        if marker or first - nxt > self._max_conceal:
+            return buf.pop(first)
+        if buf[first].marker or first - nxt > self._max_conceal:
             # a silence gap: restart playout at the next talkspurt (RFC 3551 §4.1 marker)
             self._playing = False
             return self._start(now)
@@ -433,9 +495,7 @@ class JitterBuffer:
         first = min(buf)
         if now - first * self._inv_rate < self._base + self._target:
             return None
-        payload, marker = buf.pop(first)
         self._playing = True
-        self._since_skip = 0
         self._next = first + self._frame
-        self._played += 1
-        return PlayoutFrame(first & _TS_MASK, payload, marker)
+        self._skip_at = first + self._config.shrink_interval * self._frame
+        return buf.pop(first)
