@@ -58,8 +58,15 @@ class Row:
     ratio: str
 
 
-def make_trace(count: int, *, seed: int = 7, loss: float = 0.01, swaps: float = 0.05,
-               jitter: bool = True, lose: tuple[int, ...] = ()) -> list[Packet]:
+def make_trace(
+    count: int,
+    *,
+    seed: int = 7,
+    loss: float = 0.01,
+    swaps: float = 0.05,
+    jitter: bool = True,
+    lose: tuple[int, ...] = (),
+) -> list[Packet]:
     """Packets in arrival order; sequence and timestamp start near their wrap points."""
     rng = random.Random(seed)
     seq0, ts0 = 65000, 0xFFFFFFFF - 50 * FRAME
@@ -100,45 +107,80 @@ class Outcome:
     seconds: float  # replay time
 
 
-def replay_ours(packets: list[Packet], *, probe: float | None = None) -> tuple[Outcome, dict]:
-    """Push in arrival order, pop every 20 ms; ``probe``: also read delay/target then."""
+def schedule(packets: list[Packet]) -> list[tuple[Packet, tuple[float, ...]]]:
+    """Each packet with the playout ticks (every 20 ms) that come before its arrival."""
+    result = []
+    k = 0
+    for packet in packets:
+        ticks = []
+        while k * PERIOD <= packet[4]:
+            ticks.append(k * PERIOD)
+            k += 1
+        result.append((packet, tuple(ticks)))
+    return result
+
+
+def replay_ours(
+    packets: list[Packet],
+    plan: list[tuple[Packet, tuple[float, ...]]],
+    *,
+    probe: float | None = None,
+) -> tuple[Outcome, dict[str, object]]:
+    """Push in arrival order, pop at every tick; ``probe``: also read the delays then."""
     jb = JitterBuffer(RATE)
     push, pop = jb.push, jb.pop
-    out: list[tuple[float, object]] = []
-    append = out.append
-    tick, k = 0.0, 0
-    info: dict[str, float] = {}
+    frames: list[object] = []
+    append = frames.append
+    info: dict[str, object] = {}
     start = time.perf_counter()
-    for seq, ts, ssrc, payload, arrival, marker in packets:
-        while tick <= arrival:
-            frame = pop(tick)
-            if frame is not None:
-                append((tick, frame))
-            k += 1
-            tick = k * PERIOD
-            if probe is not None and not info and tick > probe:
-                info = {"delay": jb.delay, "target": jb.target_delay}
-        push(seq, ts, ssrc, payload, arrival, marker)
+    if probe is None:
+        for (seq, ts, ssrc, payload, arrival, marker), ticks in plan:
+            for tick in ticks:
+                append(pop(tick))
+            push(seq, ts, ssrc, payload, arrival, marker)
+    else:
+        for (seq, ts, ssrc, payload, arrival, marker), ticks in plan:
+            for tick in ticks:
+                append(pop(tick))
+                if not info and tick > probe:
+                    info = {
+                        "delay": jb.delay,
+                        "target": jb.target_delay,
+                        "playout": jb.playout_delay,
+                    }
+            push(seq, ts, ssrc, payload, arrival, marker)
     seconds = time.perf_counter() - start
     arrival_of = {p[1]: p[4] for p in packets}
-    delays = [t - arrival_of[f.timestamp] for t, f in out if f.payload is not None]
-    concealed = sum(1 for _, f in out if f.payload is None)
-    info["stats"] = jb.stats()  # type: ignore[assignment]
+    all_ticks = [tick for _, ticks in plan for tick in ticks]
+    delays = [
+        tick - arrival_of[f.timestamp]
+        for tick, f in zip(all_ticks, frames, strict=True)
+        if f is not None and f.payload is not None  # type: ignore[attr-defined]
+    ]
+    concealed = sum(1 for f in frames if f is not None and f.payload is None)  # type: ignore[attr-defined]
+    info["stats"] = jb.stats()
     return Outcome(len(delays), concealed, delays, seconds), info
 
 
 def aiortc_packets(packets: list[Packet]) -> list[RtpPacket]:
     result = []
     for seq, ts, ssrc, payload, _arrival, marker in packets:
-        rtp = RtpPacket(payload_type=0, marker=int(marker), sequence_number=seq,
-                        timestamp=ts, ssrc=ssrc, payload=payload)
+        rtp = RtpPacket(
+            payload_type=0,
+            marker=int(marker),
+            sequence_number=seq,
+            timestamp=ts,
+            ssrc=ssrc,
+            payload=payload,
+        )
         rtp._data = payload  # what aiortc's receiver sets before add()
         result.append(rtp)
     return result
 
 
-def replay_aiortc(packets: list[Packet], rtp: list[RtpPacket],
-                  *, probe: float | None = None) -> tuple[Outcome, dict]:
+def replay_aiortc(
+    packets: list[Packet], rtp: list[RtpPacket], *, probe: float | None = None
+) -> tuple[Outcome, dict]:
     jb = AiortcJitterBuffer(capacity=16, prefetch=4)
     add = jb.add
     outs: list[object] = []
@@ -184,8 +226,9 @@ def aiortc_after_loss(lost: int, count: int) -> dict[str, float]:
     before = max(t for ts, t in out_at.items() if _before(ts, ts_lost))
     after = min(t for ts, t in out_at.items() if _before(ts_lost, ts))
     good_dropped = sum(
-        1 for p in packets if _before(ts_lost, p[1]) and p[1] not in out_at and p[4] < count
-        * PERIOD - 1
+        1
+        for p in packets
+        if _before(ts_lost, p[1]) and p[1] not in out_at and p[4] < count * PERIOD - 1
     )
     return {"stall": after - before, "dropped": good_dropped, "held": held_after[0]}
 
@@ -207,12 +250,13 @@ def rows(quick: bool = False) -> list[Row]:
     count = 20_000 if quick else 100_000
     rounds = 3 if quick else 7
     packets = make_trace(count)
+    plan = schedule(packets)
     rtp = aiortc_packets(packets)
     ours_t: list[float] = []
     peer_t: list[float] = []
     ours = peer = None
     for _ in range(rounds):
-        ours, _ = replay_ours(packets)
+        ours, _ = replay_ours(packets, plan)
         peer, _ = replay_aiortc(packets, rtp)
         ours_t.append(ours.seconds)
         peer_t.append(peer.seconds)
@@ -225,35 +269,63 @@ def rows(quick: bool = False) -> list[Row]:
     lost_at = 500  # 10 s in
     clean = make_trace(lost_at + 200, loss=0.0, swaps=0.0, jitter=False, lose=(lost_at,))
     probe = lost_at * PERIOD + 1.0 + 0.03
-    _, ours_probe = replay_ours(clean, probe=probe)
+    _, ours_probe = replay_ours(clean, schedule(clean), probe=probe)
     _, peer_probe = replay_aiortc(clean, aiortc_packets(clean), probe=probe)
     # ours on the jittery trace: the target it adapted to, one second after a loss
-    _, jittery_probe = replay_ours(make_trace(lost_at + 200, lose=(lost_at,)), probe=probe)
+    jittery = make_trace(lost_at + 200, lose=(lost_at,))
+    _, jittery_probe = replay_ours(jittery, schedule(jittery), probe=probe)
     single = aiortc_after_loss(lost_at, lost_at + 200)
     ms = 1000
     return [
-        Row("throughput (packets/s, median)", f"{ours_rate:,.0f}", f"{peer_rate:,.0f}",
-            f"{ours_rate / peer_rate:.2f}×"),
-        Row("frames delivered or concealed / sent", f"{ours_share:.2%}", f"{peer_share:.2%}",
-            "%"),
-        Row("frames delivered with payload / sent", f"{ours.frames / count:.2%}",
-            f"{peer.frames / count:.2%}", "%"),
-        Row("mean added delay", f"{statistics.fmean(ours.delays) * ms:.1f}",
-            f"{statistics.fmean(peer.delays) * ms:.1f}", "ms"),
-        Row("p99 added delay", f"{_pct(ours.delays, 0.99) * ms:.1f}",
-            f"{_pct(peer.delays, 0.99) * ms:.1f}", "ms"),
-        Row("clean trace, 1 s after one loss: buffered delay",
+        Row(
+            "throughput (packets/s, median)",
+            f"{ours_rate:,.0f}",
+            f"{peer_rate:,.0f}",
+            f"{ours_rate / peer_rate:.2f}×",
+        ),
+        Row("frames delivered or concealed / sent", f"{ours_share:.2%}", f"{peer_share:.2%}", "%"),
+        Row(
+            "frames delivered with payload / sent",
+            f"{ours.frames / count:.2%}",
+            f"{peer.frames / count:.2%}",
+            "%",
+        ),
+        Row(
+            "mean added delay",
+            f"{statistics.fmean(ours.delays) * ms:.1f}",
+            f"{statistics.fmean(peer.delays) * ms:.1f}",
+            "ms",
+        ),
+        Row(
+            "p99 added delay",
+            f"{_pct(ours.delays, 0.99) * ms:.1f}",
+            f"{_pct(peer.delays, 0.99) * ms:.1f}",
+            "ms",
+        ),
+        Row(
+            "clean trace, 1 s after one loss: buffered delay",
             f"{ours_probe['delay'] * ms:.0f} (target {ours_probe['target'] * ms:.0f})",
-            f"{peer_probe['held'] * PERIOD * ms:.0f} ({peer_probe['held']} packets)", "ms"),
-        Row("jittery trace, 1 s after one loss: buffered delay",
+            f"{peer_probe['held'] * PERIOD * ms:.0f} ({peer_probe['held']} packets)",
+            "ms",
+        ),
+        Row(
+            "jittery trace, 1 s after one loss: buffered delay",
             f"{jittery_probe['delay'] * ms:.0f} (target {jittery_probe['target'] * ms:.0f})",
-            "", "ms"),
-        Row("aiortc after one loss: stall between frames", "20 (one concealed frame)",
-            f"{single['stall'] * ms:.0f}", "ms"),
-        Row("aiortc after one loss: good frames dropped", "0", f"{single['dropped']:.0f}",
-            "frames"),
-        Row("aiortc after one loss: packets held 1 s later", "", f"{single['held']:.0f}",
-            "packets"),
+            "",
+            "ms",
+        ),
+        Row(
+            "aiortc after one loss: stall between frames",
+            "20 (one concealed frame)",
+            f"{single['stall'] * ms:.0f}",
+            "ms",
+        ),
+        Row(
+            "aiortc after one loss: good frames dropped", "0", f"{single['dropped']:.0f}", "frames"
+        ),
+        Row(
+            "aiortc after one loss: packets held 1 s later", "", f"{single['held']:.0f}", "packets"
+        ),
     ]
 
 
@@ -263,8 +335,7 @@ def render(table: list[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None, *, out: Callable[[str], object] = sys.stdout.write
-         ) -> int:
+def main(argv: list[str] | None = None, *, out: Callable[[str], object] = sys.stdout.write) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="20 k packets, 3 rounds")
     args = parser.parse_args(argv)

@@ -140,6 +140,7 @@ class JitterBuffer:
         "_hi_ts",
         "_inserted",
         "_inv_rate",
+        "_last_offset",
         "_late",
         "_lost",
         "_lower",
@@ -193,7 +194,7 @@ class JitterBuffer:
         self._rotate_at = 0.0
         self._measured = False
         self._target = min(max(config.initial_delay, config.min_delay), config.max_delay)
-        self._lower = self._upper = 0.0
+        self._lower = self._upper = self._last_offset = 0.0
         # counters (played is derived: see stats())
         self._received = self._duplicates = self._late = self._reordered = 0
         self._lost = self._dropped = self._resets = self._discarded = 0
@@ -213,6 +214,12 @@ class JitterBuffer:
             return 0.0
         start = self._next if self._playing else min(self._buf)
         return (max(self._buf) + self._frame - start) * self._inv_rate
+
+    @property
+    def playout_delay(self) -> float:
+        """Seconds; how long the fastest packets of the window wait before playout, as of the
+        last :meth:`pop` (the quantity kept within one frame of :attr:`target_delay`)."""
+        return self._last_offset - self._base if self._playing else 0.0
 
     @property
     def frame_duration(self) -> float:
@@ -446,7 +453,8 @@ class JitterBuffer:
         """The frame to play at ``now``; None when there is nothing to play."""
         if self._playing:
             nxt = self._next
-            if self._lower <= now - nxt * self._inv_rate <= self._upper:
+            offset = self._last_offset = now - nxt * self._inv_rate
+            if self._lower <= offset <= self._upper:
                 frame = self._buf.pop(nxt, None)
                 if frame is not None:
                     self._next = nxt + self._frame
@@ -458,7 +466,7 @@ class JitterBuffer:
         nxt = self._next
         buf = self._buf
         # the playout offset left the band of one frame around base + target
-        offset = now - nxt * self._inv_rate
+        offset = self._last_offset
         if offset > self._upper:
             if nxt >= self._skip_at and buf:
                 self._skip_at = nxt + self._config.shrink_interval * self._frame
@@ -496,6 +504,7 @@ class JitterBuffer:
         if now - first * self._inv_rate < self._base + self._target:
             return None
         self._playing = True
+        self._last_offset = now - first * self._inv_rate
         self._next = first + self._frame
         self._skip_at = first + self._config.shrink_interval * self._frame
         return buf.pop(first)
