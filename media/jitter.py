@@ -150,6 +150,7 @@ class JitterBuffer:
         "_measured",
         "_min_cur",
         "_min_prev",
+        "_missing",
         "_next",
         "_peak",
         "_peak_cur",
@@ -158,7 +159,6 @@ class JitterBuffer:
         "_playing",
         "_probation",
         "_received",
-        "_missing",
         "_reordered",
         "_resets",
         "_rotate_at",
@@ -336,7 +336,7 @@ class JitterBuffer:
                 self._resets += 1
                 self._restart(ssrc, sequence_number, timestamp, arrival)
                 return self._hi_ext
-            if ds == 1 and not marker and step != self._frame and 0 < step:
+            if ds == 1 and not marker and step != self._frame and step > 0:
                 self._learn_frame(step)
             if ds > 1:
                 self._note_missing(sequence_number, ds)
@@ -369,17 +369,30 @@ class JitterBuffer:
             self._resets += 1
             self._ssrc = None  # the pending packet starts the new stream
             self._received -= 2  # both were counted on arrival
-            self._resets -= 1  # counted above, not again for the SSRC "change"
             self.push(*pending)
             self.push(sequence_number, timestamp, ssrc, payload, arrival, marker)
             return None
         if ext < self._next:  # its frame was played or concealed already
             self._late += 1
+            self._measure(ext, arrival)  # the delay it shows is what the target must cover
             return None
         if ext in self._buf:  # same timestamp, another number: keep the first
             self._duplicates += 1
             return None
         return ext
+
+    def _measure(self, ext: int, arrival: float) -> None:
+        """The measurement of :meth:`push` for a packet that is not stored."""
+        if arrival >= self._rotate_at:
+            self._rotate(arrival)
+        transit = arrival - ext * self._inv_rate
+        relative = transit - self._base
+        if relative > self._peak_cur:
+            self._peak_cur = relative
+            self._peak_line = transit
+            if relative > self._peak:
+                self._peak = relative
+                self._set_target()
 
     def _note_missing(self, sequence: int, ds: int) -> None:
         """Remember the numbers skipped by a step of ``ds`` up to ``sequence``."""
@@ -404,7 +417,7 @@ class JitterBuffer:
         self._playing = False
         self._hi_seq = sequence
         self._hi_ts = timestamp
-        self._hi_ext = 1 << 32  # extended timestamps stay positive below the first one
+        self._hi_ext = (1 << 32) + timestamp  # stays positive, congruent to the RTP timestamp
         self._missing.clear()
         if self._probation is not None:
             self._discarded += 1
