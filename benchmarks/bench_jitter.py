@@ -310,7 +310,9 @@ def rows(quick: bool = False) -> list[Row]:
         ),
         Row(
             "jittery trace, 1 s after one loss: buffered delay",
-            f"{jittery_probe['delay'] * ms:.0f} (target {jittery_probe['target'] * ms:.0f})",
+            f"{jittery_probe['delay'] * ms:.0f} buffered, "
+            f"{jittery_probe['playout'] * ms:.0f} playout "
+            f"(target {jittery_probe['target'] * ms:.0f})",
             "",
             "ms",
         ),
