@@ -165,6 +165,12 @@ async def _ours(pairs: int, seconds: float) -> dict[str, Any]:
         return [s.frames_played for s in streams]
 
     result = await _measure(frames, seconds)
+    result["skipped_frames"] = streams[0].engine.frames_skipped
+    totals: dict[str, int] = {}
+    for stream in streams:
+        for key, value in asdict(stream.jitter_buffer.stats()).items():
+            totals[key] = totals.get(key, 0) + value
+    result["jitter"] = totals
     for pc, stream in ends:
         stream.close()
         await pc.close()

@@ -885,6 +885,25 @@ def report(
     return "\n".join(out).rstrip() + "\n"
 
 
+def rows(quick: bool = False) -> list[tuple[str, str, float | None, float | None]]:
+    """The results as data: (message / group, contender, median µs per op, that median ÷ the
+    group's peer median); None where a contender could not run."""
+    settings = Settings(repeats=5 if quick else 15, seconds=0.05 if quick else 0.2, slices=5)
+    libs = Libraries.load()
+    out: list[tuple[str, str, float | None, float | None]] = []
+    for msg in (webrtc_invite(), register_ok()):
+        for group in GROUPS:
+            runs = measure(group, msg, libs, settings)
+            peer = next((r for r in runs if r.contender.name == group.peer_ref), None)
+            for run in runs:
+                median = run.median * 1e6 if run.samples else None
+                ratio = None
+                if median is not None and peer is not None and peer.samples:
+                    ratio = run.median / peer.median
+                out.append((f"{msg.title} / {group.title}", run.contender.name, median, ratio))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument(

@@ -95,18 +95,26 @@ def exchange(method: str, transport: str, count: int) -> float:
     return elapsed
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds")
-    args = parser.parse_args()
-    count, rounds = (1000, 3) if args.quick else (5000, 7)
-    print("| exchange | transport | median transactions/s | median µs per exchange |")
-    print("|---|---|---:|---:|")
+def rows(quick: bool = False) -> list[tuple[str, str, float, float]]:
+    """The results as data: (exchange, transport, median transactions/s, median µs each)."""
+    count, rounds = (1000, 3) if quick else (5000, 7)
+    out = []
     for method, transport in (("OPTIONS", "UDP"), ("OPTIONS", "TCP"), ("INVITE", "UDP")):
         times = [exchange(method, transport, count) for _ in range(rounds)]
         median = statistics.median(times)
         label = "INVITE/100/200 + ACK" if method == "INVITE" else "OPTIONS/200"
-        print(f"| {label} | {transport} | {count / median:,.0f} | {median / count * 1e6:.1f} |")
+        out.append((label, transport, count / median, median / count * 1e6))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    args = parser.parse_args(argv)
+    print("| exchange | transport | median transactions/s | median µs per exchange |")
+    print("|---|---|---:|---:|")
+    for label, transport, rate, us in rows(args.quick):
+        print(f"| {label} | {transport} | {rate:,.0f} | {us:.1f} |")
     print("\n(one exchange = one client and one server transaction, both ends parsing and")
     print(" serialising every message; CPU: one core of the machine the table was made on)")
     return 0
