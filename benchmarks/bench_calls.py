@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 OURS_PAIRS = (10, 50, 100, 200)
@@ -54,6 +54,8 @@ class Row:
     median_fps: float
     lag_p99_ms: float
     seconds: float
+    skipped_frames: int | None = None
+    """Ours: frame periods the pacing clock skipped (the loop was too late to run them)."""
     ratio: float | None = None
     """aiortc's mean CPU per stream-second / this row's (None for aiortc rows)."""
 
@@ -271,7 +273,8 @@ def measure(impl: str, pairs: int, seconds: float) -> Row:
         text=True,
     )
     data = json.loads(out.stdout.strip().splitlines()[-1])
-    return Row(impl=impl, pairs=pairs, **data)
+    names = {f.name for f in fields(Row)}
+    return Row(impl=impl, pairs=pairs, **{k: v for k, v in data.items() if k in names})
 
 
 def run(

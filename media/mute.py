@@ -21,6 +21,17 @@ class MuteGate(MediaStreamTrack):
         self.source = source
         self.muted = False
 
+    @property
+    def sample_rate(self) -> int:
+        """Rate of the source's PCM, for :mod:`media.engine` (Hz)."""
+        return int(getattr(self.source, "sample_rate", 48000))
+
+    def next_pcm(self) -> bytes:
+        """The source's next 20 ms of PCM (:mod:`media.engine`), zeros of the same length
+        while muted; the source must have ``next_pcm`` (every :mod:`media.tracks` source)."""
+        pcm: bytes = self.source.next_pcm()  # type: ignore[attr-defined]
+        return bytes(len(pcm)) if self.muted else pcm
+
     async def recv(self) -> AudioFrame:
         frame = await self.source.recv()
         if not self.muted or not isinstance(frame, AudioFrame):

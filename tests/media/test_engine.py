@@ -289,3 +289,25 @@ async def test_late_clock_catches_up_without_burst(loopback: None) -> None:
         for end in (alice, bob):
             end.stream.close()
             await end.pc.close()
+
+
+def test_mute_gate_gives_pcm_or_silence() -> None:
+    from media.mute import MuteGate
+
+    tone = ToneTrack(1000, sample_rate=8000)
+    gate = MuteGate(tone)
+    assert gate.sample_rate == 8000
+    first = gate.next_pcm()
+    assert len(first) == 320 and any(first)
+    gate.muted = True
+    assert gate.next_pcm() == bytes(320)
+    gate.muted = False
+    # the tone went on while muted: the third frame follows the second, not the first
+    assert gate.next_pcm() == _third(1000)
+
+
+def _third(frequency: int) -> bytes:
+    tone = ToneTrack(frequency, sample_rate=8000)
+    tone.next_pcm()
+    tone.next_pcm()
+    return tone.next_pcm()
