@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import fractions
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, fields, replace
 from typing import Literal
@@ -38,8 +39,12 @@ from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 
 from .call_media import CallMedia
+from .dtmf_rtp import DtmfUnavailable
+from .engine import AudioStream
+from .engine import DtmfUnavailable as EngineDtmfUnavailable
+from .offer_answer import NegotiatedAudio
 from .stats import CallStats
-from .tracks import ToneTrack, audio_frames
+from .tracks import ToneTrack, _pcm_frame, audio_frames
 
 __all__ = ["MediaConfig", "MediaSession", "ToneTrack"]
 
@@ -81,6 +86,11 @@ class MediaConfig:
     """"relay" gathers, offers and uses only TURN relayed candidates, so no host or
     server-reflexive address is revealed (RFC 9429 §4.1.1); needs a TURN server in
     ``ice_servers``, and never falls back to host candidates."""
+    audio_engine: bool = False
+    """Run the audio through :mod:`media.engine` (our RTP/SRTP path, one pacing clock for
+    all calls) instead of aiortc's RTCRtpSender/Receiver pipeline; needs an engine codec
+    for the negotiated format and a source with ``next_pcm`` (every :mod:`media.tracks`
+    source and :class:`media.mute.MuteGate` over one)."""
 
     def __post_init__(self) -> None:
         codec_preferences(self.codecs)  # every name must be a codec aiortc has
@@ -114,12 +124,14 @@ class MediaSession:
         self.config = config or MediaConfig()
         self.source = source or ToneTrack(0.0)
         self._reader: asyncio.Task[None] | None = None
-        self.frames_received = 0
+        self._frames = 0
         self.on_frame: Callable[[AudioFrame], None] | None = None
         self.gathering_fell_back = False
         self._negotiated = False  # a description was made: no more fresh starts
         self.call_media = CallMedia(self.config.telephone_event)
         """DTMF over RTP, inbound activity clock and statistics (:mod:`media.call_media`)."""
+        self.stream: AudioStream | None = None
+        """The engine stream of the audio (``audio_engine`` only), once negotiated."""
         self.pc = self._peer_connection(self.config.ice_servers)
 
     def _peer_connection(self, ice_servers: tuple[RTCIceServer, ...]) -> RTCPeerConnection:
@@ -127,7 +139,11 @@ class MediaSession:
         pc = RTCPeerConnection(
             RTCConfiguration(iceServers=list(ice_servers), iceTransportPolicy=policy)
         )
-        self.transceiver = pc.addTransceiver(self.source, direction="sendrecv")
+        if self.config.audio_engine:
+            # no track for aiortc: the engine sends; aiortc would stop a track it was given
+            self.transceiver = pc.addTransceiver("audio", direction="sendrecv")
+        else:
+            self.transceiver = pc.addTransceiver(self.source, direction="sendrecv")
         self.transceiver.setCodecPreferences(codec_preferences(self.config.codecs))
 
         @pc.on("track")
@@ -148,7 +164,7 @@ class MediaSession:
 
     async def set_answer(self, answer: bytes) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(answer.decode(), "answer"))
-        self.call_media.negotiated(self.transceiver, remote=answer)
+        self._negotiated_audio(self.call_media.negotiated(self.transceiver, remote=answer))
 
     async def reoffer(self, direction: str = "sendrecv") -> bytes:
         """A new offer in the established session with our audio ``direction`` (RFC 3264 §8.4:
@@ -156,6 +172,8 @@ class MediaSession:
         if direction not in ("sendrecv", "sendonly", "recvonly", "inactive"):
             raise ValueError(f"bad direction {direction!r}")
         self.transceiver.direction = direction
+        if self.stream is not None:
+            self.stream.sending = direction in ("sendrecv", "sendonly")
         return await self._describe(None)
 
     @property
@@ -190,14 +208,53 @@ class MediaSession:
         self._negotiated = True
         local = self.call_media.local_description(pc.localDescription.sdp, offer)
         if offer is not None:
-            self.call_media.negotiated(self.transceiver, remote=offer)
+            self._negotiated_audio(self.call_media.negotiated(self.transceiver, remote=offer))
         return local
+
+    # -- the engine path (``audio_engine``) ----------------------------------------------------
+    def _negotiated_audio(self, audio: NegotiatedAudio | None) -> None:
+        if not self.config.audio_engine or audio is None:
+            return
+        if self.stream is None:
+            sender = self.transceiver.sender
+            self.stream = AudioStream(
+                audio,
+                source=self.source,  # type: ignore[arg-type]
+                on_pcm=self._pcm,
+                on_dtmf=self.call_media._digit,
+                ssrc=sender._ssrc,
+                cname=str(getattr(self.pc, "_RTCPeerConnection__cname", "")),
+            )
+            dtls = sender.transport
+            if dtls.state == "connected":
+                self._start_stream()
+            else:
+                dtls.on("statechange", self._start_stream)
+        else:
+            self.stream.update(audio)
+        self.stream.sending = self.direction in ("sendrecv", "sendonly")
+
+    def _start_stream(self) -> None:
+        stream = self.stream
+        dtls = self.transceiver.sender.transport
+        if stream is not None and not stream.started and dtls.state == "connected":
+            stream.start(dtls, sender=self.transceiver.sender, receiver=self.transceiver.receiver)
+
+    def _pcm(self, pcm: bytes, rate: int) -> None:
+        if self.on_frame is not None:
+            frame = _pcm_frame(pcm, rate=rate)
+            frame.pts = self.frames_received * (rate // 50)
+            frame.time_base = fractions.Fraction(1, rate)
+            self.on_frame(frame)
 
     # -- audio ---------------------------------------------------------------------------------
     def set_source(self, track: MediaStreamTrack) -> None:
         """Send ``track`` from now on, in place of the current source, without renegotiation
         (``RTCRtpSender.replaceTrack``). The old source is not stopped."""
-        self.transceiver.sender.replaceTrack(track)
+        if self.stream is not None:
+            self.stream.source = track  # type: ignore[assignment]
+        elif not self.config.audio_engine:
+            self.transceiver.sender.replaceTrack(track)
         self.source = track
 
     @property
@@ -205,10 +262,17 @@ class MediaSession:
         return str(self.pc.connectionState)
 
     async def _read(self, track: MediaStreamTrack) -> None:
+        if self.config.audio_engine:
+            return  # the engine plays the audio out
         async for frame in audio_frames(track):
-            self.frames_received += 1
+            self._frames += 1
             if self.on_frame is not None:
                 self.on_frame(frame)
+
+    @property
+    def frames_received(self) -> int:
+        """Audio frames played out (decoded) so far."""
+        return self.stream.frames_played if self.stream is not None else self._frames
 
     # -- DTMF (RFC 4733), activity and statistics: see media.call_media -----------------------
     @property
@@ -228,6 +292,16 @@ class MediaSession:
         self, digits: str, *, duration_ms: int = 100, gap_ms: int = 70, volume: int = 10
     ) -> None:
         """Send ``digits`` (``0-9 * # A-D``) as RFC 4733 events on the audio stream."""
+        if self.config.audio_engine:
+            if self.stream is None:
+                raise DtmfUnavailable("the audio stream has not started")
+            try:
+                await self.stream.send_dtmf(
+                    digits, duration_ms=duration_ms, gap_ms=gap_ms, volume=volume
+                )
+            except EngineDtmfUnavailable as exc:
+                raise DtmfUnavailable(str(exc)) from exc
+            return
         await self.call_media.send_dtmf(
             digits, duration_ms=duration_ms, gap_ms=gap_ms, volume=volume
         )
@@ -235,18 +309,26 @@ class MediaSession:
     @property
     def last_rtp_at(self) -> float | None:
         """Event-loop time of the last inbound RTP packet (any payload type), or None."""
+        if self.stream is not None:
+            return self.stream.last_rtp_at
         return self.call_media.last_rtp_at
 
     @property
     def rtp_packets_received(self) -> int:
         """Inbound RTP packets so far, any payload type."""
+        if self.stream is not None:
+            return self.stream.rtp_packets_received
         return self.call_media.rtp_packets_received
 
     async def stats(self) -> CallStats:
         """Statistics of the audio stream now (:class:`media.stats.CallStats`)."""
+        if self.stream is not None:
+            return self.stream.stats()
         return await self.call_media.stats(self.transceiver)
 
     async def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
         if self._reader is not None:
             self._reader.cancel()
         await self.pc.close()

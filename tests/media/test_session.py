@@ -170,3 +170,41 @@ async def test_codec_preferences_decide_the_codec(
 def test_unknown_codec_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="G729"):
         MediaConfig(codecs=("opus", "G729"))
+
+
+async def test_audio_engine_carries_tones_dtmf_and_stats() -> None:
+    config = replace(LOOPBACK, audio_engine=True, codecs=("PCMU",))
+    alice = MediaSession(config, ToneTrack(440.0))
+    bob = MediaSession(config, ToneTrack(1000.0))
+    heard: dict[str, list[AudioFrame]] = {"alice": [], "bob": []}
+    alice.on_frame = heard["alice"].append
+    bob.on_frame = heard["bob"].append
+    digits: list[str] = []
+    bob.on_dtmf = digits.append
+    try:
+        await alice.set_answer(await bob.create_answer(await alice.create_offer()))
+        for _ in range(250):
+            if alice.frames_received > 60 and bob.frames_received > 60:
+                break
+            await asyncio.sleep(0.02)
+        assert alice.stream is not None and bob.stream is not None
+        assert alice.stream.started and bob.stream.started
+        assert len(heard["bob"]) == bob.frames_received > 60
+        pcm = array.array("h")
+        for frame in heard["bob"][-25:]:
+            assert frame.sample_rate == 8000
+            pcm.extend(mono(frame))
+        assert goertzel(pcm, 8000, 1000) < goertzel(pcm, 8000, 440) / 100
+        await alice.send_dtmf("5#", duration_ms=60, gap_ms=40)
+        for _ in range(100):
+            if digits == ["5", "#"]:
+                break
+            await asyncio.sleep(0.02)
+        assert digits == ["5", "#"]
+        stats = await alice.stats()
+        assert stats.codec == "PCMU"
+        assert stats.packets_received == alice.rtp_packets_received > 0
+        assert alice.last_rtp_at is not None
+    finally:
+        await alice.close()
+        await bob.close()
