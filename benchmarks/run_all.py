@@ -170,9 +170,7 @@ def calls(quick: bool) -> Table:
         )
     )
     table.notes.append(f"{seconds:g} s of steady state per row, each row in a fresh process")
-    table.notes.append(
-        "CPU ÷ aiortc: aiortc's mean CPU per stream-second over its rows ÷ the row's"
-    )
+    table.notes.append("CPU ÷ aiortc: aiortc's CPU per stream-second at its smallest N ÷ the row's")
     _plot(rows, RESULTS / "calls.png")
     table.notes.append("plot: calls.png")
     return table

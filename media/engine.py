@@ -373,7 +373,9 @@ class AudioStream:
             return
         if self._aiortc is not None and link.release_aiortc(*self._aiortc):
             self._aiortc = None
-        if self.sending:
+        if not self.sending:
+            self._marker = True  # the first packet after a pause starts a talkspurt
+        else:
             pcm = self._pull.next_pcm()
             if self._dtmf is not None:
                 self._send_event(link, t)
@@ -389,7 +391,8 @@ class AudioStream:
                 self._marker = False
                 self._sequence = (self._sequence + 1) & _SEQ_MASK
                 self.rtcp.sent(timestamp, len(payload), t)
-            self._timestamp = (self._timestamp + self._step) & _TS_MASK
+        # the RTP clock runs on while nothing is sent (RFC 3550 §5.1: timestamps follow time)
+        self._timestamp = (self._timestamp + self._step) & _TS_MASK
         frame = self.jitter_buffer.pop(t)
         if frame is not None:
             self.frames_played += 1
@@ -406,7 +409,7 @@ class AudioStream:
 
     def _skip(self, frames: int) -> None:
         """``frames`` periods passed without running: their RTP time passes all the same."""
-        if self.sending and self._link is not None:
+        if self._link is not None:
             self._timestamp = (self._timestamp + frames * self._step) & _TS_MASK
 
     # -- DTMF (RFC 4733) -----------------------------------------------------------------------

@@ -311,3 +311,22 @@ def _third(frequency: int) -> bytes:
     tone.next_pcm()
     tone.next_pcm()
     return tone.next_pcm()
+
+
+async def test_pause_keeps_the_rtp_clock(pair: tuple[End, End]) -> None:
+    alice, bob = pair
+    await until(lambda: len(bob.packets) >= 5)
+    alice.stream.sending = False
+    engine = alice.stream.engine
+    await until(lambda: bob.packets and engine.frames > 0)
+    paused = len(bob.packets)
+    frames = engine.frames
+    await until(lambda: engine.frames >= frames + 10)
+    paused = len(bob.packets)  # what was in flight has arrived
+    alice.stream.sending = True
+    await until(lambda: len(bob.packets) >= paused + 3)
+    (_, seq0, ts0, _), (_, seq1, ts1, marker) = bob.packets[paused - 1 : paused + 1]
+    assert seq1 == (seq0 + 1) & 0xFFFF  # no packet was sent, so no number is skipped
+    assert marker  # a new talkspurt (RFC 3551 §4.1)
+    gap = (ts1 - ts0) & 0xFFFFFFFF
+    assert gap % 160 == 0 and gap >= 160 * 10  # the RTP clock ran on through the pause
