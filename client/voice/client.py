@@ -42,7 +42,7 @@ from .call import AudioRoute, CallDetails, VoiceCall
 from .context import VoiceContext
 from .errors import ErrorType, VoiceError
 from .listeners import CallListener, VoiceClientEventListener, notify
-from .logs import VoiceLog
+from .logs import VoiceLog, redact
 
 __all__ = ["CallController", "VoiceClient"]
 
@@ -364,7 +364,7 @@ class VoiceClient:
         ):
             raise VoiceError(ErrorType.INVALID_PARAMETER, "not a push payload for this device")
         logger.info("push for call %s from %s", payload.get("call_id"), payload.get("caller"))
-        if phone.registered and phone.account.flow is not None:
+        if phone.account.running() and phone.registered:
             return True
         failure = await self._register()
         if failure is not None:
@@ -408,7 +408,8 @@ class VoiceClient:
 
     def _account_event(self, event: Event) -> None:
         if isinstance(event, RegistrationSent):
-            logger.debug("sent:\n%s", bytes(event.request).decode("utf-8", "replace"))
+            text = bytes(event.request).decode("utf-8", "replace")
+            logger.debug("sent:\n%s", redact(text, self._secrets))
         elif isinstance(event, AuthenticationFailed):
             self._auth_failures.append(event.kind)
             logger.warning("authentication failed: %s", event.kind)
