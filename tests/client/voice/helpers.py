@@ -146,7 +146,7 @@ class Platform:
         events = Events()
         client.setEventListener(events)
         client.getCallController().setCallListener(events)
-        self.stack.push_async_callback(lambda: client.stop())
+        self.stack.push_async_callback(client.stop)
         ok = await client.initialize(
             self.context(name, **changes), self.hostname, name, name.title(), "AC-test", token
         )

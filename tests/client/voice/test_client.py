@@ -125,7 +125,7 @@ async def test_dial_carries_the_message_and_both_sides_see_the_call(tmp_path: Pa
 async def test_missed_call_when_the_caller_gives_up(tmp_path: Path) -> None:
     async with platform(tmp_path) as lab:
         alice, _ = await lab.client("alice")
-        bob, b_events = await lab.client("bob")
+        _, b_events = await lab.client("bob")
         out = await alice.getCallController().dial("bob")
         await b_events.wait("onIncomingCall")
         await out.hangup()
