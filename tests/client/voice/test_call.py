@@ -28,7 +28,7 @@ async def test_call_controls_statistics_routing_and_feedback(tmp_path: Path) -> 
     async with platform(tmp_path) as lab:
         speaker, earpiece = Counting(), Counting()
         alice, a_events = await lab.client("alice")
-        bob, b_events = await lab.client("bob", speaker_sink=speaker, earpiece_sink=earpiece)
+        _bob, b_events = await lab.client("bob", speaker_sink=speaker, earpiece_sink=earpiece)
         out = await alice.getCallController().dial("bob")
         out.call.set_source(ToneTrack(440.0))
         (incoming,) = await b_events.wait("onIncomingCall")
@@ -84,7 +84,7 @@ async def test_call_controls_statistics_routing_and_feedback(tmp_path: Path) -> 
 async def test_feedback_is_refused_by_an_untrusted_https_server(tmp_path: Path) -> None:
     async with platform(tmp_path) as lab:
         alice, _ = await lab.client("alice")
-        bob, b_events = await lab.client("bob")
+        _bob, b_events = await lab.client("bob")
         out = await alice.getCallController().dial("bob")
         await b_events.wait("onIncomingCall")
         await out.hangup()

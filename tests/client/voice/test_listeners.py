@@ -12,16 +12,16 @@ async def test_plain_async_and_failing_listeners() -> None:
     got: list[str] = []
 
     class Plain(VoiceClientEventListener):
-        def onDeinitialized(self) -> None:  # noqa: N802
+        def onDeinitialized(self) -> None:
             got.append("plain")
 
     class Async(CallListener):
-        async def onMissedCall(self, remoteId: str, time: float) -> None:  # noqa: N802, N803
+        async def onMissedCall(self, remoteId: str, time: float) -> None:
             await asyncio.sleep(0)
             got.append(f"async {remoteId} {time}")
 
     class Broken(VoiceClientEventListener):
-        def onDeinitialized(self) -> None:  # noqa: N802
+        def onDeinitialized(self) -> None:
             raise RuntimeError("boom")
 
     notify(Plain(), "onDeinitialized")
