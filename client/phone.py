@@ -80,7 +80,16 @@ _MISSED = {EndReason.REMOTE_CANCELLED: "cancelled", EndReason.TIMEOUT: "timeout"
 class Phone:
     """A SIP account with calls: ``async with Phone(config) as phone``."""
 
-    def __init__(self, config: PhoneConfig, *, stack_config: StackConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: PhoneConfig,
+        *,
+        stack_config: StackConfig | None = None,
+        token: Callable[[], str | None] | None = None,
+        contact_params: tuple[tuple[str, str | None], ...] = (),
+    ) -> None:
+        """``token`` gives the Bearer token each REGISTER carries (RFC 8898) instead of digest;
+        ``contact_params`` are extra Contact parameters (e.g. RFC 8599 push parameters)."""
         self.config = config
         self.stack = SipStack(
             stack_config
@@ -96,9 +105,11 @@ class Phone:
                 display_name=config.display_name,
                 expires=config.register_expires,
                 user_agent=config.user_agent,
+                contact_params=contact_params,
             ),
             config.server,
             reconnect=config.auto_reconnect,
+            token=token,
         )
         self.account.listeners.append(self._account_event)
         credentials = None

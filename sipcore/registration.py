@@ -285,6 +285,17 @@ class Registration:
         challenges = response.www_authenticate or response.proxy_authenticate
         bearer = next((c for c in challenges if c.scheme.lower() == "bearer"), None)
         if bearer is not None and self._token is not None:
+            sent = any(
+                line.lstrip().lower().startswith("bearer ")
+                for line in request.headers.get_lines("Authorization")
+            )
+            if not sent and "error" not in bearer.params:
+                # RFC 8898 §2.3: a challenge to a REGISTER sent without a token (the provider
+                # had none then): answer it once with the token the provider gives now
+                unregistering = self.state is RegState.UNREGISTERING
+                retry = self._build(0 if unregistering else self.expires, authorize=False)
+                if retry.headers.get_lines("Authorization"):
+                    return self._send(retry)
             kind = _bearer_kind(bearer)
             self.events.append(AuthenticationFailed(kind=kind, reason=_bearer_reason(bearer)))
             self._terminate(f"{response.status_code} token {kind}", response)
