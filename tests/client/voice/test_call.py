@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,7 @@ async def test_feedback_is_refused_by_an_untrusted_https_server(tmp_path: Path) 
         await out.hangup()
         # the same endpoint, but without the test CA: TLS verification fails
         assert alice.context is not None
-        object.__setattr__(alice.context, "ca_file", None)
+        alice.context = dataclasses.replace(alice.context, ca_file=None)
         with pytest.raises(VoiceError) as failed:
             await out.postFeedback(4, CallIssue.ECHO)
         assert failed.value.type is ErrorType.FEEDBACK_FAILED
