@@ -70,6 +70,7 @@ from .transport import (
     WebSocketTransport,
     client_ssl_context,
 )
+from .transport.base import RateLimitedLog
 from .ua import LocalIdentity
 from .uas import DEFAULT_POLICY, UasPolicy, check_request, options_response
 from .uri import NameAddr, SipUri
@@ -238,6 +239,7 @@ class SipStack:
         self._pong_watchers: dict[Flow, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.dropped: list[MessageDropped] = []
+        self._drop_log = RateLimitedLog(logger, clock=self.now)
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -558,7 +560,14 @@ class SipStack:
         elif isinstance(event, RequestReceived):
             self._request_received(event)
         elif isinstance(event, MessageDropped):
-            logger.info("dropped a message from %s: %s", event.flow, event.reason)
+            # once per peer, reason and interval: a flood must not flood the log too
+            self._drop_log(
+                (event.flow.remote[0], event.reason),
+                logging.INFO,
+                "dropped a message from %s: %s",
+                event.flow,
+                event.reason,
+            )
             if len(self.dropped) < 100:
                 self.dropped.append(event)
         elif isinstance(event, StrayResponse):
