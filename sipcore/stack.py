@@ -318,7 +318,9 @@ class SipStack:
         elif name in ("WS", "WSS"):
             if (name == "WSS") != (ssl is not None):
                 raise LocalProtocolError("WSS listeners need an ssl context, WS ones none")
-            made = await WebSocketTransport.listen(self, host, port, ssl=ssl)
+            made = await WebSocketTransport.listen(
+                self, host, port, ssl=ssl, limits=self.config.limits
+            )
         else:
             raise LocalProtocolError(f"unknown transport {transport}")
         self._transports[f"{name}:{made.local[0]}:{made.local[1]}"] = made

@@ -10,6 +10,7 @@ import pytest
 from sipcore import NameAddr, Response, SipUri, Via, build_request, generate_branch
 from sipcore.auth import make_challenge, verify
 from sipcore.flow import Flow
+from sipcore.message import Limits
 from sipcore.registration import Registered, RegistrationConfig, RegistrationTerminated
 from sipcore.stack import (
     Connected,
@@ -258,3 +259,20 @@ async def test_cancel_gets_487_with_the_tag_of_the_ringing() -> None:
         final = await asyncio.wait_for(handle.final, 5)
         assert final.status_code == 487
         assert final.to.tag == ringing_tags[0]
+
+
+async def test_listeners_apply_the_configured_limits() -> None:
+    # every listener, WS included, enforces StackConfig.limits (here: the message size)
+    from websockets.asyncio.client import connect as ws_connect
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.typing import Subprotocol
+
+    config = StackConfig(limits=Limits(max_message_size=1000))
+    async with SipStack(config) as server:
+        listener = await server.listen("WS")
+        host, port = listener.local
+        async with ws_connect(f"ws://{host}:{port}/", subprotocols=[Subprotocol("sip")]) as ws:
+            await ws.send("OPTIONS " + "x" * 1500)
+            with pytest.raises(ConnectionClosedError) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # too big
