@@ -276,3 +276,30 @@ async def test_listeners_apply_the_configured_limits() -> None:
             with pytest.raises(ConnectionClosedError) as closed:
                 await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # too big
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["udp:sip.example.invalid:5060", "tcp:sip.example.invalid:5060", "wss://sip.example.invalid/"],
+)
+async def test_dns_failure_is_one_clear_error_per_attempt_with_backoff(target: str) -> None:
+    # RFC 6761 §6.4: .invalid never resolves (no network needed); every attempt fails once,
+    # saying which name, then waits its RFC 5626 §4.5 backoff: no busy loop
+    async with SipStack(FAST) as client:
+        account = client.account(
+            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"), target
+        )
+        account.start()
+        await asyncio.sleep(0.6)
+        await account.stop()
+        kinds = [type(e).__name__ for e in account.history]
+        failures = [e for e in account.history if type(e).__name__ == "ConnectFailed"]
+        assert 2 <= len(failures) <= 12
+        assert kinds.count("Connecting") in (len(failures), len(failures) + 1)
+        assert "Connected" not in kinds and "RegistrationSent" not in kinds
+        for failure in failures:
+            assert "sip.example.invalid" in failure.reason
+            assert "resolve" in failure.reason or "Name or service not known" in failure.reason
+        delays = [e.delay for e in account.history if isinstance(e, Reconnecting)]
+        assert sum(delays[:-1]) <= 0.6  # the last one may still be running
+        assert all(d >= FAST.reconnect_base / 2 for d in delays)
