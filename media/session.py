@@ -38,6 +38,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 
 from .call_media import CallMedia
+from .offer_answer import require_srtp
 from .stats import CallStats
 from .tracks import ToneTrack, audio_frames
 
@@ -147,6 +148,7 @@ class MediaSession:
         return await self._describe(offer)
 
     async def set_answer(self, answer: bytes) -> None:
+        require_srtp(answer)
         await self.pc.setRemoteDescription(RTCSessionDescription(answer.decode(), "answer"))
         self.call_media.negotiated(self.transceiver, remote=answer)
 
@@ -180,6 +182,7 @@ class MediaSession:
     async def _describe_once(self, offer: bytes | None, timeout: float) -> bytes:
         pc = self.pc
         if offer is not None:
+            require_srtp(offer)  # aiortc would take plain RTP/AVP
             await pc.setRemoteDescription(RTCSessionDescription(offer.decode(), "offer"))
         description = await (pc.createOffer() if offer is None else pc.createAnswer())
         token = _HOST_ADDRESSES.set(self.config.host_addresses)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -90,3 +91,21 @@ async def test_bearer_tokens_are_never_written(
     assert any("Authorization: ***" in text for text in texts)
     for secret in (token, "bearer-expired-9a"):
         assert not [text for text in texts if secret in text], f"{secret} written"
+
+
+_DANGEROUS = re.compile(r"\bpickle\b|\beval\(|\bexec\(|\bmarshal\b|\bshelve\b|yaml\.load\(")
+
+
+def test_no_deserialisation_or_evaluation_of_data_in_the_sources() -> None:
+    # nothing under sipcore, media or client may unpickle, unmarshal or evaluate anything: the
+    # data they handle comes from the network
+    root = Path(__file__).resolve().parent.parent
+    hits = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for package in ("sipcore", "media", "client")
+        for path in sorted((root / package).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if _DANGEROUS.search(line)
+    ]
+    assert hits == []
+    assert _DANGEROUS.search("x = pickle.loads(data)") and _DANGEROUS.search("eval(s)")
