@@ -14,15 +14,11 @@ import wave
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiortc import RTCIceServer
 from av import AudioFrame
 
 from client.config import PhoneConfig
-from client.web import netcheck
 from client.web.diagnostics import Diagnostics, level
 from media.levels import goertzel, mono
-from media.session import MediaConfig
 from media.tracks import FrameSink, SilenceTrack
 from sipcore.server import EmbeddedServer
 from tests.client.helpers import LOOPBACK, USERS, lab
@@ -263,29 +259,3 @@ async def test_udp_signalling_server_skips_the_websocket_check(tmp_path: Path) -
     assert results["wss"] == "skip: the server is not a WebSocket server (udp)"
     assert results["userReg"].startswith("pass")
     assert results["tcp"] == "skip: no server reached over TCP"
-
-
-async def test_stun_that_does_not_answer() -> None:
-    port = free_port()  # nothing listens there
-    media = MediaConfig(
-        ice_servers=(RTCIceServer(f"stun:127.0.0.1:{port}"),), host_addresses=("127.0.0.1",)
-    )
-    check = await netcheck.udp(media, timeout=0.6)
-    assert check.outcome == "fail"
-    assert check.details.startswith(f"stun:127.0.0.1:{port}?transport=udp no STUN answer")
-    with pytest.raises((TimeoutError, OSError)):
-        await netcheck.stun_binding("127.0.0.1", port, timeout=0.3)
-
-
-def test_ice_server_urls() -> None:
-    media = MediaConfig(
-        ice_servers=(
-            RTCIceServer(["stun:a.example", "turn:b.example:3479?transport=tcp", "bogus:x"]),
-            RTCIceServer("turns:c.example", username="u", credential="c"),
-        )
-    )
-    assert [str(s) for s in netcheck.ice_servers(media)] == [
-        "stun:a.example:3478?transport=udp",
-        "turn:b.example:3479?transport=tcp",
-        "turns:c.example:5349?transport=tcp",
-    ]
