@@ -182,6 +182,8 @@ class Diagnostics:
         )
         if task is None:
             self._set(key, "fail: the test was not running")
+        elif not measured:
+            self._set(key, "fail: no audio was measured (see the log)")
         elif yes:
             self._set(key, f"pass: the user {what} (peak level {peak:.3f})")
         else:

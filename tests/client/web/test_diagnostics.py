@@ -10,10 +10,13 @@ import importlib.metadata
 import math
 import platform
 import socket
+import sys
+import types
 import wave
 from pathlib import Path
 from typing import Any
 
+import pytest
 from av import AudioFrame
 
 from client.config import PhoneConfig
@@ -98,7 +101,10 @@ def test_level_is_rms_of_full_scale() -> None:
     assert level(array.array("h", [-32768] * 4)) == 1.0
 
 
-async def test_runtime_and_configured_devices(tmp_path: Path) -> None:
+async def test_runtime_and_configured_devices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # as without the optional package
     out = Collector()
     async with lab(tmp_path) as net:
         config = net.config("alice")
@@ -121,6 +127,18 @@ async def test_runtime_and_configured_devices(tmp_path: Path) -> None:
         assert out.last("mic") == "loopback SilenceTrack"
         assert out.last("speaker") == "none (no audio output device)"
         assert "audio devices: local audio devices need" in out.reports[0]
+
+
+async def test_device_names_from_sounddevice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = types.ModuleType("sounddevice")
+    module.query_devices = lambda kind: {"name": f"Headset {kind}"}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sounddevice", module)
+    out = Collector()
+    async with lab(tmp_path) as net:
+        Diagnostics(net.config("alice"), out.report, out.key_value).init()
+    assert (out.last("mic"), out.last("speaker")) == ("Headset input", "Headset output")
 
 
 async def test_mic_levels_high_then_low_from_a_file(tmp_path: Path) -> None:
@@ -178,6 +196,23 @@ async def test_stop_without_start_fails_the_test(tmp_path: Path) -> None:
         diagnostics = Diagnostics(net.config("alice"), out.report, out.key_value)
         await diagnostics.stop_mic_test("yes")
     assert out.last("micTest") == "fail: the test was not running"
+
+
+async def test_without_audio_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # as without the optional package
+    out = Collector()
+    async with lab(tmp_path) as net:
+        diagnostics = Diagnostics(net.config("alice"), out.report, out.key_value)
+        diagnostics.start_mic_test()
+        diagnostics.start_speaker_test()
+        await until(lambda: out.values("micLevel") and out.values("speakerLevel"))
+        await diagnostics.stop_mic_test("yes")
+        await diagnostics.stop_speaker_test("yes")
+    assert out.values("micLevel") == ["fail: no microphone"]
+    assert out.values("speakerLevel") == ["fail: no speaker"]
+    assert out.last("micTest") == "fail: no audio was measured (see the log)"
+    assert out.last("speakerTest") == "fail: no audio was measured (see the log)"
+    assert "cannot open the microphone: local audio devices need" in out.reports[-1]
 
 
 async def test_network_against_the_loopback_registrar(tmp_path: Path) -> None:
