@@ -33,6 +33,9 @@ class PhoneConfig:
     tls_verify: bool = True
     """Verify the server certificate; switching it off is explicit."""
     register_expires: int = 600
+    auto_reconnect: bool = True
+    """Reconnect and register again, with jittered backoff, when the connection fails or is
+    lost; off: the registration ends (``terminated``) and stays down until registered again."""
     user_agent: str = "sipwebrtc"
     media: MediaConfig = field(default_factory=MediaConfig)
     multi_call: bool = False

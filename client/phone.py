@@ -98,6 +98,7 @@ class Phone:
                 user_agent=config.user_agent,
             ),
             config.server,
+            reconnect=config.auto_reconnect,
         )
         self.account.listeners.append(self._account_event)
         credentials = None

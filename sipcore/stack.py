@@ -456,9 +456,10 @@ class SipStack:
         target: str,
         *,
         token: Callable[[], str | None] | None = None,
+        reconnect: bool = True,
     ) -> Account:
         """An account registering ``config`` through ``target`` (see ``connect``)."""
-        account = Account(self, config, target, token=token)
+        account = Account(self, config, target, token=token, reconnect=reconnect)
         self._accounts.append(account)
         return account
 
@@ -606,7 +607,9 @@ class SipStack:
 
 class Account:
     """One registration kept alive over one client flow: connect, register, refresh, keep the
-    flow alive, and on its loss reconnect with jittered exponential backoff (RFC 5626 §4.5)."""
+    flow alive, and on its loss reconnect with jittered exponential backoff (RFC 5626 §4.5).
+    With ``reconnect`` off, a failed connection attempt or the loss of the flow stops the
+    account instead, reported as :class:`RegistrationTerminated`."""
 
     def __init__(
         self,
@@ -615,9 +618,11 @@ class Account:
         target: str,
         *,
         token: Callable[[], str | None] | None = None,
+        reconnect: bool = True,
     ) -> None:
         self.stack = stack
         self.target = target
+        self.reconnect = reconnect
         self.registration = Registration(config, token=token)
         self.flow: Flow | None = None
         self.events: asyncio.Queue[Event] = asyncio.Queue(maxsize=_EVENT_QUEUE)
@@ -715,6 +720,9 @@ class Account:
                 flow = await stack.connect(self.target)
             except (TransportError, OSError) as exc:
                 self._emit(ConnectFailed(target=self.target, reason=str(exc)))
+                if not self.reconnect:
+                    self._give_up(f"connection failed: {exc}")
+                    break
                 attempt += 1
                 await self._backoff(attempt)
                 continue
@@ -733,9 +741,16 @@ class Account:
             self.registration.flow_lost()
             if not self.running():
                 break
+            if not self.reconnect:
+                self._give_up("connection lost")
+                break
             attempt = 1 if self.failures == 0 else attempt + 1
             self.failures += 1
             await self._backoff(attempt)
+
+    def _give_up(self, reason: str) -> None:
+        self._wanted = False
+        self._emit(RegistrationTerminated(reason=reason))
 
     async def _backoff(self, attempt: int) -> None:
         cfg = self.stack.config

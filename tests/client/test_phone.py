@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from client.call import Call, CallState, EndReason
-from client.errors import CallFailed, CallStateError, ConfigError
+from client.errors import CallFailed, CallStateError, ConfigError, RegistrationFailed
 from client.events import (
     CallStateChanged,
     DtmfReceived,
@@ -19,6 +19,7 @@ from client.events import (
     RemoteHoldChanged,
     TransferRequested,
 )
+from client.phone import Phone
 
 from .helpers import Ear, Lab, Recorder, connect, lab
 
@@ -211,6 +212,25 @@ async def test_registration_events_and_config_errors(tmp_path: Path) -> None:
         Lab.config(net, "alice", aor="alice")
     with pytest.raises(ConfigError, match="server"):
         Lab.config(net, "alice", server="http://example.com")
+
+
+async def test_without_auto_reconnect_a_dead_server_ends_the_registration(
+    tmp_path: Path,
+) -> None:
+    async with lab(tmp_path) as net:
+        server = net.server.uri("wss")
+    # the server is gone: nothing listens on its port any more
+    alice = Phone(Lab.config(net, "alice", server=server, auto_reconnect=False))
+    async with alice:
+        events = Recorder(alice)
+        with pytest.raises(RegistrationFailed, match="connection failed"):
+            await alice.register(timeout=10)
+        assert [e.state for e in events.of(RegistrationChanged)] == [
+            "connecting",
+            "disconnected",
+            "terminated",
+        ]
+        assert not alice.account.running()
 
 
 async def test_blind_transfer(tmp_path: Path) -> None:

@@ -216,6 +216,47 @@ async def test_connect_failure_backs_off_without_busy_loop() -> None:
         await account.stop()
 
 
+async def test_without_reconnect_a_failed_connection_terminates() -> None:
+    async with SipStack(FAST) as client:
+        account = client.account(
+            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"),
+            "tcp:127.0.0.1:9",  # nothing listens there
+            reconnect=False,
+        )
+        outcome = await account.register(timeout=5)
+        assert isinstance(outcome, RegistrationTerminated)
+        assert outcome.reason.startswith("connection failed")
+        kinds = [type(e).__name__ for e in account.history]
+        assert kinds == ["Connecting", "ConnectFailed", "RegistrationTerminated"]
+        assert not account.running()
+
+
+async def test_without_reconnect_a_lost_flow_terminates() -> None:
+    async with SipStack(registrar_config()) as server, SipStack(FAST) as client:
+        listener = await server.listen("TCP")
+        _registrar(server, "pw")
+        host, port = listener.local
+        account = client.account(
+            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"),
+            f"tcp:{host}:{port}",
+            reconnect=False,
+        )
+        assert isinstance(await account.register(timeout=5), Registered)
+        server.close_flow(next(iter(listener.flows())))
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if isinstance(account.history[-1], RegistrationTerminated):
+                break
+        last = account.history[-1]
+        assert isinstance(last, RegistrationTerminated) and last.reason == "connection lost"
+        kinds = [type(e) for e in account.history]
+        assert Disconnected in kinds and Reconnecting not in kinds
+        assert kinds.count(Connected) == 1 and not account.running()
+        # started again, it connects and registers anew
+        assert isinstance(await account.register(timeout=5), Registered)
+        await account.stop()
+
+
 def test_parse_target() -> None:
     assert parse_target("wss://example.com") == ("wss", "example.com", 443, "wss://example.com")
     assert parse_target("udp:[::1]:5060")[1:3] == ("::1", 5060)

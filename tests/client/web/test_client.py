@@ -1,0 +1,232 @@
+"""The web-client facade against the embedded WSS registrar/proxy, with real media."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import wave
+from pathlib import Path
+
+import pytest
+
+from client.events import DtmfReceived, RemoteHoldChanged
+from client.web import WebClient
+from client.web.call import WebCall
+from tests.client.helpers import Ear, Recorder, lab, tone, tone_db
+from tests.client.test_call import write_tone
+
+from .helpers import Callbacks, account_info, wait_status
+
+
+async def test_register_receive_answer_and_hang_up(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        bob = await net.phone("bob")
+        seen = Callbacks()
+        client = seen.init(WebClient(), account_info(net, "alice", audioInputs={"t": "tone:440"}))
+        assert client.checkClientStatus() == "initial"
+        await client.DoRegister()
+        # REGISTER, 401 challenge, REGISTER with credentials, 200
+        assert seen.register == [("sent_request", "alice")] * 2 + [("registered", "alice")]
+        assert client.checkClientStatus() == "registered"
+        assert client.getCall() is None
+
+        out = await bob.dial("alice", source=tone("bob"))
+        await seen.wait(lambda: "incoming" in seen.call_events())
+        call = client.getCall()
+        assert isinstance(call, WebCall) and seen.call[0][0] is call
+        assert seen.call[0][2] == "alice"
+        assert call.callDirection == "incoming" and call.callState == "incoming"
+        assert call.remoteDisplayName == "Bob" and call.callId == out.call_id
+        assert call.callStartTime is None
+        await call.Answer()
+        await seen.wait(lambda: "connected" in seen.call_events())
+        await out.wait_established(10)
+        assert call.callStartTime is not None and call.callState == "established"
+        ear = Ear(out)
+        await asyncio.sleep(1.0)
+        assert ear.tone(440.0) > 20  # bob hears the configured input device
+
+        await call.Hangup()
+        await seen.wait(lambda: "callEnded" in seen.call_events())
+        assert seen.call_events() == ["incoming", "connected", "callEnded"]
+        assert await out.wait_ended(10) is not None
+        assert client.getCall() is None
+
+        await client.UnRegister()
+        assert seen.register[-1] == ("unregistered", "alice")
+        assert client.checkClientStatus() == "unregistered"
+        await client.close()
+        assert seen.register[-1] == ("terminated", "alice")
+        assert client.checkClientStatus() == "unknown"
+
+
+async def test_outgoing_call_ended_by_the_peer_is_terminated(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        bob = await net.phone("bob")
+        seen = Callbacks()
+        client = seen.init(WebClient(), account_info(net, "alice"))
+        await client.DoRegister()
+        incoming = bob.incoming()
+        call = await client.dial("bob")
+        assert call.callDirection == "outgoing" and client.getCall() is call
+        inbound = await asyncio.wait_for(anext(incoming), 10)
+        await inbound.answer()
+        await seen.wait(lambda: "connected" in seen.call_events())
+        await inbound.hangup()
+        await seen.wait(lambda: "terminated" in seen.call_events())
+        assert seen.call_events() == ["connected", "terminated"]
+        await client.close()
+
+
+async def test_client_status_follows_the_real_states(tmp_path: Path) -> None:
+    client = WebClient()
+    assert client.checkClientStatus() == "not_initialized"
+    async with lab(tmp_path) as net:
+        info = account_info(net, "alice")
+        bad = WebClient()
+        bad.initWebrtc({**info, "audioInputs": {"gone": f"wav:{tmp_path / 'none.wav'}"}})
+        got: list[str] = []
+        assert bad.checkClientStatus(got.append) == "media_permission_denied"
+        await asyncio.sleep(0)
+        assert got == ["media_permission_denied"]
+
+        wrong = WebClient()
+        seen_wrong = Callbacks()
+        seen_wrong.init(wrong, {**info, "secret": "wrong"})
+        await wrong.DoRegister()
+        assert seen_wrong.register[-1] == ("terminated", "alice")
+        assert wrong.checkClientStatus() == "terminated"
+        await wrong.close()
+
+        seen = Callbacks()
+        seen.init(client, info)
+        await client.DoRegister()
+        assert client.checkClientStatus() == "registered"
+        # the server goes away mid-session: disconnected, then reconnection attempts
+        await net.server.close()
+        statuses = await wait_status(client, "websocket_connection_failed", timeout=15)
+        assert statuses[0] == "disconnected" and "connecting" in statuses
+        assert seen.session[0][0] == "websocket_disconnected"
+        assert seen.session[0][1] == "alice" and set(seen.session[0][2]) == {"message", "code"}
+        await client.close()
+        assert client.checkClientStatus() == "unknown"
+
+
+async def test_nothing_listening_without_auto_reconnect(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        info = account_info(net, "alice", autoReconnect=False)
+    seen = Callbacks()
+    client = seen.init(WebClient(), info)
+    await client.DoRegister()
+    assert client.checkClientStatus() == "websocket_connection_failed"
+    assert seen.register[-1] == ("terminated", "alice")
+    await client.close()
+
+
+async def test_call_operations_and_device_switching(tmp_path: Path) -> None:
+    wav_in = tmp_path / "in.wav"
+    write_tone(wav_in, 700.0, 2.0)
+    rec_a, rec_b = tmp_path / "a.wav", tmp_path / "b.wav"
+    async with lab(tmp_path) as net:
+        bob = await net.phone("bob")
+        b_events = Recorder(bob)
+        seen = Callbacks()
+        info = account_info(
+            net,
+            "alice",
+            audioInputs={"tone": "tone:440", "file": f"wav:{wav_in}"},
+            audioOutputs={"a": f"wav:{rec_a}", "b": f"wav:{rec_b}"},
+        )
+        client = seen.init(WebClient(), info)
+        await client.DoRegister()
+        incoming = bob.incoming()
+        call = await client.dial("bob")
+        inbound = await asyncio.wait_for(anext(incoming), 10)
+        inbound.set_source(tone("bob"))
+        await inbound.answer()
+        await seen.wait(lambda: "connected" in seen.call_events())
+        ear = Ear(inbound)
+        await asyncio.sleep(1.0)
+        assert ear.tone(440.0) > 20
+
+        # input device switch: the far end hears the WAV file's tone instead
+        done: list[str] = []
+        client.changeAudioInputDevice("file", lambda: done.append("in"), done.append)
+        await asyncio.sleep(0.8)
+        assert ear.tone(700.0) > 20 and ear.tone(440.0) < 10
+        client.changeAudioInputDevice("nope", lambda: done.append("x"), done.append)
+        # output device switch: received audio goes to the second file from now on
+        client.changeAudioOutputDevice("b", lambda: done.append("out"), done.append)
+        await asyncio.sleep(0.8)
+        assert done[0] == "in" and "unknown audio input device 'nope'" in done[1]
+        assert done[2] == "out" and client.audioOutputDevice == "b"
+
+        loud = ear.rms()
+        call.Mute()
+        assert call.muted
+        await asyncio.sleep(1.0)
+        assert ear.rms() < loud / 20
+        call.MuteToggle()
+        call.UnMute()
+        assert not call.muted
+
+        await call.Hold()
+        await call.Hold()  # idempotent
+        assert call.held
+        await b_events.wait(RemoteHoldChanged, lambda e: e.held)
+        await call.UnHold()
+        await call.HoldToggle()
+        await call.HoldToggle()
+        assert not call.held
+        assert [e.held for e in b_events.of(RemoteHoldChanged)] == [True, False, True, False]
+
+        assert await call.sendDTMF("5") == "rfc4733"
+        await call.sendDTMF("#")
+        await b_events.wait(DtmfReceived, lambda e: e.digit == "#")
+        assert [e.digit for e in b_events.of(DtmfReceived)] == ["5", "#"]
+        for wrong in ("x", "", "1e"):
+            with pytest.raises(ValueError, match="DTMF"):
+                call.sendDTMF(wrong)
+
+        # the default devices change: the callbacks say so and the client follows
+        changes: list[tuple[str, str]] = []
+        client.registerAudioDeviceChangeCallback(
+            lambda d: changes.append(("in", d)), lambda d: changes.append(("out", d))
+        )
+        client.setAudioDevices(inputs={"new": "tone:1500", "tone": "tone:440"})
+        await asyncio.sleep(0.8)
+        assert changes == [("in", "new")] and client.audioInputDevice == "new"
+        assert ear.tone(1500.0) > 20
+        told: list[tuple[str, str]] = []
+        client.registerAudioDeviceChangeCallback(
+            lambda d: changes.append(("in", d)),
+            lambda d: changes.append(("out", d)),
+            lambda kind, d: told.append((kind, d)),
+        )
+        client.setAudioDevices(outputs={"a": f"wav:{rec_a}"})
+        await asyncio.sleep(0)
+        assert changes[-1] == ("out", "a") and told == [("output", "a")]
+        assert client.audioOutputDevice == "b"  # left to the application
+
+        call.Hangup()
+        await seen.wait(lambda: "callEnded" in seen.call_events())
+        await client.close()
+    for path in (rec_a, rec_b):
+        with wave.open(str(path)) as wav:
+            heard = array.array("h", wav.readframes(wav.getnframes()))
+        assert len(heard) > 8000 and tone_db(heard, wav.getframerate(), 1000.0) > 20
+
+
+async def test_module_functions_act_on_the_default_client(tmp_path: Path) -> None:
+    from client import web
+
+    async with lab(tmp_path) as net:
+        seen = Callbacks()
+        assert web.checkClientStatus() == "not_initialized"
+        web.initWebrtc(account_info(net, "carol"), seen.on_register, seen.on_call)
+        await web.DoRegister()
+        assert web.checkClientStatus() == "registered"
+        assert web.default_client().userName == "carol" and web.getCall() is None
+        await web.UnRegister()
+        assert seen.register[-1] == ("unregistered", "carol")
+        await web.default_client().close()

@@ -1,0 +1,76 @@
+"""The web-client facade through a real Kamailio over WSS: register, incoming and outgoing
+calls, DTMF and hold."""
+
+from __future__ import annotations
+
+import asyncio
+
+from client.config import PhoneConfig
+from client.events import DtmfReceived, RemoteHoldChanged
+from client.phone import Phone
+from client.web import WebClient
+from tests.client.helpers import LOOPBACK, Recorder
+from tests.client.web.helpers import Callbacks
+
+from .peers import Kamailio
+
+
+async def test_web_facade_through_kamailio_wss(kamailio: Kamailio) -> None:
+    assert kamailio.tls is not None
+    host, _, port = kamailio.uri("wss").removeprefix("wss://").partition(":")
+    seen = Callbacks()
+    client = seen.init(
+        WebClient(),
+        {
+            "userName": "alice",
+            "secret": "alicepw",
+            "sipdomain": kamailio.domain,
+            "domain": f"{host}:{port}",
+            "security": "wss",
+            "caFile": str(kamailio.tls.ca),
+            "hostAddresses": ["127.0.0.1"],
+        },
+    )
+    bob_config = PhoneConfig(
+        aor=f"sip:bob@{kamailio.domain}",
+        server=kamailio.uri("wss"),
+        password="bobpw",
+        ca_file=str(kamailio.tls.ca),
+        media=LOOPBACK,
+    )
+    async with Phone(bob_config) as bob:
+        await bob.register()
+        b_events = Recorder(bob)
+        await client.DoRegister()
+        assert seen.register[-1] == ("registered", "alice")
+
+        inbound_call = await bob.dial("alice")  # incoming for the facade
+        await seen.wait(lambda: "incoming" in seen.call_events())
+        web_call = client.getCall()
+        assert web_call is not None
+        await web_call.Answer()
+        await inbound_call.wait_established(10)
+        await web_call.sendDTMF("7")
+        await b_events.wait(DtmfReceived, lambda e: e.digit == "7")
+        await web_call.Hold()
+        await b_events.wait(RemoteHoldChanged, lambda e: e.held)
+        await web_call.UnHold()
+        await b_events.wait(RemoteHoldChanged, lambda e: not e.held)
+        await inbound_call.hangup()
+        await seen.wait(lambda: "terminated" in seen.call_events())
+
+        incoming = bob.incoming()
+        out = await client.dial("bob")
+        answered = await asyncio.wait_for(anext(incoming), 10)
+        await answered.answer()
+        await seen.wait(lambda: seen.call_events().count("connected") == 2)
+        out.Hangup()
+        await seen.wait(lambda: "callEnded" in seen.call_events())
+        assert seen.call_events() == [
+            "incoming",
+            "connected",
+            "terminated",
+            "connected",
+            "callEnded",
+        ]
+        await client.close()
