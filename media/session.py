@@ -19,8 +19,9 @@ Sources and sinks of audio are in :mod:`media.tracks`; ``ToneTrack`` is re-expor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, fields, replace
 from typing import Literal
 
@@ -42,7 +43,7 @@ from .offer_answer import require_srtp
 from .stats import CallStats
 from .tracks import ToneTrack, audio_frames
 
-__all__ = ["MediaConfig", "MediaSession", "ToneTrack"]
+__all__ = ["MediaConfig", "MediaSession", "ToneTrack", "host_addresses"]
 
 _HOST_ADDRESSES: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
     "host_addresses", default=None
@@ -59,6 +60,17 @@ def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 
 
 aioice.ice.get_host_addresses = _host_addresses  # consults the context variable above
+
+
+@contextlib.contextmanager
+def host_addresses(addresses: tuple[str, ...] | None) -> Iterator[None]:
+    """Within the block, ICE gathering in this context (e.g. an ``RTCIceGatherer``) offers
+    host candidates only on ``addresses``; None: every interface but loopback."""
+    token = _HOST_ADDRESSES.set(addresses)
+    try:
+        yield
+    finally:
+        _HOST_ADDRESSES.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +197,8 @@ class MediaSession:
             require_srtp(offer)  # aiortc would take plain RTP/AVP
             await pc.setRemoteDescription(RTCSessionDescription(offer.decode(), "offer"))
         description = await (pc.createOffer() if offer is None else pc.createAnswer())
-        token = _HOST_ADDRESSES.set(self.config.host_addresses)
-        try:
+        with host_addresses(self.config.host_addresses):
             await asyncio.wait_for(pc.setLocalDescription(description), timeout)
-        finally:
-            _HOST_ADDRESSES.reset(token)
         self._negotiated = True
         local = self.call_media.local_description(pc.localDescription.sdp, offer)
         if offer is not None:

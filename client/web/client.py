@@ -62,7 +62,9 @@ from .devices import (
     open_input,
     open_output,
 )
+from .diagnostics import AudioInput, AudioOutput, Diagnostics
 from .logs import registerLoggerCallback
+from .multi import REREGISTER, SessionCoordinator
 
 __all__ = ["STATUSES", "WebClient"]
 
@@ -107,6 +109,15 @@ _LINK_STATUS = {
 }
 
 
+_SHARED_STATES = {
+    "incoming": "incoming",
+    "connected": "connected",
+    "callEnded": "callEnded",
+    "terminated": "callEnded",
+}
+"""Call events a parent process tells its children (client.web.multi), by SDK event."""
+
+
 class WebClient:
     """One phone with the web-client SDK's calls and callbacks."""
 
@@ -129,6 +140,11 @@ class WebClient:
         self._input_id = ""
         self._output_id = ""
         self._device_callbacks: tuple[Callable[..., object] | None, ...] = (None, None, None)
+        self.session: SessionCoordinator | None = None
+        """The coordination with this user's other processes (after ``SessionListener``)."""
+        self.diagnostics: Diagnostics | None = None
+        """The diagnostics (after ``initDiagnostics``)."""
+        self._auto_takeover = True
 
     def __repr__(self) -> str:
         name = self.account.user_name if self.account else "-"
@@ -244,6 +260,72 @@ class WebClient:
             return "initial"
         return self._registration
 
+    # -- several processes of one user (client.web.multi) ---------------------------------------
+    def SessionListener(
+        self, autoTakeover: bool = True, *, directory: str | None = None
+    ) -> asyncio.Task[str]:
+        """Join this user's other processes on this host: the task gives ``parent`` (this
+        process owns the registration and calls, and tells the others of its calls) or
+        ``child`` (``SessionCallback(callState, phone, None)`` gets ``incoming``, ``connected``
+        and ``callEnded`` of the parent's calls, ``phone`` being the remote party). When the
+        parent goes, one child gets ``re-register`` and, with ``autoTakeover``, registers."""
+        account = self._account()
+        if self.session is not None:
+            raise CallStateError("SessionListener was already called on this client")
+        self._auto_takeover = autoTakeover
+        self.session = SessionCoordinator(
+            account.phone.aor, account.phone.server, self._session_state, directory=directory
+        )
+        return self._spawn(self._listen(self.session))
+
+    async def _listen(self, session: SessionCoordinator) -> str:
+        return str(await session.start())
+
+    def _session_state(self, state: str, phone: str | None) -> None:
+        self._emit_session(state, phone=phone or self.userName)
+        if state == REREGISTER and self._auto_takeover and not self._closed:
+            self.DoRegister()
+
+    # -- diagnostics (client.web.diagnostics) -----------------------------------------------------
+    def initDiagnostics(
+        self,
+        reportCallback: Callable[[str], object],
+        keyValueCallback: Callable[[str, str], object],
+        *,
+        mic: AudioInput = None,
+        speaker: AudioOutput = None,
+    ) -> bool:
+        """Report the runtime and the audio devices; later tests report through the same
+        callbacks. ``mic`` / ``speaker``: a WAV file or an in-process track / sink instead of
+        the default devices."""
+        account = self._account()
+        self.diagnostics = Diagnostics(
+            account.phone, reportCallback, keyValueCallback, mic=mic, speaker=speaker
+        )
+        self.diagnostics.init()
+        return True
+
+    def startSpeakerDiagnosticsTest(self) -> None:
+        self._diagnostics().start_speaker_test()
+
+    def stopSpeakerDiagnosticsTest(self, answer: bool | str) -> asyncio.Task[None]:
+        return self._spawn(self._diagnostics().stop_speaker_test(answer))
+
+    def startMicDiagnosticsTest(self) -> None:
+        self._diagnostics().start_mic_test()
+
+    def stopMicDiagnosticsTest(self, answer: bool | str) -> asyncio.Task[None]:
+        return self._spawn(self._diagnostics().stop_mic_test(answer))
+
+    def startNetworkDiagnostics(self) -> asyncio.Task[dict[str, str]]:
+        """wss/ws, userReg, tcp, udp, host, srflx and relay; the task gives the results."""
+        return self._spawn(self._diagnostics().run_network())
+
+    def _diagnostics(self) -> Diagnostics:
+        if self.diagnostics is None:
+            raise CallStateError("call initDiagnostics first")
+        return self.diagnostics
+
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> asyncio.Task[None]:
         """Hang up, unregister and stop the stack; ``terminated`` follows."""
@@ -254,6 +336,8 @@ class WebClient:
         if self._closed:
             return
         self._closed = True
+        if self.session is not None:
+            await self.session.close()  # another process takes over
         await phone.close()
         self._registration = "terminated"
         self._emit_register("terminated")
@@ -424,10 +508,13 @@ class WebClient:
     def _emit_call(self, web: WebCall, event: str) -> None:
         if self.CallListenerCallback is not None:
             self._call(self.CallListenerCallback, web, event, self.userName)
+        shared = _SHARED_STATES.get(event)
+        if shared is not None and self.session is not None and self.session.role == "parent":
+            self.session.publish(shared, web.remoteDisplayName)
 
-    def _emit_session(self, state: str, error: object = None) -> None:
+    def _emit_session(self, state: str, error: object = None, *, phone: str = "") -> None:
         if self.SessionCallback is not None:
-            self._call(self.SessionCallback, state, self.userName, error)
+            self._call(self.SessionCallback, state, phone or self.userName, error)
 
     def _driver_event(self, event: Event) -> None:
         link = _LINK.get((self._link, type(event)))

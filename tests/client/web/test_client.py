@@ -230,3 +230,32 @@ async def test_module_functions_act_on_the_default_client(tmp_path: Path) -> Non
         await web.UnRegister()
         assert seen.register[-1] == ("unregistered", "carol")
         await web.default_client().close()
+
+
+async def test_session_listener_takeover_registers_the_child(tmp_path: Path) -> None:
+    """Two clients of one user: the second is a child; when the parent closes, the child is
+    told re-register and registers by itself."""
+    async with lab(tmp_path) as net:
+        parent_cb, child_cb = Callbacks(), Callbacks()
+        parent = parent_cb.init(WebClient(), account_info(net, "alice"))
+        child = child_cb.init(WebClient(), account_info(net, "alice"))
+        assert await parent.SessionListener(directory=str(tmp_path)) == "parent"
+        assert await child.SessionListener(directory=str(tmp_path)) == "child"
+        await parent.DoRegister()
+        await parent.close()
+        await child_cb.wait(lambda: ("registered", "alice") in child_cb.register)
+        assert [s for s, _, _ in child_cb.session] == ["re-register"]
+        await child.close()
+
+
+async def test_diagnostics_through_the_client(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        client = Callbacks().init(WebClient(), account_info(net, "alice"))
+        reports: list[str] = []
+        pairs: dict[str, str] = {}
+        assert client.initDiagnostics(reports.append, pairs.__setitem__)
+        assert pairs["python"] and pairs["aiortc"]
+        results = await client.startNetworkDiagnostics()
+        assert results["wss"].startswith("pass") and results["userReg"].startswith("pass")
+        assert pairs["userReg"] == results["userReg"]
+        assert "network diagnostics done: all passed" in reports[-1]
