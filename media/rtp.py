@@ -146,7 +146,7 @@ def _pack_extensions(extensions: dict[int, bytes], profile: int) -> tuple[int, b
         raw = extensions[RAW_EXTENSION]
         if len(extensions) > 1 or len(raw) % 4:
             raise ValueError("a raw extension block must be alone and a multiple of 4 bytes")
-        if profile in (0, ONE_BYTE_PROFILE) or _is_two_byte(profile):
+        if profile == ONE_BYTE_PROFILE or _is_two_byte(profile):
             raise ValueError("a raw extension block needs a profile other than RFC 8285's")
         return profile, raw
     if profile not in (0, ONE_BYTE_PROFILE) and not _is_two_byte(profile):
@@ -446,9 +446,12 @@ class UnknownRtcp:
     count: int
     """The five bits after the P bit (report count, or FMT for feedback)."""
     body: bytes
+    padding: bool = False
+    """The P bit: ``body`` ends with the padding it came with (its last byte the count)."""
 
     def serialize(self) -> bytes:
-        return _rtcp_header(self.packet_type, self.count, self.body)
+        data = _rtcp_header(self.packet_type, self.count, self.body)
+        return bytes((data[0] | 0x20,)) + data[1:] if self.padding else data
 
 
 RtcpPacket = SenderReport | ReceiverReport | SourceDescription | Bye | UnknownRtcp
@@ -520,7 +523,7 @@ def parse_rtcp(data: bytes) -> list[RtcpPacket]:
         end = pos + 4 + 4 * words
         if end > size:
             raise ValueError("RTCP length runs past the end of the compound packet")
-        body = data[pos + 4 : end]
+        body = whole = data[pos + 4 : end]
         if first & 0x20:
             if end != size:
                 raise ValueError("RTCP padding on a packet that is not the last")
@@ -546,7 +549,7 @@ def parse_rtcp(data: bytes) -> list[RtcpPacket]:
         elif packet_type == RTCP_BYE:
             packet = _parse_bye(body, count)
         else:
-            packet = UnknownRtcp(packet_type, count, body)
+            packet = UnknownRtcp(packet_type, count, whole, padding=bool(first & 0x20))
         packets.append(packet)
         pos = end
     return packets

@@ -133,11 +133,12 @@ def test_empty_extension_block() -> None:
     assert pkt.serialize() == data
 
 
-def test_other_profile_is_kept_raw() -> None:
-    data = with_extension(0xABAC, b"\x01\x02\x03\x04")
+@pytest.mark.parametrize("profile", [0xABAC, 0])
+def test_other_profile_is_kept_raw(profile: int) -> None:
+    data = with_extension(profile, b"\x01\x02\x03\x04")
     pkt = parse_rtp(data)
     assert pkt.extensions == {RAW_EXTENSION: b"\x01\x02\x03\x04"}
-    assert pkt.extension_profile == 0xABAC
+    assert pkt.extension_profile == profile
     assert pkt.serialize() == data
 
 
@@ -148,7 +149,8 @@ def test_other_profile_is_kept_raw() -> None:
         (RtpPacket(padding_size=256), "padding_size"),
         (RtpPacket(extensions={0: b"a"}), "id not in"),
         (RtpPacket(extensions={1: b"a" * 256}), "over 255"),
-        (RtpPacket(extensions={RAW_EXTENSION: b"abcd"}), "profile other than"),
+        (RtpPacket(extensions={RAW_EXTENSION: b"abcd"}, extension_profile=0xBEDE), "other than"),
+        (RtpPacket(extensions={RAW_EXTENSION: b"abcd"}, extension_profile=0x1001), "other than"),
         (RtpPacket(extensions={RAW_EXTENSION: b"abc"}, extension_profile=5), "multiple of 4"),
         (RtpPacket(extensions={RAW_EXTENSION: b"abcd", 1: b"a"}, extension_profile=5), "alone"),
         (RtpPacket(extensions={1: b"a"}, extension_profile=5), "needs a raw block"),
@@ -283,6 +285,13 @@ def test_sdes_chunk_is_null_terminated_and_aligned() -> None:
     # two items filling the word exactly still get a null word
     data = SourceDescription([(7, [(1, b"abcdef")])]).serialize()
     assert data[8:] == b"\x01\x06abcdef" + b"\x00\x00\x00\x00"
+
+
+def test_unknown_rtcp_keeps_its_padding() -> None:
+    app = b"\xa2\xcc\x00\x03" + b"\x00\x00\x00\x01" + b"name" + b"\x00\x00\x00\x04"
+    packets = parse_rtcp(app)
+    assert packets == [UnknownRtcp(204, 2, app[4:], padding=True)]
+    assert serialize_rtcp(packets) == app
 
 
 def test_bye_without_reason_and_empty_bye() -> None:
