@@ -102,6 +102,17 @@ class RtpPacket:
     def serialize(self) -> bytes:
         """The packet on the wire. The extension block uses the one-byte form when every id is
         1..14 and every value 1..16 bytes long, else the two-byte form (RFC 8285 §4.1)."""
+        if not (self.csrc or self.padding_size or self.extension or self.extensions):
+            return (
+                _pack_header(
+                    self.version << 6,
+                    (0x80 if self.marker else 0) | self.payload_type,
+                    self.sequence_number,
+                    self.timestamp,
+                    self.ssrc,
+                )
+                + self.payload
+            )
         if len(self.csrc) > 15:
             raise ValueError("more than 15 CSRCs")
         if not 0 <= self.padding_size <= 255:
@@ -151,23 +162,26 @@ def _pack_extensions(extensions: dict[int, bytes], profile: int) -> tuple[int, b
         return profile, raw
     if profile not in (0, ONE_BYTE_PROFILE) and not _is_two_byte(profile):
         raise ValueError(f"extension profile {profile:#06x} needs a raw block")
+    out = bytearray()
+    if not _is_two_byte(profile):
+        for ext_id, value in extensions.items():
+            size = len(value)
+            if not (0 < ext_id < 15 and 0 < size <= 16):
+                break
+            out.append((ext_id << 4) | (size - 1))
+            out += value
+        else:
+            out += bytes(-len(out) % 4)
+            return ONE_BYTE_PROFILE, bytes(out)
+        out.clear()
     for ext_id, value in extensions.items():
         if not 1 <= ext_id <= 255 or len(value) > 255:
             raise ValueError(f"extension {ext_id}: id not in 1..255 or value over 255 bytes")
-    out = bytearray()
-    if not _is_two_byte(profile) and all(
-        ext_id <= 14 and 1 <= len(value) <= 16 for ext_id, value in extensions.items()
-    ):
-        for ext_id, value in extensions.items():
-            out.append((ext_id << 4) | (len(value) - 1))
-            out += value
-        profile = ONE_BYTE_PROFILE
-    else:
-        for ext_id, value in extensions.items():
-            out.append(ext_id)
-            out.append(len(value))
-            out += value
-        profile = TWO_BYTE_PROFILE | (profile & 0xF if _is_two_byte(profile) else 0)
+    for ext_id, value in extensions.items():
+        out.append(ext_id)
+        out.append(len(value))
+        out += value
+    profile = TWO_BYTE_PROFILE | (profile & 0xF if _is_two_byte(profile) else 0)
     out += bytes(-len(out) % 4)
     return profile, bytes(out)
 
@@ -221,6 +235,10 @@ def parse_rtp(data: bytes) -> RtpPacket:
     if size < 12:
         raise ValueError(f"RTP packet of {size} bytes is shorter than the fixed header")
     first, second, seq, ts, ssrc = _HEADER.unpack_from(data)
+    if first == 0x80:  # the usual packet: no padding, extension or CSRC
+        return RtpPacket(
+            2, False, False, second > 0x7F, second & 0x7F, seq, ts, ssrc, (), {}, data[12:], 0, 0
+        )
     version = first >> 6
     if version != 2:
         raise ValueError(f"RTP version {version} is not 2")
