@@ -38,7 +38,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from media.session import MediaConfig
 from media.tracks import ToneTrack, WavFileTrack
-from sipcore.errors import SipError
+from sipcore.errors import SipError, TransportError
 from sipcore.stack import parse_target
 
 from .call import Call
@@ -91,6 +91,7 @@ def build_parser(prog: str = "sipwebrtc-phone") -> argparse.ArgumentParser:
     codes = "; ".join(f"{c.value} {c.name.lower()}" for c in ExitCode)
     parser = argparse.ArgumentParser(
         prog=prog,
+        allow_abbrev=False,
         description="A SIP/WebRTC softphone for the command line and test automation.",
         epilog=f"Exit status: {codes}.",
     )
@@ -512,8 +513,12 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "sipwebrtc-phone") ->
         code = asyncio.run(run(args, config, reporter))
     except KeyboardInterrupt:
         code = ExitCode.INTERRUPTED
-    except OSError as exc:  # a port in use, a file that cannot be read
+    except (OSError, TransportError) as exc:  # a port in use, a file that cannot be read
         reporter.emit("error", what="system", message=str(exc))
+        code = ExitCode.ERROR
+    except Exception as exc:
+        logger.exception("unexpected error")
+        reporter.emit("error", what="internal", message=repr(exc))
         code = ExitCode.ERROR
     reporter.emit("exit", code=int(code), meaning=code.name.lower())
     return int(code)
