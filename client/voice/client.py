@@ -245,7 +245,7 @@ class VoiceClient:
             contact_params=context.push.contact_params() if context.push else (),
         )
         phone.on_event(self._phone_event)
-        phone.account.listeners.append(self._account_event)
+        phone.registration.listeners.append(self._account_event)
         return phone
 
     async def _register(self) -> VoiceError | None:
@@ -253,7 +253,7 @@ class VoiceClient:
         assert self.phone is not None and self.context is not None
         self._auth_failures.clear()
         try:
-            outcome = await self.phone.account.register(self.context.register_timeout)
+            outcome = await self.phone.registration.register(self.context.register_timeout)
         except TimeoutError:
             return VoiceError(ErrorType.NETWORK_ERROR, "the server did not answer in time")
         if isinstance(outcome, Registered):
@@ -327,7 +327,7 @@ class VoiceClient:
             else:
                 for call in list(phone.calls):
                     await call.hangup()
-                await phone.account.stop(unregister=False)
+                await phone.registration.stop(unregister=False)
                 await phone.stack.close()
         logger.info("deinitialized %s", self.subscriber_name)
         if self._log is not None:
@@ -350,8 +350,8 @@ class VoiceClient:
         """What the OS does to a backgrounded app: the connection drops without an
         unregistration, so the platform reaches the app by push (``relaySessionData``)."""
         phone = self._require()
-        flow = phone.account.flow
-        await phone.account.stop(unregister=False)
+        flow = phone.registration.flow
+        await phone.registration.stop(unregister=False)
         if flow is not None:
             phone.stack.close_flow(flow)
         logger.info("suspended: the connection is closed, calls arrive by push")
@@ -364,7 +364,7 @@ class VoiceClient:
         ):
             raise VoiceError(ErrorType.INVALID_PARAMETER, "not a push payload for this device")
         logger.info("push for call %s from %s", payload.get("call_id"), payload.get("caller"))
-        if phone.account.running() and phone.registered:
+        if phone.registration.running() and phone.registered:
             return True
         failure = await self._register()
         if failure is not None:
