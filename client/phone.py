@@ -21,6 +21,7 @@ a second incoming call is answered 486 Busy Here and reported as a :class:`Misse
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -90,9 +91,11 @@ class Phone:
         stack_config: StackConfig | None = None,
         token: Callable[[], str | None] | None = None,
         contact_params: tuple[tuple[str, str | None], ...] = (),
+        register_headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         """``token`` gives the Bearer token each REGISTER carries (RFC 8898) instead of digest;
-        ``contact_params`` are extra Contact parameters (e.g. RFC 8599 push parameters)."""
+        ``contact_params`` are extra Contact parameters (e.g. RFC 8599 push parameters) and
+        ``register_headers`` extra headers of every REGISTER."""
         self.config = config
         self.stack = SipStack(
             stack_config
@@ -112,6 +115,7 @@ class Phone:
                     expires=config.register_expires,
                     user_agent=config.user_agent,
                     contact_params=contact_params,
+                    headers=register_headers,
                 ),
                 config.server,
                 reconnect=config.auto_reconnect,
@@ -183,6 +187,15 @@ class Phone:
     async def unregister(self) -> None:
         if self.account is not None:
             await self.account.stop(unregister=True)
+
+    def set_password(self, password: str) -> None:
+        """Use a new digest password (a rotated secret) for REGISTERs and calls from now on;
+        ``account.refresh()`` registers with it at once."""
+        self.config = dataclasses.replace(self.config, password=password)
+        if self.account is not None:
+            self.account.registration.set_password(password)
+        user = self.config.auth_user or self.config.uri.user or ""
+        self.ua.credentials = DigestClient(user, password)
 
     @property
     def registered(self) -> bool:

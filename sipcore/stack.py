@@ -698,6 +698,15 @@ class Account:
         await asyncio.wait_for(self._settled.wait(), timeout)
         return self.history[-1]
 
+    def refresh(self) -> bool:
+        """Send a REGISTER now instead of at the refresh deadline (e.g. after new credentials,
+        or when the application knows the network changed). False when there is no flow to
+        send it on (the account is connecting; it registers once connected)."""
+        if self.flow is None or not self._wanted:
+            return False
+        self._register_now()
+        return True
+
     async def stop(self, *, unregister: bool = True, timeout: float = 5.0) -> None:
         """Unregister (when registered) and stop reconnecting."""
         self._wanted = False
