@@ -22,10 +22,14 @@ functions or coroutine functions.
 ``autoReconnect`` off, or the client closed). With ``autoReconnect`` on (the default) a lost
 connection is re-established with jittered backoff and the phone registers again by itself.
 
-``SessionCallback(callState, phone, error)`` gets ``websocket_disconnected`` (with
-``error = {"message": ..., "code": ""}``) when the WebSocket is lost, and
-``media_permission_denied`` when a call's audio input cannot be opened (the call then sends
-silence).
+``SessionCallback(callState, phone, detail)``: as in the SDK's other callbacks, ``phone`` is
+the user name of the phone (account) the notification is about, this client's own; ``detail``
+is None or a dict. States: ``websocket_disconnected`` (``detail = {"message": ..., "code":
+""}``) when the WebSocket is lost; ``media_permission_denied`` (same ``detail`` shape) when a
+call's audio input cannot be opened (the call then sends silence); after
+:meth:`WebClient.SessionListener`, in a child, ``incoming``, ``connected`` and ``callEnded``
+of the parent's calls (``detail = {"remoteDisplayName": ...}``, the other party of that call)
+and ``re-register`` (``detail`` None) in the child that takes over.
 """
 
 from __future__ import annotations
@@ -193,14 +197,22 @@ class WebClient:
             logger.info("%s: registration did not succeed: %s", self.userName, exc)
 
     def UnRegister(self) -> asyncio.Task[None]:
-        """Remove the binding and stop reconnecting; ``unregistered`` follows."""
+        """Remove the binding and stop reconnecting; ``unregistered`` follows when there was
+        a binding (registered, or a REGISTER under way). Without one nothing is sent and no
+        callback runs: there is no registration state to leave."""
         phone = self._phone()
         return self._spawn(self._unregister(phone))
 
     async def _unregister(self, phone: Phone) -> None:
-        await phone.unregister()
+        bound = self._registration == "registered" or phone.account.state in (
+            RegState.REGISTERING,
+            RegState.REGISTERED,
+        )
+        if self._started:
+            await phone.unregister()
         self._link = "idle"
-        if self._registration != "unregistered":
+        if bound and self._registration != "unregistered":
+            # the binding is gone here even when the server did not confirm its removal
             self._registration = "unregistered"
             self._emit_register("unregistered")
 
@@ -266,9 +278,10 @@ class WebClient:
     ) -> asyncio.Task[str]:
         """Join this user's other processes on this host: the task gives ``parent`` (this
         process owns the registration and calls, and tells the others of its calls) or
-        ``child`` (``SessionCallback(callState, phone, None)`` gets ``incoming``, ``connected``
-        and ``callEnded`` of the parent's calls, ``phone`` being the remote party). When the
-        parent goes, one child gets ``re-register`` and, with ``autoTakeover``, registers."""
+        ``child`` (``SessionCallback(callState, phone, {"remoteDisplayName": ...})`` gets
+        ``incoming``, ``connected`` and ``callEnded`` of the parent's calls; ``phone`` is this
+        account's user name, as in every callback). When the parent goes, one child gets
+        ``re-register`` and, with ``autoTakeover``, registers."""
         account = self._account()
         if self.session is not None:
             raise CallStateError("SessionListener was already called on this client")
@@ -281,8 +294,10 @@ class WebClient:
     async def _listen(self, session: SessionCoordinator) -> str:
         return str(await session.start())
 
-    def _session_state(self, state: str, phone: str | None) -> None:
-        self._emit_session(state, phone=phone or self.userName)
+    def _session_state(self, state: str, remote: str | None) -> None:
+        """A state from the coordinator: ``remote`` is the other party of the parent's call."""
+        detail = {"remoteDisplayName": remote or ""} if state != REREGISTER else None
+        self._emit_session(state, detail)
         if state == REREGISTER and self._auto_takeover and not self._closed:
             self.DoRegister()
 
@@ -512,9 +527,9 @@ class WebClient:
         if shared is not None and self.session is not None and self.session.role == "parent":
             self.session.publish(shared, web.remoteDisplayName)
 
-    def _emit_session(self, state: str, error: object = None, *, phone: str = "") -> None:
+    def _emit_session(self, state: str, detail: dict[str, Any] | None = None) -> None:
         if self.SessionCallback is not None:
-            self._call(self.SessionCallback, state, phone or self.userName, error)
+            self._call(self.SessionCallback, state, self.userName, detail)
 
     def _driver_event(self, event: Event) -> None:
         link = _LINK.get((self._link, type(event)))

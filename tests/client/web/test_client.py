@@ -217,6 +217,21 @@ async def test_call_operations_and_device_switching(tmp_path: Path) -> None:
         assert len(heard) > 8000 and tone_db(heard, wav.getframerate(), 1000.0) > 20
 
 
+async def test_unregister_without_a_registration_reports_nothing(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        seen = Callbacks()
+        client = seen.init(WebClient(), account_info(net, "alice"))
+        await client.UnRegister()
+        assert seen.register == [] and client.checkClientStatus() == "initial"
+        await client.DoRegister()
+        await client.UnRegister()
+        states = [state for state, _ in seen.register if state != "sent_request"]
+        assert states == ["registered", "unregistered"]
+        await client.UnRegister()  # already gone: said once
+        assert [state for state, _ in seen.register].count("unregistered") == 1
+        await client.close()
+
+
 async def test_module_functions_act_on_the_default_client(tmp_path: Path) -> None:
     from client import web
 
@@ -244,7 +259,7 @@ async def test_session_listener_takeover_registers_the_child(tmp_path: Path) -> 
         await parent.DoRegister()
         await parent.close()
         await child_cb.wait(lambda: ("registered", "alice") in child_cb.register)
-        assert [s for s, _, _ in child_cb.session] == ["re-register"]
+        assert child_cb.session == [("re-register", "alice", None)]
         await child.close()
 
 
