@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import asyncio
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from client.web.call import WebCall
 from tests.client.helpers import Ear, Recorder, lab, tone, tone_db
 from tests.client.test_call import write_tone
 
-from .helpers import Callbacks, account_info, wait_status
+from .helpers import Callbacks, ClientProcess, account_info, wait_status
 
 
 async def test_register_receive_answer_and_hang_up(tmp_path: Path) -> None:
@@ -261,6 +262,76 @@ async def test_session_listener_takeover_registers_the_child(tmp_path: Path) -> 
         await child_cb.wait(lambda: ("registered", "alice") in child_cb.register)
         assert child_cb.session == [("re-register", "alice", None)]
         await child.close()
+
+
+async def test_parent_call_events_reach_a_child_process_which_then_takes_over(
+    tmp_path: Path,
+) -> None:
+    """A registered parent gets a real call; a child WebClient in another process is told
+    incoming, connected and callEnded; when the parent exits the child registers and gets
+    the next call itself."""
+    async with lab(tmp_path) as net:
+        bob = await net.phone("bob")
+        seen = Callbacks()
+        parent = seen.init(WebClient(), account_info(net, "alice"))
+        assert await parent.SessionListener(directory=str(tmp_path)) == "parent"
+        await parent.DoRegister()
+        child = await ClientProcess.start(tmp_path, account_info(net, "alice"))
+        try:
+            assert (await child.until(event="role"))["role"] == "child"
+            assert parent.session is not None
+            await wait_for(lambda: parent.session is not None and parent.session.children == 1)
+
+            out = await bob.dial("alice", source=tone("bob"))
+            await seen.wait(lambda: "incoming" in seen.call_events())
+            await child.until(event="session", state="incoming")
+            call = parent.getCall()
+            assert call is not None
+            await call.Answer()
+            await child.until(event="session", state="connected")
+            await out.wait_established(10)
+            await out.hangup()
+            await child.until(event="session", state="callEnded")
+            assert seen.call_events() == ["incoming", "connected", "terminated"]
+            detail = {"remoteDisplayName": "Bob"}
+            assert [
+                (line["state"], line["phone"], line["detail"]) for line in child.seen("session")
+            ] == [
+                ("incoming", "alice", detail),
+                ("connected", "alice", detail),
+                ("callEnded", "alice", detail),
+            ]
+            assert child.seen("call") == [] and child.seen("register") == []
+
+            await parent.close()
+            await child.until(event="session", state="re-register")
+            await child.until(event="register", state="registered")
+            again = await bob.dial("alice", source=tone("bob"))
+            line = await child.until(event="call", type="incoming")
+            assert (line["phone"], line["remote"], line["direction"]) == (
+                "alice",
+                "Bob",
+                "incoming",
+            )
+            await child.command("answer")
+            await child.until(event="call", type="connected")
+            await again.wait_established(10)
+            await child.command("hangup")
+            await child.until(event="call", type="callEnded")
+            assert await again.wait_ended(10) is not None
+            assert "incoming" not in seen.call_events()[3:]  # the closed parent heard nothing
+            await child.command("close")
+            await child.until(event="closed")
+        finally:
+            await child.stop()
+
+
+async def wait_for(check: Callable[[], bool], timeout: float = 10) -> None:
+    async def poll() -> None:
+        while not check():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
 
 
 async def test_diagnostics_through_the_client(tmp_path: Path) -> None:
