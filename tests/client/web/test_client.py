@@ -79,6 +79,33 @@ async def test_outgoing_call_ended_by_the_peer_is_terminated(tmp_path: Path) -> 
         await client.close()
 
 
+async def test_media_lost_and_renewed_is_an_active_session(tmp_path: Path) -> None:
+    async with lab(tmp_path) as net:
+        bob = await net.phone("bob", media_timeout=0)
+        seen = Callbacks()
+        info = account_info(net, "alice", mediaTimeout=1.0, audioInputs={"t": "tone:440"})
+        client = seen.init(WebClient(), info)
+        await client.DoRegister()
+        incoming = bob.incoming()
+        call = await client.dial("bob")
+        inbound = await asyncio.wait_for(anext(incoming), 10)
+        await inbound.answer()
+        await seen.wait(lambda: "connected" in seen.call_events())
+        await asyncio.sleep(0.5)
+        await inbound.media.pc.close()  # bob's media dies without any signalling
+        await seen.wait(lambda: "activeSession" in seen.call_events(), timeout=20)
+        assert seen.call_events() == ["connected", "activeSession"]
+        assert seen.call[-1][0] is call and seen.call[-1][2] == "alice"
+        assert call.callState == "established" and client.getCall() is call
+        # the renewed session carries our audio again
+        ear = Ear(inbound)
+        await wait_for(lambda: len(ear.frames) > 30)
+        assert ear.tone(440.0) > 20
+        call.Hangup()
+        await seen.wait(lambda: "callEnded" in seen.call_events())
+        await client.close()
+
+
 async def test_client_status_follows_the_real_states(tmp_path: Path) -> None:
     client = WebClient()
     assert client.checkClientStatus() == "not_initialized"
