@@ -230,8 +230,10 @@ class WebClient:
 
     async def _dial(self, phone: Phone, target: str) -> WebCall:
         await self._start(phone)
-        call = await phone.dial(target, source=self._open_source())
+        source = self._open_source()
+        call = await phone.dial(target, source=source)
         web = self._wrap(call)
+        web.source = source
         self._attach_output(web)
         return web
 
@@ -443,10 +445,11 @@ class WebClient:
         call = self.getCall()
         if call is not None:
             try:
-                call.call.set_source(open_input(spec))
+                track = open_input(spec)
             except Exception as exc:
                 self._fail(onError, f"audio input {deviceId!r} cannot be opened: {exc}")
                 return
+            self._use_source(call, track)
         self._input_id = deviceId
         if onSuccess is not None:
             self._call(onSuccess)
@@ -546,7 +549,7 @@ class WebClient:
                 self._emit_register(event.state)
         elif isinstance(event, IncomingCallReceived):
             web = self._wrap(event.call)
-            event.call.set_source(self._open_source())
+            self._use_source(web, self._open_source())
             self._attach_output(web)
             self._emit_call(web, "incoming")
         elif isinstance(event, CallStateChanged):
@@ -568,7 +571,7 @@ class WebClient:
         if web is None:
             web = WebCall(self, call)
             self._calls[call] = web
-            call.on_event(partial(_close_sink_at_end, web))
+            call.on_event(partial(_release_devices_at_end, web))
         self._current = web
         return web
 
@@ -583,6 +586,15 @@ class WebClient:
             self._emit_session("media_permission_denied", {"message": str(exc), "code": ""})
             return open_input("silence")
 
+    @staticmethod
+    def _use_source(web: WebCall, track: MediaStreamTrack) -> None:
+        """Send ``track`` in ``web``'s call; the input track we opened before is stopped
+        (a device is released), a track the application set on the core call is left alone."""
+        old, web.source = web.source, track
+        web.call.set_source(track)
+        if old is not None:
+            old.stop()
+
     def _attach_output(self, web: WebCall) -> None:
         account = self._account()
         sink = open_output(account.outputs[self._output_id])
@@ -592,7 +604,10 @@ class WebClient:
             old.close()
 
 
-def _close_sink_at_end(web: WebCall, event: PhoneEvent) -> None:
-    ended = isinstance(event, CallStateChanged) and event.state is CallState.ENDED
-    if ended and web.sink is not None:
+def _release_devices_at_end(web: WebCall, event: PhoneEvent) -> None:
+    if not (isinstance(event, CallStateChanged) and event.state is CallState.ENDED):
+        return
+    if web.sink is not None:
         web.sink.close()
+    if web.source is not None:
+        web.source.stop()

@@ -179,7 +179,10 @@ async def test_call_operations_and_device_switching(tmp_path: Path) -> None:
 
         # input device switch: the far end hears the WAV file's tone instead
         done: list[str] = []
+        first = call.source
+        assert first is not None and first is call.call.source
         client.changeAudioInputDevice("file", lambda: done.append("in"), done.append)
+        assert first.readyState == "ended" and call.source is call.call.source
         await asyncio.sleep(0.8)
         assert ear.tone(700.0) > 20 and ear.tone(440.0) < 10
         client.changeAudioInputDevice("nope", lambda: done.append("x"), done.append)
@@ -189,12 +192,18 @@ async def test_call_operations_and_device_switching(tmp_path: Path) -> None:
         assert done[0] == "in" and "unknown audio input device 'nope'" in done[1]
         assert done[2] == "out" and client.audioOutputDevice == "b"
 
-        loud = ear.rms()
+        assert ear.rms() > 1000
         call.Mute()
         assert call.muted
-        await asyncio.sleep(1.0)
-        assert ear.rms() < loud / 20
+        # the far end hears silence once what was sent before the mute has played out
+        await wait_for(lambda: ear.rms() < 50)
+        silent_from = len(ear.frames)
+        client.changeAudioInputDevice("tone")  # a new input while muted stays muted
+        await wait_for(lambda: len(ear.frames) >= silent_from + 40)
+        assert ear.rms(last=len(ear.frames) - silent_from) < 50
         call.MuteToggle()
+        assert not call.muted
+        await wait_for(lambda: ear.tone(440.0) > 20)
         call.UnMute()
         assert not call.muted
 
@@ -238,6 +247,7 @@ async def test_call_operations_and_device_switching(tmp_path: Path) -> None:
 
         call.Hangup()
         await seen.wait(lambda: "callEnded" in seen.call_events())
+        assert call.source is not None and call.source.readyState == "ended"  # released
         await client.close()
     for path in (rec_a, rec_b):
         with wave.open(str(path)) as wav:
