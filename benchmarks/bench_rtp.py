@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""RTP parse / serialize, G.711 and Opus throughput of ``media.rtp`` / ``media.codecs`` against aiortc.
+"""RTP parse / serialize, G.711 and Opus throughput of ``media`` against aiortc.
 
 Run from the project root::
 
