@@ -12,8 +12,9 @@ proxy ... waits for the REGISTER request ... then forwards the request"); a UA t
 come back within the wait gets the INVITE answered 480. The push service itself is a callback
 (:attr:`sipcore.registrar.ProxyConfig.push_handler`) that receives a :class:`PushNotice`.
 
-Not done: the Feature-Caps ``+sip.pns`` negotiation (§5.2), VAPID (RFC 8599 §12) and sending
-a push for a binding that still has a live flow.
+Not done: the Feature-Caps exchange (the registrar's ``+sip.pns`` in the REGISTER 2xx, §4.1.2,
+and ``+sip.pnsreg`` asking for refresh pushes before the binding expires, §5.4), VAPID (RFC
+8599 §12) and sending a push for a binding that still has a live flow.
 """
 
 from __future__ import annotations

@@ -56,6 +56,8 @@ class RegistrationConfig:
     """RFC 5626 reg-id; used only with an instance_id."""
     contact_params: tuple[tuple[str, str | None], ...] = ()
     """Extra Contact header parameters (e.g. RFC 8599 push parameters)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra headers of every REGISTER (e.g. the tenant of a multi-tenant platform)."""
     user_agent: str | None = None
     max_retry_after: float = 300.0
     """Longest 503 Retry-After honoured before giving up (seconds)."""
@@ -154,6 +156,12 @@ class Registration:
         self._via_host = via_host
         self._via_port = via_port
         self._contact_uri = contact
+
+    def set_password(self, password: str) -> None:
+        """Answer digest challenges with ``password`` from now on (a rotated secret); the
+        cached challenges go, so the next REGISTER is challenged afresh (§22.1)."""
+        user = self.config.username or self.config.aor.user or ""
+        self._digest = DigestClient(user, password)
 
     # -- requests ------------------------------------------------------------------------
     def register(self, now: float) -> Request:
@@ -361,6 +369,7 @@ class Registration:
             headers.append(("Supported", "path, outbound, gruu"))
         if cfg.user_agent:
             headers.append(("User-Agent", cfg.user_agent))
+        headers.extend(cfg.headers)
         request = build_request(
             "REGISTER",
             registrar,

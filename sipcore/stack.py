@@ -677,9 +677,7 @@ class Account:
 
     def identity(self, flow: Flow) -> LocalIdentity:
         """How this account appears on ``flow``: the Via sent-by and Contact it registers."""
-        return LocalIdentity(
-            *_via_and_contact(flow, self.registration.config.aor, self._ws_identity)
-        )
+        return local_identity(flow, self.registration.config.aor, self._ws_identity)
 
     # -- control -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -699,6 +697,15 @@ class Account:
         self.start()
         await asyncio.wait_for(self._settled.wait(), timeout)
         return self.history[-1]
+
+    def refresh(self) -> bool:
+        """Send a REGISTER now instead of at the refresh deadline (e.g. after new credentials,
+        or when the application knows the network changed). False when there is no flow to
+        send it on (the account is connecting; it registers once connected)."""
+        if self.flow is None or not self._wanted:
+            return False
+        self._register_now()
+        return True
 
     async def stop(self, *, unregister: bool = True, timeout: float = 5.0) -> None:
         """Unregister (when registered) and stop reconnecting."""
@@ -897,20 +904,20 @@ def _is_loopback(host: str) -> bool:
     return host.startswith("127.") or host in ("::1", "localhost")
 
 
-def _via_and_contact(
-    flow: Flow, aor: SipUri, ws_identity: tuple[str, str]
-) -> tuple[str, str, int | None, SipUri]:
-    """Via transport, sent-by and our Contact on ``flow``: RFC 7118 §5 for WebSocket (a random
-    ``.invalid`` host, since the client cannot be reached but over the flow), the flow's local
-    address otherwise."""
-    if flow.transport in ("WS", "WSS"):
+def local_identity(
+    flow: Flow, aor: SipUri, ws_identity: tuple[str, str] | None = None
+) -> LocalIdentity:
+    """Via transport, sent-by and our Contact on ``flow``: RFC 7118 §5 for a WebSocket client
+    given ``ws_identity`` (a random ``.invalid`` host, since it cannot be reached but over the
+    flow), the flow's local address otherwise."""
+    if flow.transport in ("WS", "WSS") and ws_identity is not None:
         host, user = ws_identity
         contact = SipUri(host, user=user, params={"transport": "ws"})
-        return flow.transport, host, None, contact
+        return LocalIdentity(flow.transport, host, None, contact)
     host, port = flow.local
     host = f"[{host}]" if ":" in host else host
     params: dict[str, str | None] = {}
     if flow.transport != "UDP":
         params["transport"] = flow.transport.lower()
     contact = SipUri(host, user=aor.user, port=port, params=params)
-    return flow.transport, host, port, contact
+    return LocalIdentity(flow.transport, host, port, contact)

@@ -9,6 +9,7 @@ import enum
 import json
 import logging
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -52,7 +53,10 @@ class CallDetails:
     call_id: str
     """The SIP Call-ID."""
     session_id: str
-    """The client's session (one per ``initialize``), also sent with feedback and logs."""
+    """The call's media session: a UUID made when the call object is, one per call as in the
+    SDK's call details (which log it beside the call id); also sent with the feedback. The
+    client's own session (one per ``initialize``, in log uploads) is
+    ``VoiceClient.session_id``."""
     remote_id: str
     """The peer's subscriber name (the user part of its URI)."""
     direction: str
@@ -121,6 +125,7 @@ class VoiceCall:
         self.call = call
         """The core API's call, for what the SDK does not name."""
         self.route = AudioRoute.EARPIECE
+        self.session_id = str(uuid.uuid4())
         self._feedback_sent = False
         call.on_audio = self._audio
 
@@ -182,7 +187,7 @@ class VoiceCall:
             duration = round((call.end_time or time.time()) - call.start_time, 3)
         return CallDetails(
             call_id=call.call_id,
-            session_id=self._client.session_id,
+            session_id=self.session_id,
             remote_id=self.remote_id,
             direction=call.direction,
             call_state=call.state,

@@ -5,11 +5,15 @@ in :mod:`sipcore.auth` / :mod:`sipcore.registration`, push parameters in :mod:`s
 Operations that start network work return an ``asyncio.Task``: fire and forget as on Android,
 or ``await`` it. Outcomes are also reported to the listeners, which may be plain or async.
 
-Token lifecycle: the subscriber token authenticates every REGISTER (RFC 8898 Bearer, or as
-the digest password with ``auth_mode="digest"``). When the platform answers that it expired,
-the client asks the context's ``token_provider`` for a fresh one and registers again by itself;
-without a provider, or when the fresh token is refused too, ``onAuthenticationFailure`` gets
-``AUTHENTICATION_EXPIRED_TOKEN`` (or ``AUTHENTICATION_INVALID_TOKEN``).
+Token lifecycle, the same in both authentication modes: the subscriber token authenticates
+every REGISTER (RFC 8898 Bearer, or as the digest password with ``auth_mode="digest"``). When
+the platform refuses it as stale (a Bearer ``invalid_token`` saying it expired; in digest mode
+any rejected password, since digest cannot tell expired from wrong), the client asks the
+context's ``token_provider`` once for a fresh token and registers again with it by itself.
+Without a provider, when it gives nothing new, or when the fresh token is refused too,
+``onAuthenticationFailure`` reports it (``AUTHENTICATION_EXPIRED_TOKEN`` or
+``AUTHENTICATION_INVALID_TOKEN``) and the client does not try again: no loop with a provider
+that keeps handing out bad tokens.
 """
 
 from __future__ import annotations
@@ -116,6 +120,7 @@ class VoiceClient:
         self._sinks: dict[AudioRoute, FrameSink | None] = {}
         self._refreshing = False
         self._auth_failures: list[str] = []
+        self._tenant: tuple[tuple[str, str], ...] = ()
 
     # -- the SDK's API ----------------------------------------------------------------------------
     def setEventListener(self, listener: VoiceClientEventListener) -> None:
@@ -210,8 +215,8 @@ class VoiceClient:
                 logger.info("initialized %s", name)
                 notify(self.listener, "onInitializationSuccess")
                 return True
-            expired = failure.type is ErrorType.AUTHENTICATION_EXPIRED_TOKEN
-            if expired and attempt == 0 and await self._fresh_token():
+            stale = self._stale()
+            if stale and attempt == 0 and await self._fresh_token():
                 continue
             break
         assert failure is not None
@@ -229,6 +234,9 @@ class VoiceClient:
         _, host, _, _ = parse_target(target)
         domain = context.sip_domain or host
         bearer = context.auth_mode == "bearer"
+        tenant: tuple[tuple[str, str], ...] = ()
+        if context.account_header and self.account_sid:
+            tenant = ((context.account_header, self.account_sid),)
         config = PhoneConfig(
             aor=f"sip:{self.subscriber_name}@{domain}",
             server=target,
@@ -238,14 +246,18 @@ class VoiceClient:
             tls_verify=context.tls_verify,
             media=context.media,
             user_agent="sipwebrtc-voice",
+            media_timeout=context.media_timeout,
+            media_renewals=context.media_renewals,
         )
         phone = Phone(
             config,
             token=(lambda: self._token) if bearer else None,
             contact_params=context.push.contact_params() if context.push else (),
+            register_headers=tenant,
         )
+        self._tenant = tenant
         phone.on_event(self._phone_event)
-        phone.account.listeners.append(self._account_event)
+        phone.registration.listeners.append(self._account_event)
         return phone
 
     async def _register(self) -> VoiceError | None:
@@ -253,7 +265,7 @@ class VoiceClient:
         assert self.phone is not None and self.context is not None
         self._auth_failures.clear()
         try:
-            outcome = await self.phone.account.register(self.context.register_timeout)
+            outcome = await self.phone.registration.register(self.context.register_timeout)
         except TimeoutError:
             return VoiceError(ErrorType.NETWORK_ERROR, "the server did not answer in time")
         if isinstance(outcome, Registered):
@@ -280,19 +292,25 @@ class VoiceClient:
         if not token or token == self._token:
             return False
         self._remember_token(str(token))
-        if (
-            self.phone is not None
-            and self.context is not None
-            and self.context.auth_mode == "digest"
-        ):
-            logger.warning("digest mode: a fresh token needs initialize() again")
-            return False
+        if self.phone is not None and self._digest():
+            self.phone.set_password(self._token)  # bearer mode reads self._token itself
         logger.info("subscriber token refreshed")
         return True
 
+    def _digest(self) -> bool:
+        return self.context is not None and self.context.auth_mode == "digest"
+
+    def _stale(self) -> bool:
+        """Whether the last refusal may be cured by a fresh token: an expired Bearer token,
+        or in digest mode any rejected password."""
+        if not self._auth_failures:
+            return False
+        kind = self._auth_failures[-1]
+        return kind == "expired" or (kind == "credentials" and self._digest())
+
     async def _refresh_after_expiry(self) -> None:
-        """The platform refused a refresh REGISTER: expired token. Re-register with a fresh
-        one, or report the failure."""
+        """The platform refused a refresh REGISTER as stale: re-register once with a fresh
+        token, or report the failure. Events of that one attempt do not start another."""
         if self._refreshing:
             return
         self._refreshing = True
@@ -327,7 +345,7 @@ class VoiceClient:
             else:
                 for call in list(phone.calls):
                     await call.hangup()
-                await phone.account.stop(unregister=False)
+                await phone.registration.stop(unregister=False)
                 await phone.stack.close()
         logger.info("deinitialized %s", self.subscriber_name)
         if self._log is not None:
@@ -350,8 +368,8 @@ class VoiceClient:
         """What the OS does to a backgrounded app: the connection drops without an
         unregistration, so the platform reaches the app by push (``relaySessionData``)."""
         phone = self._require()
-        flow = phone.account.flow
-        await phone.account.stop(unregister=False)
+        flow = phone.registration.flow
+        await phone.registration.stop(unregister=False)
         if flow is not None:
             phone.stack.close_flow(flow)
         logger.info("suspended: the connection is closed, calls arrive by push")
@@ -364,7 +382,7 @@ class VoiceClient:
         ):
             raise VoiceError(ErrorType.INVALID_PARAMETER, "not a push payload for this device")
         logger.info("push for call %s from %s", payload.get("call_id"), payload.get("caller"))
-        if phone.account.running() and phone.registered:
+        if phone.registration.running() and phone.registered:
             return True
         failure = await self._register()
         if failure is not None:
@@ -378,8 +396,10 @@ class VoiceClient:
         if not remote_id:
             raise VoiceError(ErrorType.INVALID_PARAMETER, "remoteId is empty")
         assert self.context is not None
-        headers = [(self.context.dial_header, message)] if message else None
-        call = await phone.dial(remote_id, headers=headers)
+        headers = list(self._tenant)
+        if message:
+            headers.append((self.context.dial_header, message))
+        call = await phone.dial(remote_id, headers=headers or None)
         return self._voice(call)
 
     def _voice(self, call: Call) -> VoiceCall:
@@ -413,8 +433,8 @@ class VoiceClient:
         elif isinstance(event, AuthenticationFailed):
             self._auth_failures.append(event.kind)
             logger.warning("authentication failed: %s", event.kind)
-            if not self._initializing and self._initialized:
-                if event.kind == "expired":
+            if not self._initializing and self._initialized and not self._refreshing:
+                if event.kind == "expired" or (event.kind == "credentials" and self._digest()):
                     self._spawn(self._refresh_after_expiry())
                 else:
                     error = VoiceError(

@@ -62,6 +62,15 @@ class VoiceContext:
     dial_header: str = "X-Dial-Message"
     """Header that carries the ``message`` of ``dial`` to the platform (its dial-whom
     lookup)."""
+    account_header: str | None = "X-Account-Sid"
+    """Header that carries the ``accountSid`` of ``initialize`` in every REGISTER and INVITE,
+    so that a multi-tenant platform finds the subscriber in the right account (its
+    subscriber API and dial-whom URL are per account); None leaves it out."""
+    media_timeout: float = 10.0
+    """Seconds without received audio before a call's media counts as disrupted
+    (``onMediaDisrupted``) and is renewed (``onRenewingMedia``); 0 turns the watchdog off."""
+    media_renewals: int = 3
+    """Attempts to renew disrupted media before the call ends."""
     register_timeout: float = 15.0
 
     def __post_init__(self) -> None:

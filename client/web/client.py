@@ -171,7 +171,7 @@ class WebClient:
         self._output_id = next(iter(account.outputs))
         self.phone = Phone(account.phone)
         self.phone.on_event(self._phone_event)
-        self.phone.account.listeners.append(self._driver_event)
+        self.phone.registration.listeners.append(self._driver_event)
         return True
 
     @property
@@ -256,7 +256,7 @@ class WebClient:
         if self._link in _LINK_STATUS:
             return _LINK_STATUS[self._link]
         assert self.phone is not None
-        if self.phone.account.state is RegState.REGISTERING:
+        if self.phone.registration.state is RegState.REGISTERING:
             return "initial"
         return self._registration
 
@@ -274,7 +274,7 @@ class WebClient:
             raise CallStateError("SessionListener was already called on this client")
         self._auto_takeover = autoTakeover
         self.session = SessionCoordinator(
-            account.phone.aor, account.phone.server, self._session_state, directory=directory
+            account.phone.aor, account.server, self._session_state, directory=directory
         )
         return self._spawn(self._listen(self.session))
 

@@ -41,7 +41,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 
 from client.config import PhoneConfig
-from client.errors import RegistrationFailed
+from client.errors import ConfigError, RegistrationFailed
 from client.phone import Phone
 from client.web import netcheck
 from client.web.netcheck import Check
@@ -88,7 +88,10 @@ class Diagnostics:
         register_timeout: float = 10.0,
         connect_timeout: float = 5.0,
     ) -> None:
+        if config.server is None:
+            raise ConfigError("diagnostics need the account's server")
         self.config = config
+        self.server: str = config.server
         self.report = report
         self.key_value = key_value
         self.mic = mic
@@ -259,14 +262,14 @@ class Diagnostics:
         config = self.config
         media = config.media
         self._note(f"network diagnostics: server {config.server}, account {config.aor}")
-        scheme = parse_target(config.server)[0]
+        scheme = parse_target(self.server)[0]
         reachable = await self._signalling(scheme)
         if reachable is False:
             self._set("userReg", "fail: not tried, the server cannot be reached")
         else:
             self._set("userReg", str(await self._register()))
         tcp, udp, candidates = await asyncio.gather(
-            netcheck.tcp(config.server, media, self.connect_timeout),
+            netcheck.tcp(self.server, media, self.connect_timeout),
             netcheck.udp(media),
             netcheck.gather(media),
         )
@@ -299,7 +302,7 @@ class Diagnostics:
         started = time.monotonic()
         try:
             async with stack:
-                await stack.connect(self.config.server)
+                await stack.connect(self.server)
         except Exception as exc:  # TransportFailure, ssl.SSLError, OSError, a handshake error
             self._set(scheme, f"fail: {_describe(exc)}")
             return False
@@ -323,10 +326,10 @@ class Diagnostics:
                     await phone.register(self.register_timeout)
                 except RegistrationFailed:
                     # the reason of the outcome, e.g. "401 Unauthorized"
-                    outcome = phone.account.history[-1]
+                    outcome = phone.registration.history[-1]
                     reason = getattr(outcome, "reason", None) or type(outcome).__name__
                     return Check("fail", f"the registrar refused us: {reason}")
-                expires = phone.account.registration.granted
+                expires = phone.registration.registration.granted
         except TimeoutError:
             return Check("fail", f"no answer to REGISTER in {self.register_timeout:g} s")
         except Exception as exc:

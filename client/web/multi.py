@@ -19,8 +19,8 @@ temp dir, created 0700. A directory that is not ours, or that others may write t
 the socket itself is 0600 and the parent also checks each peer's uid (``SO_PEERCRED``, Linux).
 
 Wire format: one JSON object per line (UTF-8, ``\\n``-terminated), at most :data:`MAX_LINE`
-bytes; never pickle. Lines that are too long or not a known message are dropped and counted
-in :attr:`SessionCoordinator.dropped`; the connection stays up.
+bytes; nothing is deserialised but JSON. Lines that are too long or not a known message are
+dropped and counted in :attr:`SessionCoordinator.dropped`; the connection stays up.
 
 - child to parent: ``{"type": "hello", "pid": 1234}``
 - parent to child: ``{"type": "welcome", "pid": 4321}``, or ``{"type": "refused", "reason":

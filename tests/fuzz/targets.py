@@ -8,6 +8,7 @@ allowed exceptions is a pass; anything else, or a hang, is a finding.
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,6 +117,34 @@ def rtcp_compound(data: bytes) -> None:
         return
     assert packets
     assert parse_rtcp(serialize_rtcp(packets)) == packets
+
+
+DELIMS = [b"\r\n", b"\r\n\r\n", b":", b";", b",", b"<", b">", b'"', b"\\", b" ", b"\t", b"%"]
+"""Delimiters the mutators insert."""
+MUTATIONS = ("flip", "cut", "dup", "insert", "splice")
+
+
+def mutate(rng: random.Random, corpus: list[bytes]) -> bytes:
+    """A seeded mutation of one message of ``corpus``, with the edits of the hypothesis
+    strategy in test_fuzz (byte flips, cuts, duplicated runs, inserted delimiters, splices),
+    for runs that replay a fixed set of inputs."""
+    buf = bytearray(rng.choice(corpus))
+    for _ in range(rng.randint(1, 8)):
+        kind = rng.choice(MUTATIONS)
+        pos = rng.randint(0, max(0, len(buf) - 1))
+        if kind == "flip" and buf:
+            buf[pos] = rng.randint(0, 255)
+        elif kind == "cut":
+            del buf[pos : pos + rng.randint(1, 64)]
+        elif kind == "dup":
+            buf[pos:pos] = buf[pos : pos + rng.randint(1, 200)]
+        elif kind == "insert":
+            buf[pos:pos] = rng.choice(DELIMS)
+        else:
+            other = rng.choice(corpus)
+            start = rng.randint(0, max(0, len(other) - 1))
+            buf[pos:pos] = other[start : start + rng.randint(1, 300)]
+    return bytes(buf)
 
 
 def sip_message(data: bytes) -> None:

@@ -10,10 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.targets import TARGETS, seeds_for
+from tests.fuzz.targets import DELIMS, MUTATIONS, TARGETS, seeds_for
 
 ALL_SEEDS = sorted({seed for name in TARGETS for seed in seeds_for(name)})
-_DELIMS = [b"\r\n", b"\r\n\r\n", b":", b";", b",", b"<", b">", b'"', b"\\", b" ", b"\t", b"%"]
 
 
 @st.composite
@@ -21,7 +20,7 @@ def mutated(draw: st.DrawFn, corpus: list[bytes]) -> bytes:
     """A seed with a few edits: byte flips, cuts, duplicated runs, inserted delimiters."""
     buf = bytearray(draw(st.sampled_from(corpus)))
     for _ in range(draw(st.integers(1, 8))):
-        kind = draw(st.sampled_from(["flip", "cut", "dup", "insert", "splice"]))
+        kind = draw(st.sampled_from(MUTATIONS))
         pos = draw(st.integers(0, max(0, len(buf) - 1)))
         if kind == "flip" and buf:
             buf[pos] = draw(st.integers(0, 255))
@@ -30,7 +29,7 @@ def mutated(draw: st.DrawFn, corpus: list[bytes]) -> bytes:
         elif kind == "dup":
             buf[pos:pos] = buf[pos : pos + draw(st.integers(1, 200))]
         elif kind == "insert":
-            buf[pos:pos] = draw(st.sampled_from(_DELIMS))
+            buf[pos:pos] = draw(st.sampled_from(DELIMS))
         else:
             other = draw(st.sampled_from(corpus))
             start = draw(st.integers(0, max(0, len(other) - 1)))

@@ -9,7 +9,7 @@ from pathlib import Path
 from client.states import CallState
 from client.voice import VoiceClient, VoiceContext
 from tests.client.helpers import LOOPBACK
-from tests.client.voice.helpers import Events
+from tests.client.voice.helpers import Events, wait_for
 
 from .peers import Kamailio
 
@@ -62,3 +62,38 @@ async def test_register_dial_and_incoming_through_kamailio(
     )
     assert not await wrong.initialize(context, kamailio.uri("wss"), "carol", "C", "AC", "nope")
     assert events.names() == ["onAuthenticationFailure", "onInitializationFailure"]
+
+
+async def test_digest_password_rotated_on_kamailio_is_refreshed(
+    kamailio: Kamailio, tmp_path: Path
+) -> None:
+    """Kamailio's user table changes at run time (htable): the refresh REGISTER with the old
+    password is refused, the provider is asked once and the client registers again."""
+    assert kamailio.tls is not None
+    kamailio.add_user("dave", "dave-old")
+    asked: list[str] = []
+
+    def provider() -> str:
+        asked.append("dave-new")
+        return "dave-new"
+
+    context = VoiceContext(
+        data_dir=tmp_path / "dave",
+        ca_file=str(kamailio.tls.ca),
+        media=LOOPBACK,
+        auth_mode="digest",
+        sip_domain=kamailio.domain,
+        token_provider=provider,
+    )
+    client, events = VoiceClient(), Events()
+    client.setEventListener(events)
+    try:
+        assert await client.initialize(context, kamailio.uri("wss"), "dave", "D", "AC", "dave-old")
+        assert asked == [] and client.phone is not None
+        kamailio.add_user("dave", "dave-new")
+        assert client.phone.account.refresh()
+        await wait_for(lambda: asked == ["dave-new"])
+        await wait_for(lambda: client.phone is not None and client.phone.registered)
+        assert "onAuthenticationFailure" not in events.names()
+    finally:
+        await client.stop()

@@ -120,6 +120,12 @@ class Platform:
         owner, verdict = self.tokens.get(token, ("", "invalid"))
         return verdict if owner == user else "invalid"
 
+    def set_password(self, user: str, password: str) -> None:
+        """Change a digest user's password while the server runs (a rotated secret)."""
+        users = self.server.config.users
+        assert isinstance(users, dict)
+        users[user] = password
+
     def context(self, name: str, **changes: Any) -> VoiceContext:
         settings: dict[str, Any] = {
             "data_dir": self.tmp / name,
@@ -155,7 +161,9 @@ class Platform:
 
 
 @asynccontextmanager
-async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
+async def platform(tmp_path: Path, users: dict[str, str] | None = None) -> AsyncIterator[Platform]:
+    """The platform; ``users`` (name -> digest password, see ``Platform.set_password``) for
+    clients with ``auth_mode="digest"``."""
     certs = make_cert(tmp_path)
     ssl_context = server_ssl_context(str(certs.cert), str(certs.key))
     sink = HttpsSink(certs.cert, certs.key)
@@ -168,7 +176,7 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
     config = ProxyConfig(token_validator=validate, push_handler=pushes.append, push_wait=10.0)
     try:
         async with EmbeddedServer(
-            {}, listen=(), wss_ssl=ssl_context, invite_auth=False, config=config
+            users or {}, listen=(), wss_ssl=ssl_context, invite_auth=False, config=config
         ) as server:
             lab = Platform(server, certs.ca, sink, tmp_path, pushes=pushes)
             holder.append(lab)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from av import AudioFrame
 
+from client.states import CallState
 from client.voice import CallIssue, ErrorType, VoiceError
 from client.voice.call import AudioRoute
 from media.session import ToneTrack
@@ -74,7 +75,7 @@ async def test_call_controls_statistics_routing_and_feedback(tmp_path: Path) -> 
         body = posted.json()
         assert posted.path == "/feedback" and posted.headers["Content-Type"] == "application/json"
         assert body["rating"] == 2 and body["issue"] == "CHOPPY_AUDIO"
-        assert body["call_id"] == out.call.call_id and body["session_id"] == alice.session_id
+        assert body["call_id"] == out.call.call_id and body["session_id"] == out.session_id
         assert body["account_sid"] == "AC-test" and body["remote_id"] == "bob"
         lab.https.status = 503
         with pytest.raises(VoiceError) as failed:
@@ -97,3 +98,34 @@ async def test_feedback_is_refused_by_an_untrusted_https_server(tmp_path: Path) 
         assert failed.value.type is ErrorType.FEEDBACK_FAILED
         assert lab.https.posted == []
         await asyncio.sleep(0)
+
+
+async def test_media_disrupted_and_renewed_through_the_facade(tmp_path: Path) -> None:
+    async with platform(tmp_path) as lab:
+        alice, a_events = await lab.client("alice", media_timeout=1.0)
+        _bob, b_events = await lab.client("bob", media_timeout=0)
+        out = await alice.getCallController().dial("bob")
+        (incoming,) = await b_events.wait("onIncomingCall")
+        await incoming.answer()
+        await a_events.wait("onCallEstablished")
+        await asyncio.sleep(0.3)
+        assert incoming.call.media is not None
+        await incoming.call.media.pc.close()  # bob's media dies without any signalling
+        (disrupted,) = await a_events.wait("onMediaDisrupted")
+        assert disrupted is out
+        (renewing,) = await a_events.wait("onRenewingMedia", timeout=15)
+        assert renewing is out
+
+        def established_again() -> bool:
+            names = [n for n in a_events.names() if n.startswith(("onCall", "onMedia", "onRen"))]
+            return names[-3:] == ["onMediaDisrupted", "onRenewingMedia", "onCallEstablished"]
+
+        await wait_for(established_again, timeout=15)
+        details = alice.getCallController().getLatestCallDetails()
+        assert details is not None and details.getCallState() is CallState.ESTABLISHED
+        assert details.getCallId() == out.call.call_id
+        assert details.getSessionId() == out.session_id
+        await out.hangup()
+        await b_events.wait("onCallEnded")
+        ended = alice.getCallController().getLatestCallDetails()
+        assert ended is not None and ended.getCallState() is CallState.ENDED

@@ -13,6 +13,7 @@ from client import voice
 from client.states import CallState
 from client.voice import ErrorType, VoiceClient, VoiceError
 from sipcore.push import PushParams
+from sipcore.registration import RegistrationSent
 from tests.client.voice.helpers import Events, platform, wait_for
 
 
@@ -72,7 +73,7 @@ async def test_expired_token_is_refreshed_by_the_provider(tmp_path: Path) -> Non
         lab.tokens["newer"] = ("alice", "ok")
 
         assert alice.phone is not None
-        alice.phone.account._register_now()  # the refresh timer, brought forward
+        assert alice.phone.account.refresh()  # the refresh timer, brought forward
         await wait_for(
             lambda: asked == [1, 2] and alice.phone is not None and alice.phone.registered
         )
@@ -107,7 +108,9 @@ async def test_dial_carries_the_message_and_both_sides_see_the_call(tmp_path: Pa
         details = alice.getCallController().getLatestCallDetails()
         assert details is not None and details.getCallState() is CallState.ESTABLISHED
         assert details.getCallId() == out.call.call_id == incoming.call.call_id
-        assert details.getSessionId() == alice.session_id != bob.session_id
+        # the session id is the call's (one per call and side), not the client's
+        assert details.getSessionId() == out.session_id != incoming.session_id
+        assert details.getSessionId() not in (alice.session_id, bob.session_id)
         await out.hangup()
         await b_events.wait("onCallEnded")
         await a_events.wait("onCallEnded")
@@ -188,3 +191,72 @@ async def test_log_is_redacted_and_uploaded(tmp_path: Path) -> None:
 async def test_module_functions_act_on_the_default_instance() -> None:
     assert voice.getInstance().isInitialized() is voice.isInitialized()
     assert voice.getCallController() is voice.getInstance().getCallController()
+
+
+async def test_digest_mode_refreshes_a_stale_password_once(tmp_path: Path) -> None:
+    async with platform(tmp_path, users={"alice": "pw-1"}) as lab:
+        handed = iter(["pw-2", "bad-3", "bad-4", "bad-5"])
+        asked: list[str] = []
+
+        def provider() -> str:
+            asked.append(next(handed))
+            return asked[-1]
+
+        alice, events = await lab.client(
+            "alice", token="pw-1", auth_mode="digest", token_provider=provider
+        )
+        assert alice.phone is not None and asked == []
+        # the platform rotates the secret: the next REGISTER is refused, the provider is asked
+        # once and the client registers with the new password by itself
+        lab.set_password("alice", "pw-2")
+        assert alice.phone.account.refresh()
+        await wait_for(lambda: asked == ["pw-2"] and alice.phone is not None)
+        await wait_for(lambda: alice.phone is not None and alice.phone.registered)
+        assert alice.phone.config.password == "pw-2"
+        assert "onAuthenticationFailure" not in events.names()
+        # rotated again, and the provider only has bad passwords: one more question, one
+        # failure report, and no loop
+        lab.set_password("alice", "pw-9")
+        assert alice.phone.account.refresh()
+        (error,) = await events.wait("onAuthenticationFailure")
+        assert error.type is ErrorType.AUTHENTICATION_INVALID_TOKEN
+        assert "bad-3" not in str(error) and "pw-9" not in str(error)
+        for _ in range(20):  # let any further attempt show itself
+            await asyncio.sleep(0.02)
+        assert asked == ["pw-2", "bad-3"] and not alice.phone.registered
+        assert events.names().count("onAuthenticationFailure") == 1
+
+
+async def test_digest_mode_initialize_asks_the_provider_for_a_refused_password(
+    tmp_path: Path,
+) -> None:
+    async with platform(tmp_path, users={"alice": "pw-new"}) as lab:
+        asked: list[int] = []
+
+        def provider() -> str:
+            asked.append(1)
+            return "pw-new"
+
+        alice, events = await lab.client(
+            "alice", token="pw-old", auth_mode="digest", token_provider=provider
+        )
+        assert asked == [1] and events.names() == ["onInitializationSuccess"]
+        assert alice.phone is not None and alice.phone.config.password == "pw-new"
+        assert lab.server.bindings("alice")
+
+
+async def test_account_sid_travels_in_register_and_invite(tmp_path: Path) -> None:
+    async with platform(tmp_path) as lab:
+        alice, _ = await lab.client("alice")
+        _bob, b_events = await lab.client("bob", account_header=None)
+        assert alice.phone is not None and _bob.phone is not None
+        sent = [e.request for e in alice.phone.account.history if isinstance(e, RegistrationSent)]
+        assert sent and all(r.headers.get("X-Account-Sid") == "AC-test" for r in sent)
+        quiet = [e.request for e in _bob.phone.account.history if isinstance(e, RegistrationSent)]
+        assert quiet and all(r.headers.get("X-Account-Sid") is None for r in quiet)
+        out = await alice.getCallController().dial("bob")
+        (incoming,) = await b_events.wait("onIncomingCall")
+        assert incoming.call.core.invite.headers.get("X-Account-Sid") == "AC-test"
+        assert incoming.call.core.invite.headers.get("X-Dial-Message") is None
+        await out.hangup()
+        await b_events.wait("onCallEnded")
