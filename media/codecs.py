@@ -1,5 +1,6 @@
-"""Audio codecs of the RTP engine: G.711 µ-law and A-law through lookup tables, Opus and G.722
-through PyAV (FFmpeg), behind one small interface, one object per stream direction.
+"""Audio codecs of the RTP engine: G.711 µ-law and A-law through lookup tables, G.722 through
+PyAV (FFmpeg), Opus through libopus (:mod:`media.opus`), behind one small interface, one object
+per stream direction.
 
 PCM in and out is 16-bit signed little-endian mono at the codec's ``sample_rate`` (8000 for
 G.711, 16000 for G.722, 48000 for Opus). Encoding and decoding run synchronously in the
@@ -8,8 +9,8 @@ calling thread.
 Packet loss concealment (:meth:`Decoder.conceal`) repeats the last decoded frame with a fade,
 in the spirit of ITU-T G.711 Appendix I (attenuation from 10 ms into the loss, silence from
 60 ms): the gain falls linearly from 1 by 0.2 per 10 ms of concealed audio, reaching 0 at
-50 ms, and stays there. Opus uses the same fade: libopus conceals when it is handed no packet,
-but FFmpeg takes an empty packet for end of stream, so PyAV cannot reach that path.
+50 ms, and stays there. Opus uses libopus's own concealment instead (RFC 6716 §4.4), which
+continues the signal rather than repeating a frame.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Literal, Protocol
 
 import av
 import av.error
+
+from media.opus import OpusDecoder, OpusEncoder
 
 __all__ = [
     "Decoder",
@@ -249,7 +252,7 @@ def _context(codec: str, mode: Literal["r", "w"], sample_rate: int) -> av.AudioC
 
 
 class AvEncoder:
-    """An FFmpeg encoder fed one 20 ms frame at a time (Opus, G.722)."""
+    """An FFmpeg encoder fed one 20 ms frame at a time (G.722)."""
 
     def __init__(
         self, name: str, codec: str, clock_rate: int, sample_rate: int, bit_rate: int = 0
@@ -280,7 +283,7 @@ class AvEncoder:
 
 
 class AvDecoder:
-    """An FFmpeg decoder, one payload at a time (Opus, G.722)."""
+    """An FFmpeg decoder, one payload at a time (G.722)."""
 
     def __init__(self, name: str, codec: str, clock_rate: int, sample_rate: int) -> None:
         self.name = name
@@ -309,12 +312,12 @@ class AvDecoder:
         return self._plc.conceal()
 
 
-# name -> (FFmpeg codec or None for the tables, RTP clock rate, PCM sample rate)
+# name -> (FFmpeg codec, "opus" for libopus, or None for the tables; RTP clock; PCM rate)
 _CODECS: dict[str, tuple[str | None, int, int]] = {
     "PCMU": (None, 8000, 8000),
     "PCMA": (None, 8000, 8000),
     "G722": ("g722", 8000, 16000),  # RFC 3551 §4.5.2: 8000 Hz clock for 16 kHz audio
-    "OPUS": ("libopus", 48000, 48000),  # RFC 7587 §4.1: 48 kHz clock
+    "OPUS": ("opus", 48000, 48000),  # RFC 7587 §4.1: 48 kHz clock
 }
 OPUS_BIT_RATE = 32000
 
@@ -338,7 +341,9 @@ def make_encoder(name: str, clock_rate: int, channels: int = 1) -> Encoder:
     label, codec, clock, rate = _lookup(name, clock_rate, channels)
     if codec is None:
         return G711Encoder(label)
-    return AvEncoder(label, codec, clock, rate, OPUS_BIT_RATE if label == "opus" else 0)
+    if codec == "opus":
+        return OpusEncoder(OPUS_BIT_RATE)
+    return AvEncoder(label, codec, clock, rate)
 
 
 def make_decoder(name: str, clock_rate: int, channels: int = 1) -> Decoder:
@@ -346,4 +351,6 @@ def make_decoder(name: str, clock_rate: int, channels: int = 1) -> Decoder:
     label, codec, clock, rate = _lookup(name, clock_rate, channels)
     if codec is None:
         return G711Decoder(label)
+    if codec == "opus":
+        return OpusDecoder()
     return AvDecoder(label, codec, clock, rate)

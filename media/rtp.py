@@ -57,6 +57,9 @@ _TWO_BYTE_MASK = 0xFFF0
 
 _HEADER = struct.Struct("!BBHII")
 _EXT_HEADER = struct.Struct("!HH")
+_HEADER_EXT = struct.Struct("!BBHIIHH")  # fixed header + extension header, no CSRC
+_ONE_BYTE_HEADS = tuple(bytes((b,)) for b in range(256))  # element header byte -> bytes
+_ALIGN = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # zero bytes to a 32-bit boundary
 _RTCP_HEADER = struct.Struct("!BBH")
 _REPORT_BLOCK = struct.Struct("!IB3sIIII")
 _SENDER_INFO = struct.Struct("!IQIII")
@@ -102,17 +105,43 @@ class RtpPacket:
     def serialize(self) -> bytes:
         """The packet on the wire. The extension block uses the one-byte form when every id is
         1..14 and every value 1..16 bytes long, else the two-byte form (RFC 8285 §4.1)."""
-        if not (self.csrc or self.padding_size or self.extension or self.extensions):
-            return (
-                _pack_header(
-                    self.version << 6,
-                    (0x80 if self.marker else 0) | self.payload_type,
-                    self.sequence_number,
-                    self.timestamp,
-                    self.ssrc,
+        extensions = self.extensions
+        if not (self.csrc or self.padding_size):
+            if not (extensions or self.extension):
+                return (
+                    _pack_header(
+                        self.version << 6,
+                        (0x80 if self.marker else 0) | self.payload_type,
+                        self.sequence_number,
+                        self.timestamp,
+                        self.ssrc,
+                    )
+                    + self.payload
                 )
-                + self.payload
-            )
+            if extensions and self.extension_profile in (0, ONE_BYTE_PROFILE):
+                # the browser's packet: one-byte elements (RFC 8285 §4.2), no CSRC, no padding
+                block = b""  # at most 14 short elements: concatenation beats a join here
+                for ext_id, value in extensions.items():
+                    size = len(value)
+                    if ext_id < 1 or ext_id > 14 or size < 1 or size > 16:
+                        break  # the general path picks the two-byte form or raises
+                    block += _ONE_BYTE_HEADS[(ext_id << 4) | (size - 1)] + value
+                else:
+                    length = len(block)
+                    return (
+                        _pack_header_ext(
+                            (self.version << 6) | 0x10,
+                            (0x80 if self.marker else 0) | self.payload_type,
+                            self.sequence_number,
+                            self.timestamp,
+                            self.ssrc,
+                            ONE_BYTE_PROFILE,
+                            (length + 3) >> 2,
+                        )
+                        + block
+                        + _ALIGN[length & 3]
+                        + self.payload
+                    )
         if len(self.csrc) > 15:
             raise ValueError("more than 15 CSRCs")
         if not 0 <= self.padding_size <= 255:
@@ -239,6 +268,31 @@ def parse_rtp(data: bytes) -> RtpPacket:
         return RtpPacket(
             2, False, False, second > 0x7F, second & 0x7F, seq, ts, ssrc, (), {}, data[12:], 0, 0
         )
+    if first == 0x90 and size >= 16 and data[12] == 0xBE and data[13] == 0xDE:
+        # the browser's packet: a one-byte extension block (RFC 8285 §4.2), no CSRC or padding;
+        # the same checks and results as the general path below, in one loop over the data
+        end = 16 + 4 * ((data[14] << 8) | data[15])
+        if end > size:
+            raise ValueError("RTP header extension length runs past the end of the packet")
+        extensions: dict[int, bytes] = {}
+        pos = 16
+        while pos < end:
+            byte = data[pos]
+            if byte == 0:  # padding byte
+                pos += 1
+                continue
+            if byte >= 0xF0:  # id 15: parsing stops
+                break
+            start = pos + 1
+            pos = start + (byte & 0x0F) + 1
+            if pos > end:
+                raise ValueError(f"RTP header extension element {byte >> 4} overruns its block")
+            if byte >> 4 not in extensions:
+                extensions[byte >> 4] = data[start:pos]
+        return RtpPacket(
+            2, False, True, second > 0x7F, second & 0x7F, seq, ts, ssrc, (), extensions,
+            data[end:], ONE_BYTE_PROFILE, 0,
+        )  # fmt: skip
     version = first >> 6
     if version != 2:
         raise ValueError(f"RTP version {version} is not 2")
@@ -247,7 +301,7 @@ def parse_rtp(data: bytes) -> RtpPacket:
     if pos > size:
         raise ValueError(f"RTP packet of {size} bytes is too short for {cc} CSRCs")
     csrc = struct.unpack_from(f"!{cc}I", data, 12) if cc else ()
-    extensions: dict[int, bytes] = {}
+    extensions = {}
     profile = 0
     if first & 0x10:
         if pos + 4 > size:
@@ -292,6 +346,7 @@ def parse_rtp(data: bytes) -> RtpPacket:
 
 
 _pack_header = _HEADER.pack
+_pack_header_ext = _HEADER_EXT.pack
 _unpack_header = _HEADER.unpack_from
 
 

@@ -1,5 +1,5 @@
 """Audio codecs: G.711 bit-exact against audioop and PyAV, Opus and G.722 round trips on a tone,
-and the concealment fade."""
+and the concealment fade (Opus concealment is libopus's, tested in ``test_opus.py``)."""
 
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def test_round_trip_snr_on_a_tone(name: str, clock: int, minimum_db: float) -> N
 # --------------------------------------------------------------------------- concealment
 
 
-@pytest.mark.parametrize(("name", "clock"), [("PCMU", 8000), ("G722", 8000), ("opus", 48000)])
+@pytest.mark.parametrize(("name", "clock"), [("PCMU", 8000), ("G722", 8000)])
 def test_conceal_fades_the_last_frame_to_silence(name: str, clock: int) -> None:
     encoder, decoder = make_encoder(name, clock), make_decoder(name, clock)
     spf, rate = decoder.samples_per_frame, decoder.sample_rate

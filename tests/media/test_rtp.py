@@ -194,6 +194,49 @@ def test_duplicate_ids_keep_the_first() -> None:
     assert two.extensions == {5: b"\xaa"}
 
 
+def general_path(data: bytes) -> bytes:
+    """The same packet with one CSRC added, so that parse_rtp takes its general path."""
+    return bytes((data[0] | 0x01,)) + data[1:12] + b"\x00\x00\x00\x09" + data[12:]
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"\x10\xaa" + b"\x21\xbb\xbb" + b"\x00\x00" + b"\x33\xcc\xcc\xcc\xcc",
+        b"\x10\xaa" + b"\xff" + b"\x20\xbb" + b"\x00\x00\x00",
+        b"\x10\xaa\x10\xbb",
+        b"",
+        b"\x00\x00\x00\x00",
+        b"\xef" + b"x" * 16 + b"\x00\x00\x00",
+    ],
+)
+def test_one_byte_fast_path_matches_the_general_path(block: bytes) -> None:
+    data = with_extension(0xBEDE, block)
+    fast, general = parse_rtp(data), parse_rtp(general_path(data))
+    assert general.csrc == (9,)
+    general.csrc = ()
+    assert fast == general
+    assert (fast.extension, fast.extension_profile, fast.payload) == (True, 0xBEDE, b"pp")
+
+
+@given(
+    st.dictionaries(st.integers(1, 14), st.binary(min_size=1, max_size=16), min_size=1, max_size=6),
+    st.binary(max_size=40),
+)
+def test_one_byte_serialize_fast_path_matches_the_general_path(
+    extensions: dict[int, bytes], payload: bytes
+) -> None:
+    fast = RtpPacket(marker=True, payload_type=111, extensions=extensions, payload=payload)
+    general = RtpPacket(
+        marker=True, payload_type=111, extensions=extensions, payload=payload, csrc=(9,)
+    )
+    data = fast.serialize()
+    assert general_path(data) == general.serialize()
+    assert data[:1] == b"\x90" and data[12:14] == b"\xbe\xde"
+    back = parse_rtp(data)
+    assert (back.extensions, back.payload) == (extensions, payload)
+
+
 # --------------------------------------------------------------------------- RTP rejections
 
 
@@ -208,6 +251,10 @@ def test_duplicate_ids_keep_the_first() -> None:
         (header(0x90) + b"\xbe\xde\x00\x02" + b"\x10\xaa\x00\x00", "extension length runs past"),
         (with_extension(0xBEDE, b"\x00\x00\x00\x31"), "element 3 overruns"),
         (with_extension(0xBEDE, b"\x13\xaa\xbb\xcc", b""), "element 1 overruns"),
+        # the same through the general path (a CSRC in front of the block)
+        (header(0x91) + b"\x00\x00\x00\x09\xbe\xde\x00\x02\x10\xaa", "extension length runs"),
+        (general_path(with_extension(0xBEDE, b"\x00\x00\x00\x31")), "element 3 overruns"),
+        (general_path(with_extension(0xBEDE, b"\x13\xaa\xbb\xcc", b"")), "element 1 overr"),
         (with_extension(0x1000, b"\x00\x00\x00\x07"), "element 7 has no length byte"),
         (with_extension(0x1000, b"\x07\x03\xaa\xbb"), "element 7 overruns"),
         (header(0xA0) + b"abc\x00", "padding count is 0"),
