@@ -353,8 +353,14 @@ class Call:
         self._audio.listeners.append(partial(_record, recorder))
         return recorder
 
+    @property
+    def source(self) -> MediaStreamTrack:
+        """The track our audio comes from (muted or not)."""
+        return self._source
+
     def set_source(self, track: MediaStreamTrack) -> None:
-        """Send audio from ``track`` from now on (no renegotiation)."""
+        """Send audio from ``track`` from now on (no renegotiation), muted if the call is; the
+        old track is not stopped (it may be stopped right away)."""
         self._source = track
         if isinstance(self.media.source, MuteGate):
             self.media.source.source = track

@@ -11,18 +11,39 @@ from sipcore.uri import SipUri, parse_uri
 
 from .errors import ConfigError
 
-__all__ = ["PhoneConfig"]
+__all__ = ["LISTEN_TRANSPORTS", "PhoneConfig", "parse_listen"]
+
+LISTEN_TRANSPORTS = ("udp", "tcp", "ws")
+"""Transports a phone can listen on for requests sent to it directly."""
+
+
+def parse_listen(spec: str) -> tuple[str, str, int]:
+    """(transport, host, port) of a listen address ``udp:host:port``, ``tcp:...`` or
+    ``ws:...``; IPv6 hosts in brackets; port 0 picks a free one."""
+    scheme, _, rest = spec.partition(":")
+    host, _, port_text = rest.rpartition(":")
+    if scheme.lower() not in LISTEN_TRANSPORTS or not host or not port_text.isdigit():
+        raise ConfigError(f"listen: expected udp|tcp|ws:host:port, got {spec!r}")
+    port = int(port_text)
+    if port > 65535:
+        raise ConfigError(f"listen: port out of range in {spec!r}")
+    return scheme.lower(), host.strip("[]"), port
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PhoneConfig:
-    """One SIP account and how its calls behave. ``aor`` and ``server`` are required."""
+    """One SIP account and how its calls behave. ``aor`` is required, and ``server`` or
+    ``listen`` (or both)."""
 
     aor: str
     """Address of record, e.g. ``sip:alice@example.com``."""
-    server: str
+    server: str | None = None
     """Where to connect: ``wss://host:port/path``, ``ws://...``, ``tls:host:port``,
-    ``tcp:host:port`` or ``udp:host:port``."""
+    ``tcp:host:port`` or ``udp:host:port``. None: no registrar; the phone takes requests sent
+    to its ``listen`` addresses and dials SIP URIs directly."""
+    listen: tuple[str, ...] = ()
+    """Addresses to take requests on, sent without a server (``udp:127.0.0.1:5070``,
+    ``tcp:...``, ``ws:...``; see :func:`parse_listen`)."""
     password: str | None = field(default=None, repr=False)
     """Digest password (kept out of repr and logs)."""
     auth_user: str | None = None
@@ -62,10 +83,15 @@ class PhoneConfig:
             raise ConfigError(f"aor: not a SIP URI: {self.aor!r} ({exc})") from None
         if not isinstance(uri, SipUri) or not uri.user:
             raise ConfigError(f"aor: a SIP URI with a user part is needed, got {self.aor!r}")
-        try:
-            parse_target(self.server)
-        except (LocalProtocolError, ValueError) as exc:
-            raise ConfigError(f"server: {exc}") from None
+        if self.server is None and not self.listen:
+            raise ConfigError("server or listen: a phone needs a server or a listen address")
+        if self.server is not None:
+            try:
+                parse_target(self.server)
+            except (LocalProtocolError, ValueError) as exc:
+                raise ConfigError(f"server: {exc}") from None
+        for spec in self.listen:
+            parse_listen(spec)
         if self.register_expires < 0:
             raise ConfigError("register_expires: must be >= 0")
         if self.media_timeout < 0 or self.media_renewals < 0 or self.answer_timeout <= 0:

@@ -21,15 +21,18 @@ a second incoming call is answered 486 Busy Here and reported as a :class:`Misse
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from aiortc.mediastreams import MediaStreamTrack
 
 from sipcore import stack as driver
 from sipcore.auth import DigestClient
+from sipcore.call import LocalIdentity
 from sipcore.errors import ParseError
 from sipcore.events import Event
 from sipcore.flow import Flow
@@ -42,14 +45,15 @@ from sipcore.registration import (
     RegState,
     Unregistered,
 )
-from sipcore.stack import Account, SipStack, StackConfig
+from sipcore.stack import Account, SipStack, StackConfig, local_identity
 from sipcore.transfer import ReferReceived
+from sipcore.transport import Transport
 from sipcore.ua import Call as CoreCall
 from sipcore.ua import CallEnded, IncomingCall, UserAgent
 from sipcore.uri import NameAddr, SipUri, Uri, parse_uri
 
 from .call import SDP, Call, CallState, EndReason
-from .config import PhoneConfig
+from .config import PhoneConfig, parse_listen
 from .errors import CallStateError, ConfigError, RegistrationFailed
 from .events import (
     CallStateChanged,
@@ -80,7 +84,18 @@ _MISSED = {EndReason.REMOTE_CANCELLED: "cancelled", EndReason.TIMEOUT: "timeout"
 class Phone:
     """A SIP account with calls: ``async with Phone(config) as phone``."""
 
-    def __init__(self, config: PhoneConfig, *, stack_config: StackConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: PhoneConfig,
+        *,
+        stack_config: StackConfig | None = None,
+        token: Callable[[], str | None] | None = None,
+        contact_params: tuple[tuple[str, str | None], ...] = (),
+        register_headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """``token`` gives the Bearer token each REGISTER carries (RFC 8898) instead of digest;
+        ``contact_params`` are extra Contact parameters (e.g. RFC 8599 push parameters) and
+        ``register_headers`` extra headers of every REGISTER."""
         self.config = config
         self.stack = SipStack(
             stack_config
@@ -88,28 +103,38 @@ class Phone:
                 ca_file=config.ca_file, tls_verify=config.tls_verify, user_agent=config.user_agent
             )
         )
-        self.account: Account = self.stack.account(
-            RegistrationConfig(
-                aor=config.uri,
-                username=config.auth_user,
-                password=config.password,
-                display_name=config.display_name,
-                expires=config.register_expires,
-                user_agent=config.user_agent,
-            ),
-            config.server,
-            reconnect=config.auto_reconnect,
-        )
-        self.account.listeners.append(self._account_event)
+        self.account: Account | None = None
+        """The registration through ``config.server``; None for a phone without a server."""
+        if config.server is not None:
+            self.account = self.stack.account(
+                RegistrationConfig(
+                    aor=config.uri,
+                    username=config.auth_user,
+                    password=config.password,
+                    display_name=config.display_name,
+                    expires=config.register_expires,
+                    user_agent=config.user_agent,
+                    contact_params=contact_params,
+                    headers=register_headers,
+                ),
+                config.server,
+                reconnect=config.auto_reconnect,
+                token=token,
+            )
+            self.account.listeners.append(self._account_event)
         credentials = None
         if config.password is not None:
             credentials = DigestClient(config.auth_user or config.uri.user or "", config.password)
         self.ua = UserAgent(
             self.stack.layer,
-            self.account.identity,
+            self.account.identity if self.account is not None else self._identity,
             credentials=credentials,
             user_agent=config.user_agent,
         )
+        # the stack answers OPTIONS (§11.2) and checks requests with what the UA core supports
+        self.stack.config = replace(self.stack.config, policy=self.ua.policy)
+        self.listeners: list[Transport] = []
+        """The transports listening for ``config.listen``, once the phone is entered."""
         self.stack.users.append(_PhoneUser(self))
         self.calls: list[Call] = []
         """Calls not ended yet."""
@@ -122,6 +147,13 @@ class Phone:
     # -- lifecycle ----------------------------------------------------------------------------
     async def __aenter__(self) -> Phone:
         await self.stack.__aenter__()
+        try:
+            for spec in self.config.listen:
+                transport, host, port = parse_listen(spec)
+                self.listeners.append(await self.stack.listen(transport, host, port))
+        except BaseException:
+            await self.stack.close()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -133,23 +165,41 @@ class Phone:
             await call.hangup()
         if self.calls:
             await asyncio.sleep(0.05)  # let the BYEs and CANCELs leave
-        await self.account.stop(unregister=self.account.flow is not None)
+        if self.account is not None:
+            await self.account.stop(unregister=self.account.flow is not None)
         await self.stack.close()
 
     # -- registration ---------------------------------------------------------------------------
+    @property
+    def registration(self) -> Account:
+        """The account registering through ``config.server``; ConfigError without a server."""
+        if self.account is None:
+            raise ConfigError("the phone has no server to register with")
+        return self.account
+
     async def register(self, timeout: float = 35.0) -> None:
         """Register (and keep the binding alive); RegistrationFailed if the registrar refuses."""
-        outcome = await self.account.register(timeout)
+        outcome = await self.registration.register(timeout)
         if not isinstance(outcome, Registered):
             status = getattr(outcome, "status", None)
             raise RegistrationFailed(f"registration failed: {outcome}", status=status)
 
     async def unregister(self) -> None:
-        await self.account.stop(unregister=True)
+        if self.account is not None:
+            await self.account.stop(unregister=True)
+
+    def set_password(self, password: str) -> None:
+        """Use a new digest password (a rotated secret) for REGISTERs and calls from now on;
+        ``account.refresh()`` registers with it at once."""
+        self.config = dataclasses.replace(self.config, password=password)
+        if self.account is not None:
+            self.account.registration.set_password(password)
+        user = self.config.auth_user or self.config.uri.user or ""
+        self.ua.credentials = DigestClient(user, password)
 
     @property
     def registered(self) -> bool:
-        return self.account.state is RegState.REGISTERED
+        return self.account is not None and self.account.state is RegState.REGISTERED
 
     # -- calls ------------------------------------------------------------------------------------
     async def dial(
@@ -173,7 +223,7 @@ class Phone:
         call._begin(outgoing=True)
         self.calls.append(call)
         try:
-            flow = await self._dial_flow()
+            flow = await self._dial_flow(uri)
             offer = await call.media.create_offer()
         except Exception:
             call._finish(EndReason.FAILURE)
@@ -221,14 +271,27 @@ class Phone:
         except ParseError as exc:
             raise ConfigError(f"not a SIP URI: {target!r} ({exc})") from None
 
-    async def _dial_flow(self) -> Flow:
-        if self.account.flow is not None:
+    async def _dial_flow(self, uri: Uri) -> Flow:
+        """The registration's flow, else one of our own to the server; without a server, a
+        flow straight to the SIP URI's host, port and transport (RFC 3263 §4.1-4.2 with an
+        IP address: the port defaults to 5060, the transport to UDP)."""
+        if self.account is not None and self.account.flow is not None:
             return self.account.flow
+        if self.config.server is None:
+            return await self.stack.connect(_direct_target(uri))
         if self._flow is None:
             flow = await self.stack.connect(self.config.server)
             self._flow = flow
             self.stack.watch_flow(flow, lambda _error: setattr(self, "_flow", None))
         return self._flow
+
+    def _identity(self, flow: Flow) -> LocalIdentity:
+        """How a phone without a server appears on ``flow``: on a connection it opened, the
+        Contact names the listener of that transport (where requests reach it), if any."""
+        same = [t for t in self.listeners if t.name == flow.transport]
+        if flow.transport != "UDP" and same and not any(flow in t.flows() for t in same):
+            flow = Flow(flow.transport, flow.remote, same[0].local)
+        return local_identity(flow, self.config.uri)
 
     def _act(self, action: Callable[[UserAgent, float], T]) -> T:
         """Act on the UA core; outside event dispatch, send what it produced right away."""
@@ -367,6 +430,22 @@ class Phone:
         else:
             return
         self._publish(changed)
+
+
+def _direct_target(uri: Uri) -> str:
+    """The ``SipStack.connect`` target for dialing ``uri`` without a server."""
+    if not isinstance(uri, SipUri):
+        raise ConfigError(f"without a server only SIP URIs can be dialed, not {uri}")
+    transport = (uri.params.get("transport") or "udp").lower()
+    host = uri.host.strip("[]")
+    if transport in ("ws", "wss"):
+        path = "/"
+        host = f"[{host}]" if ":" in host else host
+        return f"{transport}://{host}:{uri.port or (443 if transport == 'wss' else 80)}{path}"
+    if transport not in ("udp", "tcp", "tls"):
+        raise ConfigError(f"unsupported transport {transport!r} in {uri}")
+    default = 5061 if transport == "tls" or uri.scheme == "sips" else 5060
+    return f"{transport}:{host}:{uri.port or default}"
 
 
 class _PhoneUser:

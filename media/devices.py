@@ -19,7 +19,7 @@ from av import AudioFrame
 
 from .tracks import SAMPLE_RATE, FrameSink, PcmSourceTrack, _Converter
 
-__all__ = ["AudioDeviceError", "MicrophoneTrack", "SpeakerSink"]
+__all__ = ["AudioDeviceError", "MicrophoneTrack", "SpeakerSink", "default_device_names"]
 
 Device = int | str | None
 """A PortAudio device index or name (a substring is enough); None for the default one."""
@@ -58,6 +58,17 @@ def _open(sd: Any, kind: str, device: Device, sample_rate: int, callback: Any) -
     except Exception as exc:  # sounddevice.PortAudioError, ValueError for a bad device
         raise AudioDeviceError(f"cannot open audio device {device!r}: {exc}") from exc
     return stream
+
+
+def default_device_names() -> tuple[str, str]:
+    """Names of the default input and output devices; AudioDeviceError when the library is
+    missing or there is no such device."""
+    sd = _sounddevice()
+    try:
+        names = [sd.query_devices(kind=kind)["name"] for kind in ("input", "output")]
+    except Exception as exc:  # sounddevice.PortAudioError: no default device of that kind
+        raise AudioDeviceError(f"no default audio device: {exc}") from exc
+    return str(names[0]), str(names[1])
 
 
 class MicrophoneTrack(PcmSourceTrack):

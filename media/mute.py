@@ -4,7 +4,7 @@ see no gap)."""
 
 from __future__ import annotations
 
-from aiortc.mediastreams import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 __all__ = ["MuteGate"]
@@ -12,7 +12,11 @@ __all__ = ["MuteGate"]
 
 class MuteGate(MediaStreamTrack):
     """Wraps an audio ``source``; ``muted`` swaps its samples for zeros. Stopping the gate (as
-    closing a peer connection does) leaves the source live for another session."""
+    closing a peer connection does) leaves the source live for another session.
+
+    ``source`` may be replaced at any time, muted or not; the old source may then be stopped
+    at once: a read still waiting on it moves on to the new one instead of ending the track.
+    """
 
     kind = "audio"
 
@@ -33,7 +37,14 @@ class MuteGate(MediaStreamTrack):
         return bytes(len(pcm)) if self.muted else pcm
 
     async def recv(self) -> AudioFrame:
-        frame = await self.source.recv()
+        while True:
+            source = self.source
+            try:
+                frame = await source.recv()
+                break
+            except MediaStreamError:
+                if self.source is source:
+                    raise  # our source ended: so does the gate
         if not self.muted or not isinstance(frame, AudioFrame):
             return frame  # type: ignore[return-value]
         silent = AudioFrame(

@@ -33,6 +33,7 @@ __all__ = [
     "negotiated_audio",
     "negotiated_codecs",
     "remote_hold",
+    "require_srtp",
     "set_direction",
 ]
 
@@ -363,3 +364,22 @@ def holds(sdp: bytes) -> bool:
     """Whether an offer puts us on hold (:func:`remote_hold` of its audio stream)."""
     found = _audio(sdp)
     return found is not None and remote_hold(found[1], found[0])
+
+
+SECURE_PROFILES = frozenset({"UDP/TLS/RTP/SAVPF", "UDP/TLS/RTP/SAVP"})
+"""The DTLS-SRTP transport protocols (RFC 5764 §8); WebRTC uses SAVPF (RFC 8827 §6.5)."""
+
+
+def require_srtp(sdp: bytes) -> None:
+    """Refuse a remote description whose active media would go unencrypted: every media
+    section with a port must use a DTLS-SRTP profile and carry a certificate fingerprint
+    (RFC 5763 §5, RFC 8122 §5) at its level or the session's. Plain ``RTP/AVP`` is refused:
+    media is SRTP or nothing. Raises :class:`~media.sdp.SdpError` (a SIP UAS answers 488)."""
+    description = parse(sdp.decode("utf-8", "replace"))
+    for section in description.media:
+        if section.port == 0:
+            continue  # rejected or disabled stream (RFC 3264 §6)
+        if section.proto.upper() not in SECURE_PROFILES:
+            raise SdpError(f"{section.kind} over {section.proto} refused: SRTP is mandatory")
+        if not section.fingerprints and not description.fingerprints:
+            raise SdpError(f"{section.kind} without a DTLS fingerprint refused (RFC 5763 §5)")

@@ -19,9 +19,10 @@ Sources and sinks of audio are in :mod:`media.tracks`; ``ToneTrack`` is re-expor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import fractions
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, fields, replace
 from typing import Literal
 
@@ -42,11 +43,11 @@ from .call_media import CallMedia
 from .dtmf_rtp import DtmfUnavailable
 from .engine import AudioStream
 from .engine import DtmfUnavailable as EngineDtmfUnavailable
-from .offer_answer import NegotiatedAudio
+from .offer_answer import NegotiatedAudio, require_srtp
 from .stats import CallStats
 from .tracks import ToneTrack, _pcm_frame, audio_frames
 
-__all__ = ["MediaConfig", "MediaSession", "ToneTrack"]
+__all__ = ["MediaConfig", "MediaSession", "ToneTrack", "host_addresses"]
 
 _HOST_ADDRESSES: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
     "host_addresses", default=None
@@ -63,6 +64,17 @@ def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 
 
 aioice.ice.get_host_addresses = _host_addresses  # consults the context variable above
+
+
+@contextlib.contextmanager
+def host_addresses(addresses: tuple[str, ...] | None) -> Iterator[None]:
+    """Within the block, ICE gathering in this context (e.g. an ``RTCIceGatherer``) offers
+    host candidates only on ``addresses``; None: every interface but loopback."""
+    token = _HOST_ADDRESSES.set(addresses)
+    try:
+        yield
+    finally:
+        _HOST_ADDRESSES.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +175,7 @@ class MediaSession:
         return await self._describe(offer)
 
     async def set_answer(self, answer: bytes) -> None:
+        require_srtp(answer)
         await self.pc.setRemoteDescription(RTCSessionDescription(answer.decode(), "answer"))
         self._negotiated_audio(self.call_media.negotiated(self.transceiver, remote=answer))
 
@@ -198,13 +211,11 @@ class MediaSession:
     async def _describe_once(self, offer: bytes | None, timeout: float) -> bytes:
         pc = self.pc
         if offer is not None:
+            require_srtp(offer)  # aiortc would take plain RTP/AVP
             await pc.setRemoteDescription(RTCSessionDescription(offer.decode(), "offer"))
         description = await (pc.createOffer() if offer is None else pc.createAnswer())
-        token = _HOST_ADDRESSES.set(self.config.host_addresses)
-        try:
+        with host_addresses(self.config.host_addresses):
             await asyncio.wait_for(pc.setLocalDescription(description), timeout)
-        finally:
-            _HOST_ADDRESSES.reset(token)
         self._negotiated = True
         local = self.call_media.local_description(pc.localDescription.sdp, offer)
         if offer is not None:

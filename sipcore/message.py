@@ -42,6 +42,14 @@ class Limits:
     """Most header lines in one message (after unfolding)."""
     max_line_length: int = 8192
     """Longest start line or header line (after unfolding)."""
+    incomplete_timeout: float = 30.0
+    """Seconds a connection may take to complete a message it has started (or its TLS or
+    WebSocket opening handshake) before it is closed: a slow-loris peer cannot hold it open."""
+    max_connections_per_address: int = 50
+    """Most incoming connections from one remote IP address at once; the excess is refused."""
+    max_transactions_per_peer: int = 500
+    """Most pending server transactions created by requests from one remote IP address; the
+    excess is answered 503 with Retry-After (RFC 3261 §21.5.4)."""
 
 
 DEFAULT_LIMITS = Limits()

@@ -63,6 +63,7 @@ from .message import (
     Response,
     generate_branch,
 )
+from .push import PushNotice, PushParams, PushRegistry
 from .registrar import (
     AuthResult,
     Binding,
@@ -184,6 +185,8 @@ class Proxy:
         self._timed: set[_Branch] = set()  # branches that may have a deadline
         self._token_flows: OrderedDict[str, Flow] = OrderedDict()
         self._flow_tokens: dict[Flow, str] = {}
+        self.push = PushRegistry()
+        """Push bindings without a flow and the INVITEs waiting for them (RFC 8599 §5.6)."""
 
     # -- set-up and queries -------------------------------------------------------------------
     def add_listener(self, transport: str, host: str, port: int) -> None:
@@ -239,8 +242,12 @@ class Proxy:
         # answered what it could.
 
     def flow_closed(self, flow: Flow, now: float) -> None:
-        """A connection closed: its bindings and flow token are gone."""
-        self.location.flow_closed(flow)
+        """A connection closed: its bindings and flow token are gone; those with push
+        parameters can still be woken by a push (RFC 8599 §5.6)."""
+        for binding in self.location.flow_closed(flow):
+            params = PushParams.from_contact(binding.contact)
+            if params is not None and self.config.push_handler is not None:
+                self.push.remember(binding.aor, params, binding.expires_at)
         token = self._flow_tokens.pop(flow, None)
         if token is not None:
             self._token_flows.pop(token, None)
@@ -254,9 +261,16 @@ class Proxy:
                 self._timed.discard(branch)
             else:
                 deadlines.extend(due)
+        held = self.push.get_timer()
+        if held is not None:
+            deadlines.append(held)
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
+        for key, request, *_ in self.push.expired(now):
+            self._send_response(
+                key, reply(self.config, request, 480, "Pushed UA did not register"), now
+            )
         for branch in list(self._timed):
             if branch.done:
                 continue
@@ -280,6 +294,22 @@ class Proxy:
             response = reply(self.config, request, 400, bad_request_reason(exc))
         if response is not None:
             self._send_response(key, response, now)
+            if request.method == "REGISTER" and 200 <= response.status_code < 300:
+                self._registered(request, now)
+
+    def _registered(self, request: Request, now: float) -> None:
+        """RFC 8599 §5.6: the pushed UA is back; forward what waited for it."""
+        to_uri = request.to.uri
+        aor = to_uri.user if isinstance(to_uri, SipUri) else None
+        if aor is None:
+            return
+        bindings = self.location.lookup(aor, now)
+        if not bindings:
+            return
+        self.push.forget(aor)
+        targets: list[tuple[SipUri | None, Flow]] = [(b.uri, b.flow) for b in bindings]
+        for key, held, prepared, flow, record_route in self.push.release(aor):
+            self._forward(key, held, prepared, flow, targets, now, record_route)
 
     def _route(self, key: str, request: Request, flow: Flow, now: float) -> Response | None:
         """Validate (§16.3), preprocess routes (§16.4), find targets (§16.5) and forward
@@ -347,7 +377,16 @@ class Proxy:
         assert aor is not None
         bindings = self.location.lookup(aor, now)
         if not bindings:
-            if aor in self.config.users:
+            params = self.push.lookup(aor, now) if method == "INVITE" else None
+            handler = self.config.push_handler
+            if params is not None and handler is not None:
+                # RFC 8599 §5.6: push, and hold the INVITE until the UA registers again
+                deadline = now + self.config.push_wait
+                self.push.hold(aor, key, deadline, (key, request, prepared, flow, record_route))
+                caller = str(request.from_.uri)
+                handler(PushNotice(aor=aor, params=params, call_id=request.call_id, caller=caller))
+                return None
+            if aor in self.config.users or self.config.token_validator is not None:
                 return reply(self.config, request, 480)
             return reply(self.config, request, 404)
         targets: list[tuple[SipUri | None, Flow]] = [(b.uri, b.flow) for b in bindings]
@@ -650,6 +689,10 @@ class Proxy:
     # -- CANCEL (§9.1, §16.10) ------------------------------------------------------------------
     def _cancel(self, invite_key: str, now: float) -> None:
         """A CANCEL matched a server transaction (the layer has answered it 200)."""
+        held = self.push.drop(invite_key)
+        if held is not None:
+            self._send_response(invite_key, reply(self.config, held[1], 487), now)
+            return
         ctx = self._contexts.get(invite_key)
         if ctx is None or ctx.final_sent:
             return

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .auth import check_nonce, make_challenge, make_nonce, verify
+from .bearer import BearerAuthenticator, TokenValidator
 from .errors import ParseError
 from .flow import Flow
 from .headers import AuthHeader
@@ -33,6 +34,7 @@ from .message import (
     build_response,
     generate_tag,
 )
+from .push import PushNotice
 from .uri import NameAddr, SipUri, Uri
 
 __all__ = [
@@ -75,6 +77,16 @@ class ProxyConfig:
     """Host written in Via and Record-Route when a listener is bound to a wildcard address."""
     server: str = "sipwebrtc-embedded"
     """Server header of the responses made here."""
+    token_validator: TokenValidator | None = field(default=None, repr=False)
+    """Accept ``Authorization: Bearer`` tokens on REGISTER (RFC 8898): ``(user, token) ->
+    "ok" | "invalid" | "expired"``. A refused token gets 401 with a Bearer challenge saying
+    why (RFC 6750 §3.1); digest credentials keep working beside it."""
+    push_handler: Callable[[PushNotice], None] | None = field(default=None, repr=False)
+    """Called with a :class:`~sipcore.push.PushNotice` when an INVITE is for a user whose
+    only binding is a push binding without a live flow (RFC 8599 §5.6); the INVITE waits
+    for the UA to re-register, at most ``push_wait`` seconds."""
+    push_wait: float = 30.0
+    """Seconds an INVITE waits for a pushed UA to re-register before 480."""
 
 
 # -- location -----------------------------------------------------------------------------------
@@ -329,6 +341,11 @@ class Registrar:
             algorithms=config.algorithms,
             max_age=config.nonce_max_age,
         )
+        self.bearer = (
+            BearerAuthenticator(config.domain, config.token_validator)
+            if config.token_validator is not None
+            else None
+        )
 
     def register(self, request: Request, flow: Flow, now: float) -> Response:
         """The final response to ``request`` (a REGISTER that came from ``flow``); malformed
@@ -340,18 +357,29 @@ class Registrar:
 
     def _register(self, request: Request, flow: Flow, now: float) -> Response:
         cfg = self.config
-        # §10.3 step 3 (authorization; steps 1-2 accept any domain): every registration is
-        # authenticated
-        result = self.auth.authenticate(request, now, proxy=False)
-        if result.user is None:
-            challenges = self.auth.challenges(now, proxy=False, stale=result.stale)
-            return reply(self.config, request, 401, headers=challenges)
-        # §10.3 step 5: the AOR is the To URI; step 3: the authenticated user may change it
+        # §10.3 step 5: the AOR is the To URI
         to_uri = request.to.uri
         aor = to_uri.user if isinstance(to_uri, SipUri) else None
+        # §10.3 step 3 (authorization; steps 1-2 accept any domain): every registration is
+        # authenticated, by a Bearer token (RFC 8898 §2.3) or by digest
+        verdict = None
+        if self.bearer is not None and aor is not None:
+            verdict = self.bearer.authenticate(request, aor)
+            if verdict is not None and verdict != "ok":
+                return reply(self.config, request, 401, headers=[self.bearer.challenge(verdict)])
+        user = aor if verdict == "ok" else None
+        if user is None:
+            result = self.auth.authenticate(request, now, proxy=False)
+            user = result.user
+            if user is None:
+                challenges = self.auth.challenges(now, proxy=False, stale=result.stale)
+                if self.bearer is not None:
+                    challenges.append(self.bearer.challenge())
+                return reply(self.config, request, 401, headers=challenges)
         if aor is None:
             return reply(self.config, request, 404, "Unknown AOR")
-        if aor != result.user:
+        # step 3: the authenticated user may change the AOR's bindings
+        if aor != user:
             return reply(self.config, request, 403, "Forbidden auth ID")
 
         # §10.3 step 6: "*" removes every binding, and only with Expires: 0

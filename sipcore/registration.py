@@ -56,6 +56,8 @@ class RegistrationConfig:
     """RFC 5626 reg-id; used only with an instance_id."""
     contact_params: tuple[tuple[str, str | None], ...] = ()
     """Extra Contact header parameters (e.g. RFC 8599 push parameters)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra headers of every REGISTER (e.g. the tenant of a multi-tenant platform)."""
     user_agent: str | None = None
     max_retry_after: float = 300.0
     """Longest 503 Retry-After honoured before giving up (seconds)."""
@@ -154,6 +156,12 @@ class Registration:
         self._via_host = via_host
         self._via_port = via_port
         self._contact_uri = contact
+
+    def set_password(self, password: str) -> None:
+        """Answer digest challenges with ``password`` from now on (a rotated secret); the
+        cached challenges go, so the next REGISTER is challenged afresh (§22.1)."""
+        user = self.config.username or self.config.aor.user or ""
+        self._digest = DigestClient(user, password)
 
     # -- requests ------------------------------------------------------------------------
     def register(self, now: float) -> Request:
@@ -285,6 +293,17 @@ class Registration:
         challenges = response.www_authenticate or response.proxy_authenticate
         bearer = next((c for c in challenges if c.scheme.lower() == "bearer"), None)
         if bearer is not None and self._token is not None:
+            sent = any(
+                line.lstrip().lower().startswith("bearer ")
+                for line in request.headers.get_lines("Authorization")
+            )
+            if not sent and "error" not in bearer.params:
+                # RFC 8898 §2.3: a challenge to a REGISTER sent without a token (the provider
+                # had none then): answer it once with the token the provider gives now
+                unregistering = self.state is RegState.UNREGISTERING
+                retry = self._build(0 if unregistering else self.expires, authorize=False)
+                if retry.headers.get_lines("Authorization"):
+                    return self._send(retry)
             kind = _bearer_kind(bearer)
             self.events.append(AuthenticationFailed(kind=kind, reason=_bearer_reason(bearer)))
             self._terminate(f"{response.status_code} token {kind}", response)
@@ -350,6 +369,7 @@ class Registration:
             headers.append(("Supported", "path, outbound, gruu"))
         if cfg.user_agent:
             headers.append(("User-Agent", cfg.user_agent))
+        headers.extend(cfg.headers)
         request = build_request(
             "REGISTER",
             registrar,

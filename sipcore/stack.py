@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import random
 import secrets
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -70,6 +72,7 @@ from .transport import (
     WebSocketTransport,
     client_ssl_context,
 )
+from .transport.base import RateLimitedLog
 from .ua import LocalIdentity
 from .uas import DEFAULT_POLICY, UasPolicy, check_request, options_response
 from .uri import NameAddr, SipUri
@@ -238,6 +241,7 @@ class SipStack:
         self._pong_watchers: dict[Flow, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.dropped: list[MessageDropped] = []
+        self._drop_log = RateLimitedLog(logger, clock=self.now)
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -316,7 +320,9 @@ class SipStack:
         elif name in ("WS", "WSS"):
             if (name == "WSS") != (ssl is not None):
                 raise LocalProtocolError("WSS listeners need an ssl context, WS ones none")
-            made = await WebSocketTransport.listen(self, host, port, ssl=ssl)
+            made = await WebSocketTransport.listen(
+                self, host, port, ssl=ssl, limits=self.config.limits
+            )
         else:
             raise LocalProtocolError(f"unknown transport {transport}")
         self._transports[f"{name}:{made.local[0]}:{made.local[1]}"] = made
@@ -344,6 +350,7 @@ class SipStack:
                 self._stream_client[scheme] = client
             ctx = self.client_ssl() if scheme == "tls" else None
             return await client.connect(host, port, ssl=ctx, timeout=timeout)
+        host = await self._resolve_udp(host, port, timeout)
         if self._udp is None:
             bind = "::1" if ":" in host and host.startswith(("::1", "0:0")) else "127.0.0.1"
             if not _is_loopback(host):
@@ -351,6 +358,22 @@ class SipStack:
             await self.listen("UDP", bind, 0)
         assert self._udp is not None
         return Flow("UDP", (host, port), self._udp.local)
+
+    async def _resolve_udp(self, host: str, port: int, timeout: float) -> str:
+        """The IP address of a UDP target (RFC 3263 §4.2 A/AAAA lookup; the UDP transport sends
+        to addresses only). A name that does not resolve is one clear TransportError."""
+        try:
+            ipaddress.ip_address(host)
+            return host
+        except ValueError:
+            pass
+        try:
+            async with asyncio.timeout(timeout):
+                infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except (OSError, TimeoutError) as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+            raise TransportError(f"cannot resolve UDP {host}:{port}: {reason}") from exc
+        return str(infos[0][4][0])
 
     def _transport_for(self, flow: Flow) -> Transport | None:
         if flow.transport == "UDP":
@@ -559,7 +582,14 @@ class SipStack:
         elif isinstance(event, RequestReceived):
             self._request_received(event)
         elif isinstance(event, MessageDropped):
-            logger.info("dropped a message from %s: %s", event.flow, event.reason)
+            # once per peer, reason and interval: a flood must not flood the log too
+            self._drop_log(
+                (event.flow.remote[0], event.reason),
+                logging.INFO,
+                "dropped a message from %s: %s",
+                event.flow,
+                event.reason,
+            )
             if len(self.dropped) < 100:
                 self.dropped.append(event)
         elif isinstance(event, StrayResponse):
@@ -647,9 +677,7 @@ class Account:
 
     def identity(self, flow: Flow) -> LocalIdentity:
         """How this account appears on ``flow``: the Via sent-by and Contact it registers."""
-        return LocalIdentity(
-            *_via_and_contact(flow, self.registration.config.aor, self._ws_identity)
-        )
+        return local_identity(flow, self.registration.config.aor, self._ws_identity)
 
     # -- control -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -669,6 +697,15 @@ class Account:
         self.start()
         await asyncio.wait_for(self._settled.wait(), timeout)
         return self.history[-1]
+
+    def refresh(self) -> bool:
+        """Send a REGISTER now instead of at the refresh deadline (e.g. after new credentials,
+        or when the application knows the network changed). False when there is no flow to
+        send it on (the account is connecting; it registers once connected)."""
+        if self.flow is None or not self._wanted:
+            return False
+        self._register_now()
+        return True
 
     async def stop(self, *, unregister: bool = True, timeout: float = 5.0) -> None:
         """Unregister (when registered) and stop reconnecting."""
@@ -867,20 +904,20 @@ def _is_loopback(host: str) -> bool:
     return host.startswith("127.") or host in ("::1", "localhost")
 
 
-def _via_and_contact(
-    flow: Flow, aor: SipUri, ws_identity: tuple[str, str]
-) -> tuple[str, str, int | None, SipUri]:
-    """Via transport, sent-by and our Contact on ``flow``: RFC 7118 §5 for WebSocket (a random
-    ``.invalid`` host, since the client cannot be reached but over the flow), the flow's local
-    address otherwise."""
-    if flow.transport in ("WS", "WSS"):
+def local_identity(
+    flow: Flow, aor: SipUri, ws_identity: tuple[str, str] | None = None
+) -> LocalIdentity:
+    """Via transport, sent-by and our Contact on ``flow``: RFC 7118 §5 for a WebSocket client
+    given ``ws_identity`` (a random ``.invalid`` host, since it cannot be reached but over the
+    flow), the flow's local address otherwise."""
+    if flow.transport in ("WS", "WSS") and ws_identity is not None:
         host, user = ws_identity
         contact = SipUri(host, user=user, params={"transport": "ws"})
-        return flow.transport, host, None, contact
+        return LocalIdentity(flow.transport, host, None, contact)
     host, port = flow.local
     host = f"[{host}]" if ":" in host else host
     params: dict[str, str | None] = {}
     if flow.transport != "UDP":
         params["transport"] = flow.transport.lower()
     contact = SipUri(host, user=aor.user, port=port, params=params)
-    return flow.transport, host, port, contact
+    return LocalIdentity(flow.transport, host, port, contact)

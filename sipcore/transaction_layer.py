@@ -45,10 +45,13 @@ from .transaction import (
     NonInviteClientTransaction,
     NonInviteServerTransaction,
     ServerTransaction,
+    State,
     Transaction,
 )
 
 _ERROR_COPY = frozenset({"via", "from", "to", "call-id", "cseq"})
+_UNANSWERED = (State.TRYING, State.PROCEEDING)  # server states that still owe a final response
+RETRY_AFTER = "5"  # seconds, in the 503 answers to an overloaded layer (§21.5.4)
 
 
 class TransactionLayer:
@@ -71,6 +74,8 @@ class TransactionLayer:
         self._seq = itertools.count()
         self._events: deque[Event] = deque()
         self._outbox: list[tuple[bytes, Flow]] = []
+        # pending (not yet finally answered) server transactions by remote IP address
+        self._pending: dict[str, set[str]] = {}
 
     # -- outputs -----------------------------------------------------------------------------
     def next_event(self) -> Event | None:
@@ -103,6 +108,10 @@ class TransactionLayer:
     @property
     def transaction_count(self) -> int:
         return len(self._client) + len(self._server)
+
+    def pending_count(self, host: str) -> int:
+        """Server transactions from ``host`` that have no final response yet."""
+        return len(self._pending.get(host, ()))
 
     def transaction(self, key: str) -> Transaction | None:
         return self._client.get(key) or self._server.get(key)
@@ -210,18 +219,26 @@ class TransactionLayer:
             # §17.2.3: an ACK matching no transaction belongs to a 2xx: it goes to the TU core
             self._events.append(AckReceived(request=request, flow=flow))
             return
+        peer = flow.remote[0]
+        overload = None
         if self.transaction_count >= self.max_transactions:
+            overload = "too many transactions"
+        elif len(self._pending.get(peer, ())) >= self.limits.max_transactions_per_peer:
+            overload = "too many pending transactions from this peer"
+        if overload is not None:
+            # §21.5.4: 503 with Retry-After; no transaction is kept for the excess
             self.send_stateless(
-                build_response(request, 503, headers=[("Retry-After", "5")], to_tag=generate_tag()),
+                build_response(
+                    request, 503, headers=[("Retry-After", RETRY_AFTER)], to_tag=generate_tag()
+                ),
                 _response_flow(request, flow),
             )
-            self._events.append(
-                MessageDropped(reason="too many transactions", flow=flow, status=503)
-            )
+            self._events.append(MessageDropped(reason=overload, flow=flow, status=503))
             return
         cls = InviteServerTransaction if method == "INVITE" else NonInviteServerTransaction
         txn = cls(key, request, _response_flow(request, flow), self.timers)
         self._server[key] = txn
+        self._pending.setdefault(peer, set()).add(key)  # txn.flow.remote[0] is peer too
 
         if method == "CANCEL":
             # §9.2: CANCEL matches the INVITE transaction with the same key but for the method
@@ -259,6 +276,8 @@ class TransactionLayer:
         if txn.events:
             self._events.extend(txn.events)
             txn.events.clear()
+        if isinstance(txn, ServerTransaction) and txn.state not in _UNANSWERED:
+            self._answered(txn)
         if txn.terminated:
             if isinstance(txn, ClientTransaction):
                 self._client.pop(txn.id, None)
@@ -273,6 +292,15 @@ class TransactionLayer:
         deadline = txn.get_timer()
         if deadline is not None:
             heapq.heappush(self._heap, (deadline, next(self._seq), txn.id))
+
+    def _answered(self, txn: ServerTransaction) -> None:
+        """Take a finally answered (or ended) server transaction off its peer's pending set."""
+        peer = txn.flow.remote[0]
+        pending = self._pending.get(peer)
+        if pending is not None:
+            pending.discard(txn.id)
+            if not pending:
+                del self._pending[peer]
 
     def _malformed(self, data: bytes, flow: Flow, exc: ParseError) -> None:
         status = exc.status_hint

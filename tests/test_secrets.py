@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -61,3 +62,50 @@ async def test_nothing_written_carries_a_secret(
 def test_config_reprs_hide_secrets() -> None:
     config = PhoneConfig(aor="sip:a@example.com", server="wss://example.com", password="pw-123")
     assert "pw-123" not in repr(config) and "pw-123" not in str(config)
+
+
+async def test_bearer_tokens_are_never_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The subscriber token of the mobile-voice facade (RFC 8898 Bearer) stays out of every
+    log record, the on-disk log, listener callbacks and error messages."""
+    from tests.client.voice.helpers import platform
+
+    caplog.set_level(logging.DEBUG)
+    token = "bearer-secret-7c1e"
+    async with platform(tmp_path) as net:
+        net.tokens[token] = ("alice", "ok")
+        alice, events = await net.client("alice", token=token)
+        net.tokens["bearer-expired-9a"] = ("bob", "expired")
+        from client.voice import VoiceClient
+
+        bob = VoiceClient()
+        bob.setEventListener(events)
+        assert not await bob.initialize(
+            net.context("bob"), net.hostname, "bob", "Bob", "AC", "bearer-expired-9a"
+        )
+        await alice.stop()
+    texts = [record.getMessage() for record in caplog.records]
+    texts += [str(args) for _, args in events.seen]
+    texts += [p.read_text() for p in tmp_path.glob("*/voice.log*")]
+    assert any("Authorization: ***" in text for text in texts)
+    for secret in (token, "bearer-expired-9a"):
+        assert not [text for text in texts if secret in text], f"{secret} written"
+
+
+_DANGEROUS = re.compile(r"\bpickle\b|\beval\(|\bexec\(|\bmarshal\b|\bshelve\b|yaml\.load\(")
+
+
+def test_no_deserialisation_or_evaluation_of_data_in_the_sources() -> None:
+    # nothing under sipcore, media or client may unpickle, unmarshal or evaluate anything: the
+    # data they handle comes from the network
+    root = Path(__file__).resolve().parent.parent
+    hits = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for package in ("sipcore", "media", "client")
+        for path in sorted((root / package).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if _DANGEROUS.search(line)
+    ]
+    assert hits == []
+    assert _DANGEROUS.search("x = pickle.loads(data)") and _DANGEROUS.search("eval(s)")

@@ -24,6 +24,7 @@ from client.web.logs import registerLoggerCallback
 __all__ = [
     "STATUSES",
     "DoRegister",
+    "SessionListener",
     "UnRegister",
     "WebAccount",
     "WebCall",
@@ -34,10 +35,16 @@ __all__ = [
     "default_client",
     "dial",
     "getCall",
+    "initDiagnostics",
     "initWebrtc",
     "parse_account",
     "registerAudioDeviceChangeCallback",
     "registerLoggerCallback",
+    "startMicDiagnosticsTest",
+    "startNetworkDiagnostics",
+    "startSpeakerDiagnosticsTest",
+    "stopMicDiagnosticsTest",
+    "stopSpeakerDiagnosticsTest",
 ]
 
 _default = WebClient()
@@ -67,3 +74,10 @@ checkClientStatus = _default.checkClientStatus
 registerAudioDeviceChangeCallback = _default.registerAudioDeviceChangeCallback
 changeAudioInputDevice = _default.changeAudioInputDevice
 changeAudioOutputDevice = _default.changeAudioOutputDevice
+SessionListener = _default.SessionListener
+initDiagnostics = _default.initDiagnostics
+startSpeakerDiagnosticsTest = _default.startSpeakerDiagnosticsTest
+stopSpeakerDiagnosticsTest = _default.stopSpeakerDiagnosticsTest
+startMicDiagnosticsTest = _default.startMicDiagnosticsTest
+stopMicDiagnosticsTest = _default.stopMicDiagnosticsTest
+startNetworkDiagnostics = _default.startNetworkDiagnostics

@@ -50,6 +50,8 @@ class WebAccount:
 
     user_name: str
     """The ``userName``: names the phone in callbacks."""
+    server: str
+    """The WebSocket server the phone registers through (``phone.server``)."""
     phone: PhoneConfig
     """Settings of the phone (the secret is kept out of its repr)."""
     inputs: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_INPUTS))
@@ -201,6 +203,7 @@ def parse_account(info: Mapping[str, Any]) -> WebAccount:
         raise ConfigError(f"sipAccountInfo: {exc}") from None
     return WebAccount(
         user_name=user,
+        server=server,
         phone=phone,
         inputs=_devices(info.get("audioInputs"), "audioInputs", DEFAULT_INPUTS, False),
         outputs=_devices(info.get("audioOutputs"), "audioOutputs", DEFAULT_OUTPUTS, True),

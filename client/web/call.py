@@ -12,6 +12,8 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from aiortc.mediastreams import MediaStreamTrack
+
 from client.call import Call
 from media.dtmf import DIGITS
 from media.tracks import FrameSink
@@ -36,6 +38,9 @@ class WebCall:
         """``Hangup()`` was called: the end is reported as ``callEnded`` (ended locally)."""
         self.sink: FrameSink | None = None
         """Where received audio goes (the current output device)."""
+        self.source: MediaStreamTrack | None = None
+        """The input device track the client opened for this call (stopped when replaced
+        or when the call ends)."""
 
     def __repr__(self) -> str:
         return f"<WebCall {self.callDirection} {self.callState} {self.callId}>"

@@ -22,10 +22,14 @@ functions or coroutine functions.
 ``autoReconnect`` off, or the client closed). With ``autoReconnect`` on (the default) a lost
 connection is re-established with jittered backoff and the phone registers again by itself.
 
-``SessionCallback(callState, phone, error)`` gets ``websocket_disconnected`` (with
-``error = {"message": ..., "code": ""}``) when the WebSocket is lost, and
-``media_permission_denied`` when a call's audio input cannot be opened (the call then sends
-silence).
+``SessionCallback(callState, phone, detail)``: as in the SDK's other callbacks, ``phone`` is
+the user name of the phone (account) the notification is about, this client's own; ``detail``
+is None or a dict. States: ``websocket_disconnected`` (``detail = {"message": ..., "code":
+""}``) when the WebSocket is lost; ``media_permission_denied`` (same ``detail`` shape) when a
+call's audio input cannot be opened (the call then sends silence); after
+:meth:`WebClient.SessionListener`, in a child, ``incoming``, ``connected`` and ``callEnded``
+of the parent's calls (``detail = {"remoteDisplayName": ...}``, the other party of that call)
+and ``re-register`` (``detail`` None) in the child that takes over.
 """
 
 from __future__ import annotations
@@ -62,7 +66,10 @@ from .devices import (
     open_input,
     open_output,
 )
+from .diagnostics import Diagnostics
+from .extras import ClientExtras
 from .logs import registerLoggerCallback
+from .multi import SessionCoordinator
 
 __all__ = ["STATUSES", "WebClient"]
 
@@ -107,7 +114,16 @@ _LINK_STATUS = {
 }
 
 
-class WebClient:
+_SHARED_STATES = {
+    "incoming": "incoming",
+    "connected": "connected",
+    "callEnded": "callEnded",
+    "terminated": "callEnded",
+}
+"""Call events a parent process tells its children (client.web.multi), by SDK event."""
+
+
+class WebClient(ClientExtras):
     """One phone with the web-client SDK's calls and callbacks."""
 
     def __init__(self) -> None:
@@ -129,6 +145,9 @@ class WebClient:
         self._input_id = ""
         self._output_id = ""
         self._device_callbacks: tuple[Callable[..., object] | None, ...] = (None, None, None)
+        self.session: SessionCoordinator | None = None
+        self.diagnostics: Diagnostics | None = None
+        self._auto_takeover = True
 
     def __repr__(self) -> str:
         name = self.account.user_name if self.account else "-"
@@ -155,7 +174,7 @@ class WebClient:
         self._output_id = next(iter(account.outputs))
         self.phone = Phone(account.phone)
         self.phone.on_event(self._phone_event)
-        self.phone.account.listeners.append(self._driver_event)
+        self.phone.registration.listeners.append(self._driver_event)
         return True
 
     @property
@@ -177,14 +196,22 @@ class WebClient:
             logger.info("%s: registration did not succeed: %s", self.userName, exc)
 
     def UnRegister(self) -> asyncio.Task[None]:
-        """Remove the binding and stop reconnecting; ``unregistered`` follows."""
+        """Remove the binding and stop reconnecting; ``unregistered`` follows when there was
+        a binding (registered, or a REGISTER under way). Without one nothing is sent and no
+        callback runs: there is no registration state to leave."""
         phone = self._phone()
         return self._spawn(self._unregister(phone))
 
     async def _unregister(self, phone: Phone) -> None:
-        await phone.unregister()
+        bound = self._registration == "registered" or phone.registration.state in (
+            RegState.REGISTERING,
+            RegState.REGISTERED,
+        )
+        if self._started:
+            await phone.unregister()
         self._link = "idle"
-        if self._registration != "unregistered":
+        if bound and self._registration != "unregistered":
+            # the binding is gone here even when the server did not confirm its removal
             self._registration = "unregistered"
             self._emit_register("unregistered")
 
@@ -202,8 +229,10 @@ class WebClient:
 
     async def _dial(self, phone: Phone, target: str) -> WebCall:
         await self._start(phone)
-        call = await phone.dial(target, source=self._open_source())
+        source = self._open_source()
+        call = await phone.dial(target, source=source)
         web = self._wrap(call)
+        web.source = source
         self._attach_output(web)
         return web
 
@@ -240,7 +269,7 @@ class WebClient:
         if self._link in _LINK_STATUS:
             return _LINK_STATUS[self._link]
         assert self.phone is not None
-        if self.phone.account.state is RegState.REGISTERING:
+        if self.phone.registration.state is RegState.REGISTERING:
             return "initial"
         return self._registration
 
@@ -254,6 +283,8 @@ class WebClient:
         if self._closed:
             return
         self._closed = True
+        if self.session is not None:
+            await self.session.close()  # another process takes over
         await phone.close()
         self._registration = "terminated"
         self._emit_register("terminated")
@@ -344,10 +375,11 @@ class WebClient:
         call = self.getCall()
         if call is not None:
             try:
-                call.call.set_source(open_input(spec))
+                track = open_input(spec)
             except Exception as exc:
                 self._fail(onError, f"audio input {deviceId!r} cannot be opened: {exc}")
                 return
+            self._use_source(call, track)
         self._input_id = deviceId
         if onSuccess is not None:
             self._call(onSuccess)
@@ -424,10 +456,13 @@ class WebClient:
     def _emit_call(self, web: WebCall, event: str) -> None:
         if self.CallListenerCallback is not None:
             self._call(self.CallListenerCallback, web, event, self.userName)
+        shared = _SHARED_STATES.get(event)
+        if shared is not None and self.session is not None and self.session.role == "parent":
+            self.session.publish(shared, web.remoteDisplayName)
 
-    def _emit_session(self, state: str, error: object = None) -> None:
+    def _emit_session(self, state: str, detail: dict[str, Any] | None = None) -> None:
         if self.SessionCallback is not None:
-            self._call(self.SessionCallback, state, self.userName, error)
+            self._call(self.SessionCallback, state, self.userName, detail)
 
     def _driver_event(self, event: Event) -> None:
         link = _LINK.get((self._link, type(event)))
@@ -444,7 +479,7 @@ class WebClient:
                 self._emit_register(event.state)
         elif isinstance(event, IncomingCallReceived):
             web = self._wrap(event.call)
-            event.call.set_source(self._open_source())
+            self._use_source(web, self._open_source())
             self._attach_output(web)
             self._emit_call(web, "incoming")
         elif isinstance(event, CallStateChanged):
@@ -466,7 +501,7 @@ class WebClient:
         if web is None:
             web = WebCall(self, call)
             self._calls[call] = web
-            call.on_event(partial(_close_sink_at_end, web))
+            call.on_event(partial(_release_devices_at_end, web))
         self._current = web
         return web
 
@@ -481,6 +516,15 @@ class WebClient:
             self._emit_session("media_permission_denied", {"message": str(exc), "code": ""})
             return open_input("silence")
 
+    @staticmethod
+    def _use_source(web: WebCall, track: MediaStreamTrack) -> None:
+        """Send ``track`` in ``web``'s call; the input track we opened before is stopped
+        (a device is released), a track the application set on the core call is left alone."""
+        old, web.source = web.source, track
+        web.call.set_source(track)
+        if old is not None:
+            old.stop()
+
     def _attach_output(self, web: WebCall) -> None:
         account = self._account()
         sink = open_output(account.outputs[self._output_id])
@@ -490,7 +534,10 @@ class WebClient:
             old.close()
 
 
-def _close_sink_at_end(web: WebCall, event: PhoneEvent) -> None:
-    ended = isinstance(event, CallStateChanged) and event.state is CallState.ENDED
-    if ended and web.sink is not None:
+def _release_devices_at_end(web: WebCall, event: PhoneEvent) -> None:
+    if not (isinstance(event, CallStateChanged) and event.state is CallState.ENDED):
+        return
+    if web.sink is not None:
         web.sink.close()
+    if web.source is not None:
+        web.source.stop()

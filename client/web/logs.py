@@ -42,6 +42,7 @@ class _CallbackHandler(logging.Handler):
 
 
 _installed: list[_CallbackHandler] = []  # the one handler in place, if any
+_lowered: dict[str, int] = {}  # logger name -> its own level before we lowered it
 
 
 def registerLoggerCallback(
@@ -50,11 +51,15 @@ def registerLoggerCallback(
 ) -> None:
     """Send the project's log records at ``level`` and above to ``callback`` (one callback
     for the process, as in the SDK: a new one replaces the previous; None removes it). The
-    project's loggers are lowered to ``level`` when they would drop such records."""
+    project's loggers are lowered to ``level`` when they would drop such records, and given
+    their own levels back when the callback is removed or replaced."""
     for old in _installed:
         for name in LOGGERS:
             logging.getLogger(name).removeHandler(old)
     _installed.clear()
+    for name, own in _lowered.items():
+        logging.getLogger(name).setLevel(own)
+    _lowered.clear()
     if callback is None:
         return
     handler = _CallbackHandler(callback)
@@ -64,4 +69,5 @@ def registerLoggerCallback(
         target = logging.getLogger(name)
         target.addHandler(handler)
         if target.getEffectiveLevel() > level:
+            _lowered[name] = target.level
             target.setLevel(level)

@@ -19,7 +19,8 @@ import ipaddress
 import itertools
 import logging
 import ssl
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Hashable
 from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
 
@@ -170,6 +171,42 @@ def server_ssl_context(certfile: str, keyfile: str | None = None) -> ssl.SSLCont
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certfile, keyfile)
     return context
+
+
+class RateLimitedLog:
+    """Logs a repeated condition once per key and interval, so that a flood of bad input from
+    one peer does not flood the log too; the next record says how many were not logged."""
+
+    MAX_KEYS = 4096  # keys remembered; past that the oldest are forgotten
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = log
+        self.interval = interval
+        self._clock = clock
+        self._last: dict[Hashable, tuple[float, int]] = {}  # key -> (logged at, suppressed)
+
+    def __call__(self, key: Hashable, level: int, msg: str, *args: object) -> bool:
+        """Log ``msg % args`` unless ``key`` was logged less than ``interval`` ago; True when
+        it was logged."""
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self.interval:
+            self._last[key] = (last[0], last[1] + 1)
+            return False
+        if last is not None and last[1]:
+            msg += " (%d more like it not logged in the last %g s)"
+            args = (*args, last[1], self.interval)
+        self._last.pop(key, None)
+        self._last[key] = (now, 0)
+        while len(self._last) > self.MAX_KEYS:
+            del self._last[next(iter(self._last))]
+        self._log.log(level, msg, *args)
+        return True
 
 
 def deliver(callback: Callable[..., object], *args: object) -> Exception | None:

@@ -9,6 +9,7 @@ the connection is closed and the error is reported with ``flow_closed``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl as ssl_module
 from typing import cast
 
@@ -19,6 +20,7 @@ from sipcore.message import DEFAULT_LIMITS, Limits
 from sipcore.transport.base import (
     DEFAULT_MAX_BUFFER,
     ConnectionTransport,
+    RateLimitedLog,
     Receiver,
     address,
     client_ssl_context,
@@ -46,6 +48,7 @@ class _Connection(asyncio.Protocol):
         self._framer = StreamFramer(owner._limits)
         self._error: BaseException | None = None
         self.registered = False
+        self._incomplete: asyncio.TimerHandle | None = None  # a started message must end by then
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @property
@@ -94,10 +97,32 @@ class _Connection(asyncio.Protocol):
             logger.info("%s: framing error, closing: %s", self.flow, exc)
             self.fail(exc)
             return
+        self._watch_incomplete(bool(items))
         for item in items:
             if not self.is_open:
                 break
             self._owner._received(self, item)
+
+    def _watch_incomplete(self, progressed: bool) -> None:
+        """Bound the time a message may take to arrive (slow-loris peers): the deadline starts
+        with the first octets of a message and is not moved by later octets of the same one."""
+        if self._incomplete is not None and (progressed or not self._framer.buffered):
+            self._incomplete.cancel()
+            self._incomplete = None
+        if self._incomplete is None and self._framer.buffered and self.is_open:
+            self._incomplete = asyncio.get_running_loop().call_later(
+                self._owner._limits.incomplete_timeout, self._incomplete_expired
+            )
+
+    def _incomplete_expired(self) -> None:
+        self._incomplete = None
+        error = TransportError(
+            f"{self.flow}: message incomplete after "
+            f"{self._owner._limits.incomplete_timeout:g} s ({self._framer.buffered} octets), "
+            "flow closed"
+        )
+        self._owner._log(("incomplete", self.flow.remote[0]), logging.INFO, "%s", error)
+        self.fail(error, abort=True)
 
     def eof_received(self) -> bool:
         return False  # a half-closed SIP connection is of no use: close our side too
@@ -114,6 +139,9 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._incomplete is not None:
+            self._incomplete.cancel()
+            self._incomplete = None
         try:
             self._owner._connection_lost(self, self._error or exc)
         finally:
@@ -153,6 +181,8 @@ class StreamTransport(ConnectionTransport[_Connection]):
         self._routes: dict[tuple[str, int], _Connection] = {}
         self._pending: dict[tuple[str, int], asyncio.Task[_Connection]] = {}
         self._incoming = 0
+        self._per_address: dict[str, int] = {}  # incoming connections by remote IP address
+        self._log = RateLimitedLog(logger)
         self._closed = False
 
     @classmethod
@@ -305,9 +335,29 @@ class StreamTransport(ConnectionTransport[_Connection]):
         if self._closed:
             conn.fail(TransportError(f"{self!r} is closed"), abort=True)
             return
+        host = normalize_host(conn.flow.remote[0])
         if conn.incoming and self._incoming >= self._max_connections:
-            logger.warning("%r: %d connections, refusing %s", self, self._incoming, conn.flow)
+            self._log(
+                "total",
+                logging.WARNING,
+                "%r: %d connections, refusing %s",
+                self,
+                self._incoming,
+                conn.flow,
+            )
             conn.fail(TransportError("too many connections"), abort=True)
+            return
+        limit = self._limits.max_connections_per_address
+        if conn.incoming and self._per_address.get(host, 0) >= limit:
+            self._log(
+                ("address", host),
+                logging.WARNING,
+                "%r: %d connections from %s, refusing more",
+                self,
+                limit,
+                host,
+            )
+            conn.fail(TransportError(f"too many connections from {host}"), abort=True)
             return
         conn.registered = True
         self._connections[conn.flow.connection] = conn
@@ -316,6 +366,7 @@ class StreamTransport(ConnectionTransport[_Connection]):
         self._routes[remote] = conn
         if conn.incoming:
             self._incoming += 1
+            self._per_address[host] = self._per_address.get(host, 0) + 1
             error = deliver(self._receiver.flow_opened, conn.flow)
             if error is not None:
                 conn.fail(error)
@@ -330,6 +381,11 @@ class StreamTransport(ConnectionTransport[_Connection]):
                 del self._routes[key]
         if conn.incoming:
             self._incoming -= 1
+            host = normalize_host(conn.flow.remote[0])
+            if self._per_address[host] > 1:
+                self._per_address[host] -= 1
+            else:
+                del self._per_address[host]
         logger.debug("%s closed: %s", conn.flow, error or "clean")
         deliver(self._receiver.flow_closed, conn.flow, error)
 

@@ -45,6 +45,7 @@ from sipcore.transport.base import (
     PING,
     PONG,
     ConnectionTransport,
+    RateLimitedLog,
     Receiver,
     address,
     client_ssl_context,
@@ -104,6 +105,55 @@ class RedactWire(logging.Filter):
 # the logger handed to websockets for our connections (not websockets' own loggers)
 wire_logger = logging.getLogger("sipcore.transport.ws.wire")
 wire_logger.addFilter(RedactWire())
+
+
+class _GuardedConnection(ServerConnection):
+    """An incoming WebSocket connection whose started messages must end in time.
+
+    A message has started while the frame parser holds part of a frame or a fragmented message
+    is unfinished; from then on the peer has ``incomplete_timeout`` seconds to finish it (a
+    slow-loris peer sending one octet at a time, or fragments without end, is closed). The
+    opening handshake is bounded by ``open_timeout`` of the server.
+    """
+
+    incomplete_timeout: float = 30.0  # set per transport by a subclass
+
+    _incomplete: asyncio.TimerHandle | None = None
+
+    def _partial(self) -> bool:
+        protocol = self.protocol
+        return protocol.state is State.OPEN and (
+            bool(protocol.reader.buffer) or protocol.current_size is not None
+        )
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self.watch_incomplete(progressed=False)
+
+    def watch_incomplete(self, *, progressed: bool) -> None:
+        """(Re)arm the deadline when a message starts, or after one was delivered while the
+        next has already started; cancel it when nothing is pending."""
+        partial = self._partial()
+        if self._incomplete is not None and (progressed or not partial):
+            self._incomplete.cancel()
+            self._incomplete = None
+        if self._incomplete is None and partial:
+            self._incomplete = self.loop.call_later(self.incomplete_timeout, self._expired)
+
+    def _expired(self) -> None:
+        self._incomplete = None
+        logger.info(
+            "WebSocket %s:%s: message incomplete after %g s, connection closed",
+            *address(self.remote_address),
+            self.incomplete_timeout,
+        )
+        self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._incomplete is not None:
+            self._incomplete.cancel()
+            self._incomplete = None
+        super().connection_lost(exc)
 
 
 class _WsConnection:
@@ -180,6 +230,8 @@ class _WsConnection:
         try:
             while True:
                 message = await self.ws.recv(decode=False)
+                if isinstance(self.ws, _GuardedConnection):
+                    self.ws.watch_incomplete(progressed=True)
                 if self._closing:
                     continue  # closing: drain until the close handshake ends, deliver nothing
                 self.owner._received(self, _keepalive(message))
@@ -233,6 +285,8 @@ class WebSocketTransport(ConnectionTransport[_WsConnection]):
         self._tasks: set[asyncio.Task[object]] = set()
         self._attempts: set[asyncio.Task[_WsConnection]] = set()
         self._incoming = 0
+        self._per_address: dict[str, int] = {}  # incoming connections by remote IP address
+        self._log = RateLimitedLog(logger)
         self._closed = False
 
     @classmethod
@@ -267,6 +321,11 @@ class WebSocketTransport(ConnectionTransport[_WsConnection]):
             max_connections=max_connections,
             max_buffer=max_buffer,
         )
+        guarded = type(
+            "GuardedConnection",
+            (_GuardedConnection,),
+            {"incomplete_timeout": limits.incomplete_timeout},
+        )
         try:
             self._server = await serve(
                 self._serve_connection,
@@ -279,6 +338,8 @@ class WebSocketTransport(ConnectionTransport[_WsConnection]):
                 ping_interval=ping_interval,
                 ping_timeout=ping_timeout,
                 close_timeout=close_timeout,
+                open_timeout=limits.incomplete_timeout,  # TLS and WebSocket handshakes
+                create_connection=guarded,
                 logger=wire_logger,
             )
         except OSError as exc:
@@ -399,8 +460,26 @@ class WebSocketTransport(ConnectionTransport[_WsConnection]):
 
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         if self._incoming >= self._max_connections:
-            logger.warning("%r: %d connections, refusing another", self, self._incoming)
+            self._log(
+                "total",
+                logging.WARNING,
+                "%r: %d connections, refusing another",
+                self,
+                self._incoming,
+            )
             return ws.respond(503, "Too many connections\n")
+        host = normalize_host(address(ws.remote_address)[0])
+        limit = self._limits.max_connections_per_address
+        if self._per_address.get(host, 0) >= limit:
+            self._log(
+                ("address", host),
+                logging.WARNING,
+                "%r: %d connections from %s, refusing more",
+                self,
+                limit,
+                host,
+            )
+            return ws.respond(503, "Too many connections from this address\n")
         return None
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
@@ -422,6 +501,8 @@ class WebSocketTransport(ConnectionTransport[_WsConnection]):
         self._connections[flow.connection] = conn
         if incoming:
             self._incoming += 1
+            host = normalize_host(flow.remote[0])
+            self._per_address[host] = self._per_address.get(host, 0) + 1
         return conn
 
     def _connection_lost(self, conn: _WsConnection, error: BaseException | None) -> None:
@@ -429,6 +510,11 @@ class WebSocketTransport(ConnectionTransport[_WsConnection]):
             return
         if conn.incoming:
             self._incoming -= 1
+            host = normalize_host(conn.flow.remote[0])
+            if self._per_address[host] > 1:
+                self._per_address[host] -= 1
+            else:
+                del self._per_address[host]
         logger.debug("%s closed: %s", conn.flow, error or "clean")
         deliver(self._receiver.flow_closed, conn.flow, error)
 

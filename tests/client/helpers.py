@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
+import json
 import math
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -25,6 +29,7 @@ from sipcore.transport.pki import make_cert
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 TONES = {"alice": 440.0, "bob": 1000.0, "carol": 1500.0}
 LOOPBACK = MediaConfig(host_addresses=("127.0.0.1",))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 NOISE_HZ = 2345.0
@@ -151,3 +156,73 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
         AsyncExitStack() as stack,
     ):
         yield Lab(server, certs.ca, stack)
+
+
+class CliProcess:
+    """The CLI softphone (``python -m client phone``) as a subprocess with ``--json``: its
+    stdout lines parsed as they come, stderr kept for failure messages."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+        assert proc.stdout is not None
+        self._reader = asyncio.ensure_future(self._read(proc.stdout))
+
+    @classmethod
+    async def start(cls, *args: str, env: dict[str, str] | None = None) -> CliProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "client", "phone", "--json", *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+        )  # fmt: skip
+        return cls(proc)
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        async for line in stream:
+            self.lines.append(json.loads(line))
+            self._changed.set()
+
+    def of(self, event: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line["event"] == event]
+
+    async def wait(
+        self,
+        event: str,
+        where: Callable[[dict[str, Any]], bool] = lambda e: True,
+        timeout: float = 20.0,
+    ) -> dict[str, Any]:
+        async def find() -> dict[str, Any]:
+            while True:
+                for line in self.of(event):
+                    if where(line):
+                        return line
+                if self._reader.done():
+                    raise AssertionError(f"no {event} line before exit: {await self.stderr()}")
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(find(), timeout)
+
+    async def port(self, transport: str) -> int:
+        line = await self.wait("listening", lambda e: e["transport"] == transport.upper())
+        return int(line["port"])
+
+    async def exit_code(self, timeout: float = 30.0) -> int:
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        await self._reader
+        return code
+
+    async def stderr(self) -> str:
+        assert self.proc.stderr is not None
+        with contextlib.suppress(TimeoutError):
+            return (await asyncio.wait_for(self.proc.stderr.read(), 5)).decode()
+        return ""
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        self._reader.cancel()

@@ -8,7 +8,11 @@ import math
 import wave
 from pathlib import Path
 
+import pytest
+
 from client.call import EndReason
+from client.errors import CallFailed
+from media.session import MediaSession
 
 from .helpers import connect, lab, tone_db
 
@@ -75,3 +79,26 @@ async def test_frames_iterator_and_pcm_pushed_by_a_bot(tmp_path: Path) -> None:
         # the iterator ends with the call
         rest = [f async for f in frames]
         assert inc.ended and len(rest) < 250
+
+
+async def test_plain_rtp_offer_is_refused_with_488(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SRTP is mandatory: an INVITE offering RTP/AVP audio is answered 488 by our UAS, and the
+    # caller's call fails with that status
+    original = MediaSession.create_offer
+
+    async def plain_rtp(self: MediaSession) -> bytes:
+        return (await original(self)).replace(b"UDP/TLS/RTP/SAVPF", b"RTP/AVP")
+
+    monkeypatch.setattr(MediaSession, "create_offer", plain_rtp)
+    async with lab(tmp_path) as lb:
+        alice, bob = await lb.phone("alice"), await lb.phone("bob")
+        incoming = bob.incoming()
+        outgoing = await alice.dial("bob")
+        inbound = await asyncio.wait_for(anext(incoming), 10)
+        await inbound.answer()
+        with pytest.raises(CallFailed) as failed:
+            await outgoing.wait_established(10)
+        assert failed.value.status == 488
+        assert inbound.ended

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from client.call import Call, CallState, EndReason
+from client.config import PhoneConfig
 from client.errors import CallFailed, CallStateError, ConfigError, RegistrationFailed
 from client.events import (
     CallStateChanged,
@@ -20,8 +21,9 @@ from client.events import (
     TransferRequested,
 )
 from client.phone import Phone
+from sipcore.message import Response, parse_message
 
-from .helpers import Ear, Lab, Recorder, connect, lab
+from .helpers import LOOPBACK, Ear, Lab, Recorder, connect, lab, tone
 
 
 def states(recorder: Recorder, call: Call) -> list[str]:
@@ -291,3 +293,86 @@ async def test_attended_transfer_replaces_the_consultation_call(tmp_path: Path) 
         assert bob.calls == [] and alice.calls == [new] and carol.calls == [replacing.call]
         assert await Ear(new).frames_in(1.0) > 30
         await new.hangup()
+
+
+def _direct(name: str, *listen: str) -> PhoneConfig:
+    return PhoneConfig(aor=f"sip:{name}@127.0.0.1", listen=listen, media=LOOPBACK)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_phones_without_a_server_call_each_other_directly(transport: str) -> None:
+    async with (
+        Phone(_direct("alice", f"{transport}:127.0.0.1:0")) as alice,
+        Phone(_direct("bob", "udp:127.0.0.1:0", "tcp:127.0.0.1:0")) as bob,
+    ):
+        assert alice.account is None and not alice.registered
+        with pytest.raises(ConfigError, match="no server"):
+            await alice.register()
+        (bob_udp, bob_tcp) = bob.listeners
+        port = (bob_udp if transport == "udp" else bob_tcp).local[1]
+        incoming = bob.incoming()
+        call = await alice.dial(
+            f"sip:bob@127.0.0.1:{port};transport={transport}", source=tone("alice")
+        )
+        inbound = await asyncio.wait_for(anext(incoming), 10)
+        assert inbound.remote_uri == "sip:alice@127.0.0.1"
+        invite = inbound.core.invite if inbound.core is not None else None
+        assert invite is not None and invite.vias[0].transport == transport.upper()
+        # the Contact names alice's listener, where requests reach her
+        (contact,) = invite.contacts
+        assert contact.uri.port == alice.listeners[0].local[1]
+        inbound.set_source(tone("bob"))
+        ear = Ear(call)
+        await inbound.answer()
+        await call.wait_established(10)
+        await asyncio.sleep(1.0)
+        assert ear.tone(1000.0) > 20
+        await inbound.hangup()
+        assert await call.wait_ended(10) is EndReason.REMOTE_HANGUP
+
+
+async def test_phone_without_a_server_answers_options_and_checks_requests() -> None:
+    async with Phone(_direct("bob", "udp:127.0.0.1:0")) as bob:
+        port = bob.listeners[0].local[1]
+        loop = asyncio.get_running_loop()
+        replies: asyncio.Queue[bytes] = asyncio.Queue()
+
+        class Client(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: object) -> None:
+                replies.put_nowait(data)
+
+        transport, _ = await loop.create_datagram_endpoint(Client, local_addr=("127.0.0.1", 0))
+        me = transport.get_extra_info("sockname")[1]
+
+        def request(method: str, extra: str = "") -> bytes:
+            return (
+                f"{method} sip:bob@127.0.0.1:{port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK{method}{len(extra)}\r\n"
+                "Max-Forwards: 70\r\nFrom: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\n"
+                f"Call-ID: {method}-{len(extra)}\r\nCSeq: 1 {method}\r\n{extra}"
+                "Content-Length: 0\r\n\r\n"
+            ).encode()
+
+        try:
+            transport.sendto(request("OPTIONS"), ("127.0.0.1", port))
+            response = parse_message(await asyncio.wait_for(replies.get(), 5))
+            assert isinstance(response, Response) and response.status_code == 200
+            assert "INVITE" in response.allow and "BYE" in response.allow
+            assert response.headers.get("Accept") == "application/sdp"
+            # what the UA core supports, extensions included (§11.2)
+            assert {"replaces", "100rel", "timer"} <= set(response.supported)
+            transport.sendto(request("OPTIONS", "Require: nosuchext\r\n"), ("127.0.0.1", port))
+            response = parse_message(await asyncio.wait_for(replies.get(), 5))
+            assert isinstance(response, Response) and response.status_code == 420
+            assert response.unsupported == ["nosuchext"]
+        finally:
+            transport.close()
+
+
+def test_listen_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="server or listen"):
+        PhoneConfig(aor="sip:bob@127.0.0.1")
+    with pytest.raises(ConfigError, match="listen"):
+        PhoneConfig(aor="sip:bob@127.0.0.1", listen=("sctp:127.0.0.1:5060",))
+    with pytest.raises(ConfigError, match="listen"):
+        PhoneConfig(aor="sip:bob@127.0.0.1", listen=("udp:127.0.0.1",))

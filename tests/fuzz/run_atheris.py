@@ -2,8 +2,9 @@
 
     python -m tests.fuzz.run_atheris SECONDS [TARGET ...]
 
-Every target runs in its own process (libFuzzer owns the process), with the torture messages
-as its seed corpus and a per-input time limit; findings are written to .fuzz/<target>/.
+Every target runs in its own process (libFuzzer owns the process), with its seeds (the torture
+messages, or valid RTP/RTCP packets) as its corpus and a per-input time limit; findings are
+written to .fuzz/<target>/.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def child(name: str, args: list[str]) -> None:
     import atheris
 
-    with atheris.instrument_imports(include=["sipcore"]):
+    with atheris.instrument_imports(include=["sipcore", "media.rtp"]):
         from tests.fuzz.targets import TARGETS
 
     target = TARGETS[name]
@@ -31,7 +32,7 @@ def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         child(sys.argv[2], sys.argv[3:])
         return 0
-    from tests.fuzz.targets import TARGETS, seeds
+    from tests.fuzz.targets import TARGETS, seeds_for
 
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     names = sys.argv[2:] or sorted(TARGETS)
@@ -40,7 +41,7 @@ def main() -> int:
         out = ROOT / ".fuzz" / name
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"corpus-{name}-") as corpus:
-            for i, seed in enumerate(seeds()):
+            for i, seed in enumerate(seeds_for(name)):
                 (Path(corpus) / f"seed{i}").write_bytes(seed)
             cmd = [
                 sys.executable, "-m", "tests.fuzz.run_atheris", "--child", name,

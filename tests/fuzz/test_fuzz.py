@@ -10,18 +10,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.targets import TARGETS, seeds
+from tests.fuzz.targets import DELIMS, MUTATIONS, TARGETS, seeds_for
 
-SEEDS = seeds()
-_DELIMS = [b"\r\n", b"\r\n\r\n", b":", b";", b",", b"<", b">", b'"', b"\\", b" ", b"\t", b"%"]
+ALL_SEEDS = sorted({seed for name in TARGETS for seed in seeds_for(name)})
 
 
 @st.composite
-def mutated(draw: st.DrawFn) -> bytes:
+def mutated(draw: st.DrawFn, corpus: list[bytes]) -> bytes:
     """A seed with a few edits: byte flips, cuts, duplicated runs, inserted delimiters."""
-    buf = bytearray(draw(st.sampled_from(SEEDS)))
+    buf = bytearray(draw(st.sampled_from(corpus)))
     for _ in range(draw(st.integers(1, 8))):
-        kind = draw(st.sampled_from(["flip", "cut", "dup", "insert", "splice"]))
+        kind = draw(st.sampled_from(MUTATIONS))
         pos = draw(st.integers(0, max(0, len(buf) - 1)))
         if kind == "flip" and buf:
             buf[pos] = draw(st.integers(0, 255))
@@ -30,22 +29,19 @@ def mutated(draw: st.DrawFn) -> bytes:
         elif kind == "dup":
             buf[pos:pos] = buf[pos : pos + draw(st.integers(1, 200))]
         elif kind == "insert":
-            buf[pos:pos] = draw(st.sampled_from(_DELIMS))
+            buf[pos:pos] = draw(st.sampled_from(DELIMS))
         else:
-            other = draw(st.sampled_from(SEEDS))
+            other = draw(st.sampled_from(corpus))
             start = draw(st.integers(0, max(0, len(other) - 1)))
             buf[pos:pos] = other[start : start + draw(st.integers(1, 300))]
     return bytes(buf)
-
-
-INPUTS = st.one_of(mutated(), st.binary(max_size=512))
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_target(name: str) -> None:
     target: Callable[[bytes], None] = TARGETS[name]
 
-    @given(INPUTS)
+    @given(st.one_of(mutated(seeds_for(name)), st.binary(max_size=512)))
     @settings(
         max_examples=6000,
         deadline=None,
@@ -62,6 +58,6 @@ def test_target(name: str) -> None:
 
 
 def test_every_seed_passes_every_target() -> None:
-    for seed in SEEDS:
+    for seed in ALL_SEEDS:
         for target in TARGETS.values():
             target(seed)

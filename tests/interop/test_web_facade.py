@@ -1,9 +1,12 @@
-"""The web-client facade through a real Kamailio over WSS: register, incoming and outgoing
-calls, DTMF and hold."""
+"""The web-client facade through a real Kamailio over WSS and plain WS: register, incoming
+and outgoing calls, DTMF both ways and hold."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
+
+import pytest
 
 from client.config import PhoneConfig
 from client.events import DtmfReceived, RemoteHoldChanged
@@ -15,9 +18,12 @@ from tests.client.web.helpers import Callbacks
 from .peers import Kamailio
 
 
-async def test_web_facade_through_kamailio_wss(kamailio: Kamailio) -> None:
+@pytest.mark.parametrize("security", ["wss", "ws"])
+async def test_web_facade_through_kamailio(
+    kamailio: Kamailio, security: Literal["wss", "ws"]
+) -> None:
     assert kamailio.tls is not None
-    host, _, port = kamailio.uri("wss").removeprefix("wss://").partition(":")
+    host, _, port = kamailio.uri(security).partition("://")[2].partition(":")
     seen = Callbacks()
     client = seen.init(
         WebClient(),
@@ -26,14 +32,17 @@ async def test_web_facade_through_kamailio_wss(kamailio: Kamailio) -> None:
             "secret": "alicepw",
             "sipdomain": kamailio.domain,
             "domain": f"{host}:{port}",
-            "security": "wss",
+            "security": security,
             "caFile": str(kamailio.tls.ca),
             "hostAddresses": ["127.0.0.1"],
         },
     )
+    assert client.phone is not None
+    assert client.phone.config.server == f"{security}://{host}:{port}"
+    a_events = Recorder(client.phone)
     bob_config = PhoneConfig(
         aor=f"sip:bob@{kamailio.domain}",
-        server=kamailio.uri("wss"),
+        server=kamailio.uri(security),
         password="bobpw",
         ca_file=str(kamailio.tls.ca),
         media=LOOPBACK,
@@ -52,6 +61,16 @@ async def test_web_facade_through_kamailio_wss(kamailio: Kamailio) -> None:
         await inbound_call.wait_established(10)
         await web_call.sendDTMF("7")
         await b_events.wait(DtmfReceived, lambda e: e.digit == "7")
+        # and towards the facade: its call hears the digits in order
+        # (once bob's audio flows: before its first RTP packet RFC 4733 falls back to INFO)
+        for _ in range(500):
+            if web_call.call.media.rtp_packets_received:
+                break
+            await asyncio.sleep(0.02)
+        assert await inbound_call.send_dtmf("4*") == "rfc4733"
+        await a_events.wait(DtmfReceived, lambda e: e.digit == "*")
+        received = [e for e in a_events.of(DtmfReceived) if e.call is web_call.call]
+        assert [(e.digit, e.method) for e in received] == [("4", "rfc4733"), ("*", "rfc4733")]
         await web_call.Hold()
         await b_events.wait(RemoteHoldChanged, lambda e: e.held)
         await web_call.UnHold()

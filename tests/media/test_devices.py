@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import pytest
 from av import AudioFrame
 
-from media.devices import AudioDeviceError, MicrophoneTrack, SpeakerSink
+from media.devices import AudioDeviceError, MicrophoneTrack, SpeakerSink, default_device_names
 from media.tracks import FRAME_SAMPLES
 
 
@@ -50,6 +50,19 @@ def sounddevice(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     monkeypatch.setitem(sys.modules, "sounddevice", module)
     FakeStream.opened = []
     return module
+
+
+def test_default_device_names(sounddevice: types.ModuleType) -> None:
+    def query_devices(kind: str) -> dict[str, Any]:
+        if kind == "output" and getattr(sounddevice, "mute", False):
+            raise Unavailable("Error querying device -1")
+        return {"name": f"USB {kind}", "max_input_channels": 1}
+
+    sounddevice.query_devices = query_devices  # type: ignore[attr-defined]
+    assert default_device_names() == ("USB input", "USB output")
+    sounddevice.mute = True  # type: ignore[attr-defined]
+    with pytest.raises(AudioDeviceError, match="no default audio device: Error querying"):
+        default_device_names()
 
 
 def test_missing_package_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

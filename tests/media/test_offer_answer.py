@@ -16,12 +16,14 @@ from media.offer_answer import (
     negotiated_audio,
     negotiated_codecs,
     remote_hold,
+    require_srtp,
     set_direction,
 )
 from media.sdp import (
     Codec,
     Line,
     MediaSection,
+    SdpError,
     SessionDescription,
     parse,
 )
@@ -432,3 +434,18 @@ def test_holds_reads_the_offered_direction() -> None:
     assert not holds(_sdp(AUDIO + "a=sendrecv\r\n"))
     assert not holds(_sdp(AUDIO + "a=recvonly\r\n"))
     assert not holds(b"\xff garbage")
+
+
+def test_require_srtp() -> None:
+    secure = (
+        b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        b"a=fingerprint:sha-256 AB:CD\r\n"
+        b"m=audio 5004 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
+    )
+    require_srtp(secure)  # session-level fingerprint, DTLS-SRTP profile: fine
+    with pytest.raises(SdpError, match="RTP/AVP refused: SRTP is mandatory"):
+        require_srtp(secure.replace(b"UDP/TLS/RTP/SAVPF", b"RTP/AVP"))
+    with pytest.raises(SdpError, match="without a DTLS fingerprint"):
+        require_srtp(secure.replace(b"a=fingerprint:sha-256 AB:CD\r\n", b""))
+    # a disabled plain stream next to a secure one is no plain media
+    require_srtp(secure + b"m=audio 0 RTP/AVP 0\r\n")

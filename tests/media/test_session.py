@@ -10,7 +10,7 @@ import pytest
 from av import AudioFrame
 
 from media.levels import goertzel, mono
-from media.sdp import parse
+from media.sdp import SdpError, parse
 from media.session import MediaConfig, MediaSession, ToneTrack
 
 LOOPBACK = MediaConfig(host_addresses=("127.0.0.1",))
@@ -205,6 +205,25 @@ async def test_audio_engine_carries_tones_dtmf_and_stats() -> None:
         assert stats.codec == "PCMU"
         assert stats.packets_received == alice.rtp_packets_received > 0
         assert alice.last_rtp_at is not None
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_plain_rtp_is_never_offered_nor_accepted() -> None:
+    # SRTP is mandatory (RFC 8827 §6.5): our offers use DTLS-SRTP, and an RTP/AVP offer or
+    # answer is refused before aiortc (which would take it) sees it
+    alice = MediaSession(LOOPBACK, ToneTrack(440.0))
+    bob = MediaSession(LOOPBACK, ToneTrack(1000.0))
+    try:
+        offer = await alice.create_offer()
+        assert [m.proto for m in parse(offer).media] == ["UDP/TLS/RTP/SAVPF"]
+        assert b"RTP/AVP " not in offer
+        with pytest.raises(SdpError, match="SRTP is mandatory"):
+            await bob.create_answer(offer.replace(b"UDP/TLS/RTP/SAVPF", b"RTP/AVP"))
+        answer = await MediaSession(LOOPBACK, ToneTrack(1.0)).create_answer(offer)
+        with pytest.raises(SdpError, match="SRTP is mandatory"):
+            await alice.set_answer(answer.replace(b"UDP/TLS/RTP/SAVPF", b"RTP/AVP"))
     finally:
         await alice.close()
         await bob.close()

@@ -14,6 +14,7 @@ from sipcore import (
 )
 from sipcore.auth import DigestClient, authorization
 from sipcore.flow import Flow
+from sipcore.push import PushNotice
 from tests.sipcore.proxy_helpers import (
     ALICE,
     ALICE_CONTACT,
@@ -22,6 +23,7 @@ from tests.sipcore.proxy_helpers import (
     BOB2_CONTACT,
     BOB_CONTACT,
     CAROL,
+    DOMAIN,
     ME,
     NOW,
     WEB,
@@ -421,3 +423,63 @@ def test_non_invite_requests_and_the_end_of_contexts() -> None:
     assert net.proxy.context_count == 0
     # a response for no transaction is dropped, not forwarded (RFC 6026)
     assert net.send(answer(forwarded, 200), BOB) == []
+
+
+# -- push (RFC 8599 §5.6) -------------------------------------------------------------------------
+
+
+def test_push_wakes_a_ua_and_the_invite_waits_for_its_registration() -> None:
+    notices: list[PushNotice] = []
+    net = Net(push_handler=notices.append, push_wait=20.0)
+    push = {"pn-provider": "fcm", "pn-prid": "dev-1"}
+    net.bind("bob", WEB_CONTACT, WEB, **push)
+    net.proxy.flow_closed(WEB, net.now)  # the app went to the background
+    assert net.proxy.bindings("bob", net.now) == []
+    invite = request("INVITE", call_id="pushed-1")
+    sent = net.send(invite, ALICE)
+    assert [m for m, _ in sent if isinstance(m, Request)] == []  # held, nothing forwarded
+    assert statuses(sent, ALICE) in ([], [100])
+    (notice,) = notices
+    assert notice.aor == "bob" and notice.call_id == "pushed-1"
+    assert notice.params.prid == "dev-1" and notice.caller == f"sip:alice@{DOMAIN}"
+    # the woken app registers again (on a new connection): 200, then the INVITE goes there
+    bob = Client("bob")
+    contact = f"<{BOB_CONTACT}>;pn-provider=fcm;pn-prid=dev-1"
+    req = bob.register([contact], expires=600)
+    (challenge,) = only(net.send(req, BOB), BOB)
+    assert isinstance(challenge, Response)
+    retry = bob.register([contact], expires=600)
+    header = bob.digest.respond(challenge, req)
+    assert header is not None
+    retry.headers.add(*header)
+    sent = net.send(retry, BOB)
+    assert statuses(sent, BOB) == [200]
+    (forwarded,) = requests_to(sent, BOB)
+    assert forwarded.method == "INVITE" and forwarded.call_id == "pushed-1"
+    assert str(forwarded.uri).startswith("sip:bob@192.0.2.20:40001")
+    assert net.proxy.push.waiting == 0
+    assert statuses(net.send(answer(forwarded, 200), BOB), ALICE) == [200]
+
+
+def test_pushed_invite_not_claimed_in_time_gets_480_and_cancel_487() -> None:
+    notices: list[PushNotice] = []
+    net = Net(push_handler=notices.append, push_wait=20.0)
+    net.bind("bob", WEB_CONTACT, WEB, **{"pn-provider": "apns", "pn-prid": "p"})
+    net.proxy.flow_closed(WEB, net.now)
+    net.send(request("INVITE", call_id="late"), ALICE)
+    assert net.proxy.get_timer() == NOW + 20.0
+    assert 480 in statuses(net.advance(NOW + 20.0), ALICE)
+    invite = request("INVITE", call_id="cancelled", from_tag="a2")
+    net.send(invite, ALICE)
+    cancel = Request("CANCEL", invite.uri, invite.headers.copy())
+    cancel.headers.set("CSeq", "1 CANCEL")
+    assert sorted(statuses(net.send(cancel, ALICE), ALICE)) == [200, 487]
+    assert len(notices) == 2 and net.proxy.push.waiting == 0
+    # without push parameters a closed flow leaves nothing to wake: 480 at once
+    net.bind("carol", "sip:carol@192.0.2.40:40002;transport=tcp", CAROL)
+    net.proxy.flow_closed(CAROL, net.now)
+    assert 480 in statuses(
+        net.send(request("INVITE", to="carol", uri=f"sip:carol@{DOMAIN}", call_id="c3"), ALICE),
+        ALICE,
+    )
+    assert len(notices) == 2

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sipcore import (
     NameAddr,
     Request,
+    Response,
 )
-from sipcore.auth import authorization
+from sipcore.auth import authorization, bearer_error
 from sipcore.headers import AuthHeader
 from sipcore.proxy import (
     AuthResult,
@@ -237,3 +238,34 @@ def test_remaining_is_not_pushed_up_by_float_error() -> None:
     now = 15845.03494819458  # (now + 600) - now == 600.0000000000018
     contact = NameAddr.parse(f"<{BOB_CONTACT}>")
     assert Binding("bob", contact, BOB, now + 600, "c", 1).remaining(now) == 600
+
+
+# -- Bearer tokens (RFC 8898) ---------------------------------------------------------------------
+
+
+def test_bearer_token_registers_and_refusals_say_why() -> None:
+    verdicts = {"tok-ok": "ok", "tok-old": "expired"}
+    reg = registrar(token_validator=lambda user, token: verdicts.get(token, "invalid"))
+
+    def attempt(token: str | None, user: str = "bob") -> Response:
+        headers = [("Contact", f"<{BOB_CONTACT}>")]
+        if token is not None:
+            headers.append(("Authorization", f"Bearer {token}"))
+        req = request(
+            "REGISTER", f"sip:{DOMAIN}", user=user, to=user, contact=None, headers=headers
+        )
+        return reg.register(req, BOB, NOW)
+
+    ok = attempt("tok-ok")
+    assert ok.status_code == 200 and len(ok.contacts) == 1
+    for token, kind in (("tok-old", "expired"), ("forged", "invalid")):
+        refused = attempt(token)
+        assert refused.status_code == 401
+        (challenge,) = refused.www_authenticate
+        assert challenge.scheme == "Bearer" and bearer_error(challenge) == kind
+    # no credentials: digest and Bearer are both offered
+    bare = attempt(None)
+    assert [c.scheme for c in bare.www_authenticate] == ["Digest", "Digest", "Bearer"]
+    assert "error" not in bare.www_authenticate[-1].params
+    # a user unknown to the digest table registers with a token alone
+    assert attempt("tok-ok", user="dave").status_code == 200

@@ -250,3 +250,50 @@ def test_new_nonce_after_server_restart_without_qop() -> None:
     assert answer is not None
     assert answer.authorization[0].params["nonce"] == "n2"
     assert reg.response(challenge(answer, nonce="n3", qop=""), 10.2) is None  # then no loop
+
+
+def test_bearer_challenge_answered_once_with_a_token() -> None:
+    """RFC 8898 §2.3: a REGISTER sent without a token is challenged; the retry carries it."""
+    tokens = iter([None, "tok-9"])
+    reg = Registration(RegistrationConfig(aor=AOR), token=lambda: next(tokens))
+    reg.set_flow("WSS", "h.invalid", None, CONTACT)
+    first = reg.register(0.0)
+    assert first.headers.get("Authorization") is None
+    challenge = build_response(
+        first, 401, to_tag="r", headers=[("WWW-Authenticate", 'Bearer realm="example.com"')]
+    )
+    retry = reg.response(challenge, 0.1)
+    assert retry is not None
+    assert retry.headers.get("Authorization") == "Bearer tok-9"
+    assert retry.cseq.number == first.cseq.number + 1
+    # the same challenge to the request that carried the token is a failure, not a loop
+    again = build_response(
+        retry, 401, to_tag="r", headers=[("WWW-Authenticate", 'Bearer realm="example.com"')]
+    )
+    assert reg.response(again, 0.2) is None
+    assert reg.state is RegState.TERMINATED
+    assert [e.kind for e in reg.events if isinstance(e, AuthenticationFailed)] == ["invalid"]
+
+
+def test_extra_headers_and_a_rotated_password() -> None:
+    from sipcore.auth import verify
+
+    reg = machine(headers=(("X-Account-Sid", "AC1"),))
+    first = reg.register(0.0)
+    assert first.headers.get("X-Account-Sid") == "AC1"
+    retry = reg.response(challenge(first, nonce="n1"), 0.1)
+    assert retry is not None and retry.headers.get("X-Account-Sid") == "AC1"
+    assert reg.response(challenge(retry, nonce="n2"), 0.2) is None  # rejected: no retry
+    assert "AuthenticationFailed" in kinds(reg) and reg.state is RegState.TERMINATED
+    # the secret was rotated: the next REGISTER carries no stale credentials, and the answer
+    # to the fresh challenge is computed with the new password
+    reg.set_password("rotated")
+    again = reg.register(1.0)
+    assert again.headers.get("Authorization") is None
+    answered = reg.response(challenge(again, nonce="n3"), 1.1)
+    assert answered is not None
+    (credentials,) = answered.authorization
+    assert verify(credentials, method="REGISTER", password="rotated", expected_realm="example.com")
+    assert not verify(
+        credentials, method="REGISTER", password="alicepw", expected_realm="example.com"
+    )

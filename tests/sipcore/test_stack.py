@@ -10,6 +10,7 @@ import pytest
 from sipcore import NameAddr, Response, SipUri, Via, build_request, generate_branch
 from sipcore.auth import make_challenge, verify
 from sipcore.flow import Flow
+from sipcore.message import Limits
 from sipcore.registration import Registered, RegistrationConfig, RegistrationTerminated
 from sipcore.stack import (
     Connected,
@@ -299,3 +300,53 @@ async def test_cancel_gets_487_with_the_tag_of_the_ringing() -> None:
         final = await asyncio.wait_for(handle.final, 5)
         assert final.status_code == 487
         assert final.to.tag == ringing_tags[0]
+
+
+async def test_listeners_apply_the_configured_limits() -> None:
+    # every listener, WS included, enforces StackConfig.limits (here: the message size)
+    from websockets.asyncio.client import connect as ws_connect
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.typing import Subprotocol
+
+    config = StackConfig(limits=Limits(max_message_size=1000))
+    async with SipStack(config) as server:
+        listener = await server.listen("WS")
+        host, port = listener.local
+        async with ws_connect(f"ws://{host}:{port}/", subprotocols=[Subprotocol("sip")]) as ws:
+            await ws.send("OPTIONS " + "x" * 1500)
+            with pytest.raises(ConnectionClosedError) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # too big
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["udp:sip.example.invalid:5060", "tcp:sip.example.invalid:5060", "wss://sip.example.invalid/"],
+)
+async def test_dns_failure_is_one_clear_error_per_attempt_with_backoff(target: str) -> None:
+    # RFC 6761 §6.4: .invalid never resolves (no network needed); every attempt fails once,
+    # saying which name, then waits its RFC 5626 §4.5 backoff: no busy loop
+    async with SipStack(FAST) as client:
+        account = client.account(
+            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"), target
+        )
+        started = client.now()
+        account.start()
+        for _ in range(200):  # resolving may be slow on a loaded machine: wait for 3 attempts
+            await asyncio.sleep(0.05)
+            if sum(type(e).__name__ == "ConnectFailed" for e in account.history) >= 3:
+                break
+        await account.stop()
+        elapsed = client.now() - started
+        kinds = [type(e).__name__ for e in account.history]
+        failures = [e for e in account.history if type(e).__name__ == "ConnectFailed"]
+        # each retry waits at least half the base delay: no more attempts than that allows
+        assert 3 <= len(failures) <= 1 + elapsed / (FAST.reconnect_base / 2)
+        assert kinds.count("Connecting") in (len(failures), len(failures) + 1)
+        assert "Connected" not in kinds and "RegistrationSent" not in kinds
+        for failure in failures:
+            assert "sip.example.invalid" in failure.reason
+            assert "resolve" in failure.reason or "Name or service not known" in failure.reason
+        delays = [e.delay for e in account.history if isinstance(e, Reconnecting)]
+        assert sum(delays[:-1]) <= elapsed  # the last one may still be running
+        assert all(d >= FAST.reconnect_base / 2 for d in delays)

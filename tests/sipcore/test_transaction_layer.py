@@ -18,6 +18,7 @@ from sipcore.events import (
     TransactionTimedOut,
 )
 from sipcore.flow import Flow
+from sipcore.message import Limits
 from sipcore.transaction_layer import TransactionLayer
 from tests.sipcore.helpers import TCP, UDP, advance, drain, request
 
@@ -176,6 +177,38 @@ class TestServerSide:
         assert [type(e) for e in drain(layer)] == [RequestReceived, RequestReceived, MessageDropped]
         (busy,) = sent(layer)
         assert parse_message(busy).status_code == 503  # type: ignore[union-attr]
+
+    def test_pending_transactions_per_peer(self) -> None:
+        # INVITEs from one peer that are never answered: the excess gets 503 with Retry-After
+        # (§21.5.4) and no transaction, while another peer is still served
+        layer = TransactionLayer(limits=Limits(max_transactions_per_peer=3))
+        flooder = Flow("UDP", ("198.51.100.9", 5060), ("192.0.2.1", 5060))
+        for i in range(5):
+            layer.receive(bytes(request("INVITE", call_id=f"f{i}", rport=True)), flooder, 0.0)
+        events = drain(layer)
+        assert [type(e) for e in events] == [RequestReceived] * 3 + [MessageDropped] * 2
+        assert layer.pending_count("198.51.100.9") == 3
+        assert layer.transaction_count == 3
+        answers = [parse_message(data) for data in sent(layer)]
+        busy = [m for m in answers if isinstance(m, Response) and m.status_code == 503]
+        assert [m.headers.get("Retry-After") for m in busy] == ["5", "5"]
+        dropped = [e for e in events if isinstance(e, MessageDropped)]
+        assert {e.reason for e in dropped} == {"too many pending transactions from this peer"}
+        # another peer is not limited by the flooder's count
+        layer.receive(bytes(request("OPTIONS", call_id="other")), UDP, 0.0)
+        assert [type(e) for e in drain(layer)] == [RequestReceived]
+        # a final answer frees the peer's slot at once (the transaction itself lives on in
+        # Completed for its ACK); so does the end of an unanswered transaction
+        first = events[0]
+        assert isinstance(first, RequestReceived)
+        layer.respond(first.transaction, 486, 0.1, to_tag="x")
+        assert layer.pending_count("198.51.100.9") == 2
+        layer.receive(bytes(request("INVITE", call_id="f9", rport=True)), flooder, 0.2)
+        assert [type(e) for e in drain(layer)] == [RequestReceived]
+        assert layer.pending_count("198.51.100.9") == 3
+        layer.transport_error(flooder, 0.3)
+        drain(layer)
+        assert layer.pending_count("198.51.100.9") == 0
 
 
 class TestClientSide:

@@ -4,7 +4,11 @@ of their callbacks."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from client.web import WebClient
@@ -82,3 +86,59 @@ async def wait_status(client: WebClient, status: str, timeout: float = 10) -> li
 
     await asyncio.wait_for(poll(), timeout)
     return seen
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class ClientProcess:
+    """A WebClient in another process (tests/client/web/client_peer.py); ``lines`` holds all
+    it printed so far."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[dict[str, Any]] = []
+
+    @classmethod
+    async def start(cls, directory: Path, info: dict[str, Any]) -> ClientProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.client.web.client_peer",
+            str(directory),
+            json.dumps(info),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    async def until(self, timeout: float = 20.0, **fields: Any) -> dict[str, Any]:
+        """Read printed lines until one has all of ``fields``; that line."""
+        assert self.process.stdout is not None
+
+        async def find() -> dict[str, Any]:
+            assert self.process.stdout is not None
+            while True:
+                raw = await self.process.stdout.readline()
+                assert raw, f"the process ended (waiting for {fields}); printed {self.lines}"
+                line: dict[str, Any] = json.loads(raw)
+                self.lines.append(line)
+                if all(line.get(key) == value for key, value in fields.items()):
+                    return line
+
+        return await asyncio.wait_for(find(), timeout)
+
+    def seen(self, event: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line["event"] == event]
+
+    async def command(self, text: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(text.encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()

@@ -43,3 +43,28 @@ def test_records_reach_the_callback_redacted_and_it_can_be_replaced() -> None:
         registerLoggerCallback(None)
     logging.getLogger("sipcore").error("after")
     assert other == ["boom"]
+
+
+def test_levels_are_given_back_when_the_callback_goes() -> None:
+    loggers = [logging.getLogger(name) for name in ("sipcore", "media", "client")]
+    before = [logger.level for logger in loggers]
+    logging.getLogger("media").setLevel(logging.ERROR)
+    try:
+        registerLoggerCallback(lambda kind, message, args: None, logging.INFO)
+        assert [logger.getEffectiveLevel() <= logging.INFO for logger in loggers] == [True] * 3
+        assert logging.getLogger("media").level == logging.INFO
+        # replaced by a callback at a lower level: lowered from the original levels again
+        registerLoggerCallback(lambda kind, message, args: None, logging.DEBUG)
+        assert logging.getLogger("media").level == logging.DEBUG
+        registerLoggerCallback(None)
+        assert logging.getLogger("media").level == logging.ERROR
+        assert [logger.level for logger in loggers[::2]] == before[::2]
+        # a logger already verbose enough is left alone and kept as it was
+        logging.getLogger("media").setLevel(logging.DEBUG)
+        registerLoggerCallback(lambda kind, message, args: None, logging.WARNING)
+        registerLoggerCallback(None)
+        assert logging.getLogger("media").level == logging.DEBUG
+    finally:
+        registerLoggerCallback(None)
+        for logger, level in zip(loggers, before, strict=True):
+            logger.setLevel(level)

@@ -8,7 +8,13 @@ import pytest
 import sipcore.transport
 from sipcore.flow import Flow
 from sipcore.transport import Receiver, Transport, client_ssl_context, server_ssl_context
-from sipcore.transport.base import address, deliver, next_connection_id, normalize_host
+from sipcore.transport.base import (
+    RateLimitedLog,
+    address,
+    deliver,
+    next_connection_id,
+    normalize_host,
+)
 from tests.sipcore.transport.helpers import Pki, Recorder
 
 
@@ -81,3 +87,29 @@ def test_deliver_logs_receiver_errors(caplog: pytest.LogCaptureFixture) -> None:
     assert isinstance(error, RuntimeError)
     assert "broken failed on tcp:127.0.0.1:5060#3" in caplog.text
     assert deliver(lambda flow: None, flow) is None
+
+
+def test_rate_limited_log_once_per_key_and_interval(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    log = RateLimitedLog(logging.getLogger("test.ratelimit"), interval=10.0, clock=lambda: now[0])
+    caplog.set_level(logging.INFO, "test.ratelimit")
+    results = [log("peer-a", logging.INFO, "refused %s", "a") for _ in range(1000)]
+    assert results == [True] + [False] * 999
+    assert log("peer-b", logging.INFO, "refused %s", "b")  # another key is logged at once
+    now[0] = 9.9
+    assert not log("peer-a", logging.INFO, "refused %s", "a")
+    now[0] = 10.0
+    assert log("peer-a", logging.INFO, "refused %s", "a")
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused a",
+        "refused b",
+        "refused a (1000 more like it not logged in the last 10 s)",
+    ]
+
+
+def test_rate_limited_log_forgets_the_oldest_keys() -> None:
+    log = RateLimitedLog(logging.getLogger("test.ratelimit"), clock=lambda: 0.0)
+    for key in range(RateLimitedLog.MAX_KEYS + 10):
+        log(key, logging.DEBUG, "x")
+    assert len(log._last) == RateLimitedLog.MAX_KEYS
+    assert log(0, logging.DEBUG, "x")  # forgotten, so logged again

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -9,6 +10,7 @@ import pytest
 
 from sipcore.errors import ParseError, TransportError
 from sipcore.flow import Flow
+from sipcore.message import Limits
 from sipcore.transport import StreamTransport, client_ssl_context, server_ssl_context
 from tests.sipcore.transport.helpers import Pki, Recorder, options, other_tasks
 
@@ -287,3 +289,71 @@ async def test_listen_failure(server: tuple[StreamTransport, Recorder]) -> None:
     listener, _ = server
     with pytest.raises(TransportError, match="cannot listen on TCP"):
         await StreamTransport.listen(Recorder(), *listener.local)
+
+
+async def test_slow_loris_peer_is_closed() -> None:
+    # one octet at a time, never finishing the message: closed after incomplete_timeout, however
+    # steadily octets keep coming
+    rec = Recorder()
+    limits = Limits(incomplete_timeout=0.3)
+    async with await StreamTransport.listen(rec, limits=limits) as listener:
+        reader, writer = await asyncio.open_connection(*listener.local)
+        message = options(1)
+        sent = 0
+        with contextlib.suppress(ConnectionError):
+            while not rec.closed and sent < len(message) - 1:
+                writer.write(message[sent : sent + 1])
+                await writer.drain()
+                sent += 1
+                await asyncio.sleep(0.02)
+        await rec.until(lambda: len(rec.closed) == 1)
+        assert rec.messages == []
+        error = rec.closed[0][1]
+        assert isinstance(error, TransportError)
+        assert "message incomplete after 0.3 s" in str(error)
+        assert 0 < sent < len(message) - 1  # closed before the peer got to the end
+        with contextlib.suppress(ConnectionError):
+            assert await asyncio.wait_for(reader.read(), 2) == b""
+        writer.close()
+
+
+async def test_incomplete_deadline_is_per_message() -> None:
+    # the buffer is never empty for longer than the deadline (each write ends one message and
+    # starts the next), but every message completes in time: the connection stays open
+    rec = Recorder()
+    async with await StreamTransport.listen(rec, limits=Limits(incomplete_timeout=0.3)) as lis:
+        _, writer = await asyncio.open_connection(*lis.local)
+        messages = [options(n) for n in range(1, 8)]
+        writer.write(messages[0][:20])
+        for n in range(1, 7):
+            await asyncio.sleep(0.15)
+            writer.write(messages[n - 1][20:] + messages[n][:20])
+            await rec.until(lambda n=n: len(rec.messages) == n)
+        writer.write(messages[6][20:])
+        await rec.until(lambda: len(rec.messages) == 7)
+        assert rec.payloads == messages
+        await asyncio.sleep(0.4)  # idle between messages is not an incomplete message
+        assert rec.closed == []
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_connections_per_address() -> None:
+    rec = Recorder()
+    limits = Limits(max_connections_per_address=2)
+    async with await StreamTransport.listen(rec, limits=limits) as listener:
+        w = [(await asyncio.open_connection(*listener.local))[1] for _ in range(2)]
+        await rec.until(lambda: len(rec.opened) == 2)
+        r3, w3 = await asyncio.open_connection(*listener.local)
+        assert await asyncio.wait_for(r3.read(), 2) == b""  # refused: closed at once
+        # another address of the loopback range is not affected
+        _, w4 = await asyncio.open_connection(*listener.local, local_addr=("127.0.0.2", 0))
+        await rec.until(lambda: len(rec.opened) == 3)
+        assert rec.opened[-1].remote[0] == "127.0.0.2"
+        # a closed connection frees its slot
+        w[0].close()
+        await rec.until(lambda: len(rec.closed) == 1)
+        _, w5 = await asyncio.open_connection(*listener.local)
+        await rec.until(lambda: len(rec.opened) == 4)
+        for writer in (*w, w3, w4, w5):
+            writer.close()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -278,3 +279,108 @@ def test_wire_log_shows_frames_by_type_and_size_and_masks_credential_headers() -
     assert logged("< %s: %s", "Set-Cookie", "sid=1") == "< Set-Cookie: ***"
     assert logged("> %s: %s", "Host", "example.com") == "> Host: example.com"
     assert logged("= connection is %s", "OPEN") == "= connection is OPEN"
+
+
+_UPGRADE = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Protocol: sip\r\n\r\n"
+)
+
+
+def _masked_text_frame(payload: bytes) -> bytes:
+    """A client text frame (RFC 6455 §5.2) with a zero mask, for payloads under 126 octets."""
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+async def _closed_by_peer(reader: asyncio.StreamReader) -> bool:
+    """True when the server ended the connection (EOF or reset) within the wait."""
+    try:
+        async with asyncio.timeout(2):
+            while await reader.read(4096):
+                pass
+    except ConnectionError:
+        pass
+    return True
+
+
+async def test_slow_loris_handshake_is_closed() -> None:
+    rec = Recorder()
+    limits = Limits(incomplete_timeout=0.3)
+    async with await WebSocketTransport.listen(rec, limits=limits) as listener:
+        reader, writer = await asyncio.open_connection(*listener.local)
+        sent = 0
+        try:
+            while sent < len(_UPGRADE) - 1 and not reader.at_eof():
+                writer.write(_UPGRADE[sent : sent + 1])
+                await writer.drain()
+                sent += 1
+                await asyncio.sleep(0.02)
+        except ConnectionError:
+            pass
+        assert await _closed_by_peer(reader)
+        assert sent < len(_UPGRADE) - 1  # closed before the handshake could end
+        assert rec.opened == []
+        writer.close()
+
+
+@pytest.mark.parametrize("fragmented", [False, True])
+async def test_unfinished_message_is_closed(fragmented: bool) -> None:
+    # after the handshake: a frame that never ends, or a fragmented message whose fragments
+    # keep coming but never finish it
+    rec = Recorder()
+    limits = Limits(incomplete_timeout=0.3)
+    async with await WebSocketTransport.listen(rec, limits=limits, ping_interval=None) as listener:
+        reader, writer = await asyncio.open_connection(*listener.local)
+        writer.write(_UPGRADE)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+        assert head.startswith(b"HTTP/1.1 101")
+        await rec.until(lambda: len(rec.opened) == 1)
+        writer.write(_masked_text_frame(options(1)[:100]))  # a whole message goes through
+        await rec.until(lambda: len(rec.messages) == 1)
+        message = options(2)
+        if fragmented:
+            first = bytes([0x01, 0x80 | 10]) + b"\0\0\0\0" + message[:10]  # text, FIN unset
+            writer.write(first)
+            chunks = [bytes([0x00, 0x81]) + b"\0\0\0\0" + message[i : i + 1] for i in range(10, 60)]
+        else:
+            frame = _masked_text_frame(message[:100])
+            chunks = [frame[i : i + 1] for i in range(len(frame) - 1)]
+        sent = 0
+        with contextlib.suppress(ConnectionError):
+            for chunk in chunks:
+                if rec.closed:
+                    break
+                writer.write(chunk)
+                await writer.drain()
+                sent += 1
+                await asyncio.sleep(0.02)
+        await rec.until(lambda: len(rec.closed) == 1)
+        assert sent < len(chunks)
+        assert len(rec.messages) == 1
+        writer.close()
+
+
+async def test_connections_per_address() -> None:
+    srv = Recorder()
+    limits = Limits(max_connections_per_address=2)
+    async with (
+        await WebSocketTransport.listen(srv, limits=limits) as listener,
+        WebSocketTransport.client(Recorder()) as client,
+    ):
+        first = await client.connect(url(listener))
+        await client.connect(url(listener))
+        await srv.until(lambda: len(srv.opened) == 2)
+        with pytest.raises(TransportError, match="rejected: HTTP 503"):
+            await client.connect(url(listener))
+        # another loopback address is served meanwhile
+        host, port = listener.local
+        async with ws_connect(
+            f"ws://{host}:{port}/", subprotocols=[SIP_SUBPROTOCOL], local_addr=("127.0.0.2", 0)
+        ):
+            await srv.until(lambda: len(srv.opened) == 3)
+        client.close_flow(first)
+        await srv.until(lambda: len(srv.closed) == 2)
+        await client.connect(url(listener))
+        await srv.until(lambda: len(srv.opened) == 4)
