@@ -45,7 +45,7 @@ from .dtmf import DtmfPacket, DtmfReceiver, DtmfSender, digit_to_event
 from .jitter import JitterBuffer, JitterConfig
 from .offer_answer import NegotiatedAudio
 from .rtcp_session import RtcpSession, next_interval
-from .rtp import pack_rtp_header, peek_rtp
+from .rtp import pack_rtp_header, payload_end, peek_rtp
 from .srtp_link import SrtpLink
 from .stats import CODEC_IMPAIRMENTS, CallStats, ReceptionStats, e_model_mos
 
@@ -269,6 +269,8 @@ class AudioStream:
     def _set_audio(self, audio: NegotiatedAudio) -> None:
         self.audio = audio
         codec = audio.codec
+        if hasattr(self, "_encoder"):
+            self._close_codecs()
         self._encoder = make_encoder(codec.name, codec.clock_rate, codec.channels or 1)
         self._decoder = make_decoder(codec.name, codec.clock_rate, codec.channels or 1)
         self._payload_type = codec.payload_type
@@ -311,6 +313,13 @@ class AudioStream:
         else:
             self._pull = source
 
+    def _close_codecs(self) -> None:
+        """Free the native state of the codecs that hold one (Opus)."""
+        for codec in (self._encoder, self._decoder):
+            close = getattr(codec, "close", None)
+            if close is not None:
+                close()
+
     # -- life cycle ------------------------------------------------------------------------------
     def start(self, dtls: Any, *, sender: Any = None, receiver: Any = None) -> None:
         """Take over the SRTP path of a connected aiortc DTLS transport and join the clock;
@@ -340,13 +349,15 @@ class AudioStream:
         if self._dtmf is not None:
             self._dtmf.finish(DtmfUnavailable("the stream was closed"))
             self._dtmf = None
+        self._close_codecs()
 
     # -- receive (called from the datagram callback) ---------------------------------------------
     def _on_rtp(self, packet: bytes) -> None:
         header = peek_rtp(packet)
         if header is None:
             return
-        payload_type, sequence, timestamp, ssrc, marker, start, end = header
+        payload_type, sequence, timestamp, ssrc, marker, start = header
+        end = payload_end(packet)
         now = self.engine.loop.time()
         self.last_rtp_at = now
         self.rtp_packets_received += 1
@@ -402,7 +413,12 @@ class AudioStream:
                 if sink is not None:
                     sink(self._decoder.conceal(), self._decoder.sample_rate)
             elif sink is not None:
-                sink(self._decoder.decode(frame.payload), self._decoder.sample_rate)
+                try:
+                    pcm = self._decoder.decode(frame.payload)
+                except ValueError:  # a payload the codec rejects is a lost frame
+                    self.frames_concealed += 1
+                    pcm = self._decoder.conceal()
+                sink(pcm, self._decoder.sample_rate)
         if t >= self._rtcp_due:
             self._rtcp_due = t + next_interval(self.config.rtcp_interval, self._rng)
             link.send_rtcp(self.rtcp.build(t, time.time(), self.audio.clock_rate))

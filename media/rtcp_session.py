@@ -18,6 +18,7 @@ from .rtp import (
     Bye,
     ReceiverReport,
     ReportBlock,
+    RtcpPacket,
     SenderReport,
     SourceDescription,
     middle_32,
@@ -134,7 +135,7 @@ class RtcpSession:
         else:
             report = ReceiverReport(ssrc=self.ssrc, reports=blocks)
         self._sent_since_report = False
-        packets: list[SenderReport | ReceiverReport | SourceDescription | Bye] = [
+        packets: list[RtcpPacket] = [
             report,
             SourceDescription(chunks=[(self.ssrc, [(CNAME, self.cname)])]),
         ]
