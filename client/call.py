@@ -31,7 +31,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 
 from media.dtmf import DIGITS, info_body, parse_info
-from media.dtmf_rtp import DtmfUnavailable
+from media.engine import DtmfUnavailable
 from media.mute import MuteGate
 from media.offer_answer import holds, ice_ufrag
 from media.session import MediaSession
@@ -449,11 +449,15 @@ class Call:
         gate.muted = self._muted
         media = MediaSession(self.phone.config.media, gate)
         media.on_frame = self._frame
+        media.wants_frames = self._wants_frames
         media.on_dtmf = self._rtp_digit
         return media
 
     def _rtp_digit(self, digit: str) -> None:
         self._publish(DtmfReceived(call=self, digit=digit, method="rfc4733"))
+
+    def _wants_frames(self) -> bool:
+        return self.on_audio is not None or self._audio.active
 
     def _frame(self, frame: AudioFrame) -> None:
         if self.on_audio is not None:

@@ -65,6 +65,11 @@ class EventHub(Generic[E]):
         self._subscriptions: list[Subscription[E]] = []
         self._tasks: set[asyncio.Task[object]] = set()
 
+    @property
+    def active(self) -> bool:
+        """Whether anybody listens or reads."""
+        return bool(self.listeners or self._subscriptions)
+
     def subscribe(self, until: asyncio.Event | None = None) -> Subscription[E]:
         return Subscription(self, until, self.maxsize)
 

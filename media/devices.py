@@ -85,7 +85,8 @@ class MicrophoneTrack(PcmSourceTrack):
     ) -> None:
         super().__init__(max_queued=max_queued)
         sd = _sounddevice()
-        self.sample_rate = sample_rate
+        self.capture_rate = sample_rate
+        """Rate of the device capture (Hz); the track gives 48 kHz (``sample_rate``)."""
         self.overruns = 0
         """Captured blocks dropped because the queue was full."""
         self._event_loop = asyncio.get_running_loop()
@@ -98,7 +99,7 @@ class MicrophoneTrack(PcmSourceTrack):
 
     def _push(self, pcm: bytes) -> None:
         try:
-            self.write_nowait(pcm, self.sample_rate)
+            self.write_nowait(pcm, self.capture_rate)
         except asyncio.QueueFull:
             self.overruns += 1
         except MediaStreamError:  # stopped meanwhile

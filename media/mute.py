@@ -7,6 +7,8 @@ from __future__ import annotations
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
+from .tracks import TrackPcm
+
 __all__ = ["MuteGate"]
 
 
@@ -22,19 +24,42 @@ class MuteGate(MediaStreamTrack):
 
     def __init__(self, source: MediaStreamTrack) -> None:
         super().__init__()
+        self._reader: TrackPcm | None = None
         self.source = source
         self.muted = False
 
     @property
+    def source(self) -> MediaStreamTrack:
+        return self._source
+
+    @source.setter
+    def source(self, source: MediaStreamTrack) -> None:
+        self._source = source
+        if self._reader is not None:
+            self._reader.close()
+        # a track without next_pcm (not one of media.tracks) is read by a task
+        has_pcm = callable(getattr(source, "next_pcm", None)) and hasattr(source, "sample_rate")
+        self._reader = None if has_pcm else TrackPcm(source)
+
+    @property
     def sample_rate(self) -> int:
         """Rate of the source's PCM, for :mod:`media.engine` (Hz)."""
-        return int(getattr(self.source, "sample_rate", 48000))
+        if self._reader is not None:
+            return self._reader.sample_rate
+        return int(self._source.sample_rate)  # type: ignore[attr-defined]
 
     def next_pcm(self) -> bytes:
         """The source's next 20 ms of PCM (:mod:`media.engine`), zeros of the same length
-        while muted; the source must have ``next_pcm`` (every :mod:`media.tracks` source)."""
-        pcm: bytes = self.source.next_pcm()  # type: ignore[attr-defined]
+        while muted."""
+        source = self._reader if self._reader is not None else self._source
+        pcm: bytes = source.next_pcm()  # type: ignore[union-attr]
         return bytes(len(pcm)) if self.muted else pcm
+
+    def stop(self) -> None:
+        """End the gate (its source stays live)."""
+        if self._reader is not None:
+            self._reader.close()
+        super().stop()
 
     async def recv(self) -> AudioFrame:
         while True:

@@ -13,6 +13,10 @@ Relay-only ICE: ``ice_transport_policy="relay"`` in :class:`MediaConfig` goes to
 ``RTCConfiguration.iceTransportPolicy``, which aioice's ``Connection`` applies: it gathers
 no host or server-reflexive candidate and pairs only its relayed ones.
 
+The audio itself runs through :mod:`media.engine` (our RTP/SRTP path, one pacing clock for
+every call of the event loop): aiortc keeps SDP, ICE and the DTLS handshake, its transceiver
+has no track, and its RTCRtpSender/Receiver loops are stopped once they start.
+
 Sources and sinks of audio are in :mod:`media.tracks`; ``ToneTrack`` is re-exported here.
 """
 
@@ -40,12 +44,10 @@ from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 
 from .call_media import CallMedia
-from .dtmf_rtp import DtmfUnavailable
-from .engine import AudioStream
-from .engine import DtmfUnavailable as EngineDtmfUnavailable
+from .engine import AudioStream, DtmfUnavailable, PcmSource
 from .offer_answer import NegotiatedAudio, require_srtp
 from .stats import CallStats
-from .tracks import ToneTrack, _pcm_frame, audio_frames
+from .tracks import ToneTrack, TrackPcm, _pcm_frame
 
 __all__ = ["MediaConfig", "MediaSession", "ToneTrack", "host_addresses"]
 
@@ -93,16 +95,11 @@ class MediaConfig:
     """Offer RFC 4733 telephone-event (8000 Hz, and 48000 Hz beside Opus)."""
     codecs: tuple[str, ...] = ("opus", "G722", "PCMU", "PCMA")
     """Audio codecs offered and accepted, most preferred first (names as in SDP rtpmap,
-    case-insensitive); aiortc has Opus, G.722, PCMU and PCMA."""
+    case-insensitive): Opus, G.722, PCMU and PCMA (:mod:`media.codecs`)."""
     ice_transport_policy: Literal["all", "relay"] = "all"
     """"relay" gathers, offers and uses only TURN relayed candidates, so no host or
     server-reflexive address is revealed (RFC 9429 §4.1.1); needs a TURN server in
     ``ice_servers``, and never falls back to host candidates."""
-    audio_engine: bool = False
-    """Run the audio through :mod:`media.engine` (our RTP/SRTP path, one pacing clock for
-    all calls) instead of aiortc's RTCRtpSender/Receiver pipeline; needs an engine codec
-    for the negotiated format and a source with ``next_pcm`` (every :mod:`media.tracks`
-    source and :class:`media.mute.MuteGate` over one)."""
 
     def __post_init__(self) -> None:
         codec_preferences(self.codecs)  # every name must be a codec aiortc has
@@ -130,20 +127,23 @@ def codec_preferences(names: tuple[str, ...]) -> list[RTCRtpCodecCapability]:
 
 
 class MediaSession:
-    """The media of one call: an RTCPeerConnection with one audio transceiver."""
+    """The media of one call: an RTCPeerConnection with one audio transceiver (SDP, ICE and
+    DTLS) and an engine stream (:class:`media.engine.AudioStream`) carrying the audio."""
 
     def __init__(self, config: MediaConfig | None = None, source: MediaStreamTrack | None = None):
         self.config = config or MediaConfig()
-        self.source = source or ToneTrack(0.0)
-        self._reader: asyncio.Task[None] | None = None
-        self._frames = 0
-        self.on_frame: Callable[[AudioFrame], None] | None = None
+        self.source: MediaStreamTrack = source or ToneTrack(0.0)
+        self._pull = _pcm_source(self.source)
+        self._on_frame: Callable[[AudioFrame], None] | None = None
+        self.wants_frames: Callable[[], bool] | None = None
+        """When set, received frames are built for :attr:`on_frame` only while it returns
+        true (the audio is decoded all the same, so the decoder state stays continuous)."""
         self.gathering_fell_back = False
         self._negotiated = False  # a description was made: no more fresh starts
         self.call_media = CallMedia(self.config.telephone_event)
-        """DTMF over RTP, inbound activity clock and statistics (:mod:`media.call_media`)."""
+        """telephone-event in the SDP, the negotiated formats and the received digits."""
         self.stream: AudioStream | None = None
-        """The engine stream of the audio (``audio_engine`` only), once negotiated."""
+        """The engine stream of the audio, once negotiated."""
         self.pc = self._peer_connection(self.config.ice_servers)
 
     def _peer_connection(self, ice_servers: tuple[RTCIceServer, ...]) -> RTCPeerConnection:
@@ -151,18 +151,9 @@ class MediaSession:
         pc = RTCPeerConnection(
             RTCConfiguration(iceServers=list(ice_servers), iceTransportPolicy=policy)
         )
-        if self.config.audio_engine:
-            # no track for aiortc: the engine sends; aiortc would stop a track it was given
-            self.transceiver = pc.addTransceiver("audio", direction="sendrecv")
-        else:
-            self.transceiver = pc.addTransceiver(self.source, direction="sendrecv")
+        # no track for aiortc: the engine sends (aiortc would also stop a track it was given)
+        self.transceiver = pc.addTransceiver("audio", direction="sendrecv")
         self.transceiver.setCodecPreferences(codec_preferences(self.config.codecs))
-
-        @pc.on("track")
-        def _on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio" and self._reader is None:
-                self._reader = asyncio.ensure_future(self._read(track))
-
         return pc
 
     # -- offer/answer (RFC 3264) -----------------------------------------------------------------
@@ -177,7 +168,7 @@ class MediaSession:
     async def set_answer(self, answer: bytes) -> None:
         require_srtp(answer)
         await self.pc.setRemoteDescription(RTCSessionDescription(answer.decode(), "answer"))
-        self._negotiated_audio(self.call_media.negotiated(self.transceiver, remote=answer))
+        self._negotiated_audio(self.call_media.negotiated(answer))
 
     async def reoffer(self, direction: str = "sendrecv") -> bytes:
         """A new offer in the established session with our audio ``direction`` (RFC 3264 §8.4:
@@ -219,19 +210,19 @@ class MediaSession:
         self._negotiated = True
         local = self.call_media.local_description(pc.localDescription.sdp, offer)
         if offer is not None:
-            self._negotiated_audio(self.call_media.negotiated(self.transceiver, remote=offer))
+            self._negotiated_audio(self.call_media.negotiated(offer))
         return local
 
-    # -- the engine path (``audio_engine``) ----------------------------------------------------
+    # -- the engine stream -----------------------------------------------------------------------
     def _negotiated_audio(self, audio: NegotiatedAudio | None) -> None:
-        if not self.config.audio_engine or audio is None:
+        if audio is None:
             return
         if self.stream is None:
             sender = self.transceiver.sender
             self.stream = AudioStream(
                 audio,
-                source=self.source,  # type: ignore[arg-type]
-                on_pcm=self._pcm,
+                source=self._pull,
+                on_pcm=self._pcm if self._on_frame is not None else None,
                 on_dtmf=self.call_media._digit,
                 ssrc=sender._ssrc,
                 cname=str(getattr(self.pc, "_RTCPeerConnection__cname", "")),
@@ -243,6 +234,7 @@ class MediaSession:
                 dtls.on("statechange", self._start_stream)
         else:
             self.stream.update(audio)
+        # RFC 3264 §6.1: recvonly and inactive send nothing
         self.stream.sending = self.direction in ("sendrecv", "sendonly")
 
     def _start_stream(self) -> None:
@@ -251,41 +243,47 @@ class MediaSession:
         if stream is not None and not stream.started and dtls.state == "connected":
             stream.start(dtls, sender=self.transceiver.sender, receiver=self.transceiver.receiver)
 
+    @property
+    def on_frame(self) -> Callable[[AudioFrame], None] | None:
+        """Gets each received frame (decoded or concealed; mono s16 at the codec's rate)."""
+        return self._on_frame
+
+    @on_frame.setter
+    def on_frame(self, callback: Callable[[AudioFrame], None] | None) -> None:
+        self._on_frame = callback
+        if self.stream is not None:
+            self.stream.on_pcm = self._pcm if callback is not None else None
+
     def _pcm(self, pcm: bytes, rate: int) -> None:
-        if self.on_frame is not None:
-            frame = _pcm_frame(pcm, rate=rate)
-            frame.pts = self.frames_received * (rate // 50)
-            frame.time_base = fractions.Fraction(1, rate)
-            self.on_frame(frame)
+        callback = self._on_frame
+        if callback is None or (self.wants_frames is not None and not self.wants_frames()):
+            return
+        frame = _pcm_frame(pcm, rate=rate)
+        frame.pts = self.frames_received * (rate // 50)
+        frame.time_base = fractions.Fraction(1, rate)
+        callback(frame)
 
     # -- audio ---------------------------------------------------------------------------------
     def set_source(self, track: MediaStreamTrack) -> None:
-        """Send ``track`` from now on, in place of the current source, without renegotiation
-        (``RTCRtpSender.replaceTrack``). The old source is not stopped."""
-        if self.stream is not None:
-            self.stream.source = track  # type: ignore[assignment]
-        elif not self.config.audio_engine:
-            self.transceiver.sender.replaceTrack(track)
+        """Send ``track`` from now on, in place of the current source, without renegotiation.
+        The old source is not stopped."""
+        if isinstance(self._pull, TrackPcm):
+            self._pull.close()
         self.source = track
+        self._pull = _pcm_source(track)
+        if self.stream is not None:
+            self.stream.source = self._pull
 
     @property
     def connection_state(self) -> str:
         return str(self.pc.connectionState)
 
-    async def _read(self, track: MediaStreamTrack) -> None:
-        if self.config.audio_engine:
-            return  # the engine plays the audio out
-        async for frame in audio_frames(track):
-            self._frames += 1
-            if self.on_frame is not None:
-                self.on_frame(frame)
-
     @property
     def frames_received(self) -> int:
-        """Audio frames played out (decoded) so far."""
-        return self.stream.frames_played if self.stream is not None else self._frames
+        """Audio frames played out (decoded or concealed) so far."""
+        return self.stream.frames_played if self.stream is not None else 0
 
-    # -- DTMF (RFC 4733), activity and statistics: see media.call_media -----------------------
+    # -- DTMF (RFC 4733), activity and statistics -----------------------------------------------
     @property
     def on_dtmf(self) -> Callable[[str], None] | None:
         """Called with each digit received by RFC 4733, once per digit."""
@@ -302,44 +300,42 @@ class MediaSession:
     async def send_dtmf(
         self, digits: str, *, duration_ms: int = 100, gap_ms: int = 70, volume: int = 10
     ) -> None:
-        """Send ``digits`` (``0-9 * # A-D``) as RFC 4733 events on the audio stream."""
-        if self.config.audio_engine:
-            if self.stream is None:
-                raise DtmfUnavailable("the audio stream has not started")
-            try:
-                await self.stream.send_dtmf(
-                    digits, duration_ms=duration_ms, gap_ms=gap_ms, volume=volume
-                )
-            except EngineDtmfUnavailable as exc:
-                raise DtmfUnavailable(str(exc)) from exc
-            return
-        await self.call_media.send_dtmf(
-            digits, duration_ms=duration_ms, gap_ms=gap_ms, volume=volume
-        )
+        """Send ``digits`` (``0-9 * # A-D``) as RFC 4733 events on the audio stream
+        (:meth:`media.engine.AudioStream.send_dtmf`); :class:`media.engine.DtmfUnavailable`
+        before negotiation."""
+        if self.stream is None:
+            raise DtmfUnavailable("the audio stream has not been negotiated")
+        await self.stream.send_dtmf(digits, duration_ms=duration_ms, gap_ms=gap_ms, volume=volume)
 
     @property
     def last_rtp_at(self) -> float | None:
         """Event-loop time of the last inbound RTP packet (any payload type), or None."""
-        if self.stream is not None:
-            return self.stream.last_rtp_at
-        return self.call_media.last_rtp_at
+        return self.stream.last_rtp_at if self.stream is not None else None
 
     @property
     def rtp_packets_received(self) -> int:
         """Inbound RTP packets so far, any payload type."""
-        if self.stream is not None:
-            return self.stream.rtp_packets_received
-        return self.call_media.rtp_packets_received
+        return self.stream.rtp_packets_received if self.stream is not None else 0
 
     async def stats(self) -> CallStats:
         """Statistics of the audio stream now (:class:`media.stats.CallStats`)."""
         if self.stream is not None:
             return self.stream.stats()
-        return await self.call_media.stats(self.transceiver)
+        return CallStats.empty()
 
     async def close(self) -> None:
+        """End the stream and the peer connection, and stop the source (as aiortc stops the
+        track of a sender; :class:`media.mute.MuteGate` leaves its own source live)."""
         if self.stream is not None:
             self.stream.close()
-        if self._reader is not None:
-            self._reader.cancel()
+        if isinstance(self._pull, TrackPcm):
+            self._pull.close()
+        self.source.stop()
         await self.pc.close()
+
+
+def _pcm_source(track: MediaStreamTrack) -> PcmSource:
+    """``track`` itself when it gives PCM synchronously, else a reader of its frames."""
+    if callable(getattr(track, "next_pcm", None)) and hasattr(track, "sample_rate"):
+        return track  # type: ignore[return-value]
+    return TrackPcm(track)

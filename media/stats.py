@@ -24,12 +24,13 @@ Codec values (Ie, Bpl), from ITU-T G.113 Appendix I where it has them:
   here it is taken as transparent, Ie 0, and its loss robustness as that of G.711 (25.1 with
   concealment, 4.3 without). This under-rates G.722 (the narrowband scale cannot show the
   wideband gain) and is a stated assumption, not a G.113 value.
-- Opus: not in G.113. At aiortc's bit rate (fullband, tens of kbit/s) its coding distortion is
+- Opus: not in G.113. At our bit rate (fullband, 32 kbit/s) its coding distortion is
   below what the narrowband scale can show, so Ie 0; Bpl 25.1 with concealment (Opus' own PLC
   is at least as good as G.711 Appendix I, so this is conservative), 4.3 without.
 
-aiortc decodes without concealment (a lost packet is a gap in the decoded audio), so
-:func:`call_mos` rates what a MediaSession hears with the ``-noplc`` values.
+The engine conceals lost frames (G.711 Appendix I style for G.711 and G.722, libopus PLC for
+Opus), so :mod:`media.engine` rates what a call hears with the values with concealment; the
+``-noplc`` values stay for receivers without it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ __all__ = [
     "CallStats",
     "CodecImpairment",
     "ReceptionStats",
-    "call_mos",
     "delay_impairment",
     "e_model_mos",
     "e_model_r",
@@ -307,25 +307,35 @@ class CallStats:
     rtt_ms: float | None
     """Round-trip time from RTCP (RFC 3550 §6.4.1 LSR/DLSR), None until measured."""
     jitter_buffer_delay_ms: float | None
-    """Always None: aiortc's jitter buffer does not measure its delay."""
+    """Audio held in the receive jitter buffer (:attr:`media.jitter.JitterBuffer.delay`),
+    None before negotiation."""
     concealed_frames: int | None
-    """Always None: aiortc does no loss concealment, so there is nothing to count."""
+    """Frames played out as loss concealment (lost or late packets), None before
+    negotiation."""
     no_packet_time: float | None
     """Seconds since the last inbound RTP packet, None before the first."""
     mos: float | None
-    """E-model MOS of what we hear (:func:`call_mos`), None before negotiation."""
+    """E-model MOS of what we hear, None before negotiation."""
 
-
-PACKETISATION_MS = 20.0  # aiortc sends 20 ms audio frames
-PLAYOUT_DELAY_MS = 60.0  # aiortc's audio JitterBuffer(prefetch=4) holds 3 frames behind the one out
-
-
-def call_mos(*, codec: str, rtt_ms: float | None, loss_fraction: float) -> float:
-    """MOS of what a MediaSession hears: the network one-way delay (half the RTT, 0 while
-    unknown) plus packetisation and aiortc's nominal playout delay; the loss its receiver saw,
-    taken as random; codec values without concealment where the table has them, as aiortc
-    conceals nothing."""
-    name = codec.lower()
-    key = f"{name}-noplc" if f"{name}-noplc" in CODEC_IMPAIRMENTS else name
-    delay = (rtt_ms or 0.0) / 2 + PACKETISATION_MS + PLAYOUT_DELAY_MS
-    return e_model_mos(codec=key, one_way_delay_ms=delay, loss_fraction=loss_fraction)
+    @classmethod
+    def empty(cls) -> CallStats:
+        """The statistics of a stream not negotiated yet."""
+        return cls(
+            codec=None,
+            clock_rate=None,
+            packets_sent=0,
+            bytes_sent=0,
+            packets_received=0,
+            bytes_received=0,
+            local_packets_lost=0,
+            local_loss_fraction=0.0,
+            remote_packets_lost=None,
+            remote_loss_fraction=None,
+            local_jitter_ms=0.0,
+            remote_jitter_ms=None,
+            rtt_ms=None,
+            jitter_buffer_delay_ms=None,
+            concealed_frames=None,
+            no_packet_time=None,
+            mos=None,
+        )

@@ -33,6 +33,7 @@ __all__ = [
     "PcmSourceTrack",
     "SilenceTrack",
     "ToneTrack",
+    "TrackPcm",
     "WavFileTrack",
     "WavRecorder",
     "audio_frames",
@@ -372,6 +373,51 @@ class PcmSourceTrack(_PacedTrack):
         if len(pcm) < _FRAME_BYTES:
             self.underruns += 1
         return pcm + _SILENCE[len(pcm) :]
+
+
+class TrackPcm:
+    """Synchronous 20 ms PCM (``next_pcm``, 48 kHz mono) over any aiortc audio track, for a
+    track that has no ``next_pcm`` of its own (e.g. aiortc's ``MediaPlayer``): one task reads
+    ``recv()`` (the track paces itself) into a buffer of at most ``max_buffered`` seconds,
+    dropping the oldest audio past it; the caller's clock takes 20 ms per call, silence
+    while too little is buffered. The task starts on the first :meth:`next_pcm` and ends
+    with the track or :meth:`close`."""
+
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, track: MediaStreamTrack, *, max_buffered: float = 0.1) -> None:
+        self.track = track
+        self.capacity = 2 * int(max_buffered * SAMPLE_RATE)
+        self.underruns = 0
+        """Frames that were partly or wholly silence."""
+        self._buffer = bytearray()
+        self._converter = _Converter()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def next_pcm(self) -> bytes:
+        if self._task is None and not self._closed:
+            self._task = asyncio.ensure_future(self._read())
+        pcm = bytes(self._buffer[:_FRAME_BYTES])
+        del self._buffer[:_FRAME_BYTES]
+        if len(pcm) < _FRAME_BYTES:
+            self.underruns += 1
+            pcm += _SILENCE[len(pcm) :]
+        return pcm
+
+    async def _read(self) -> None:
+        async for frame in audio_frames(self.track):
+            self._buffer += self._converter.convert(frame)
+            excess = len(self._buffer) - self.capacity
+            if excess > 0:
+                del self._buffer[: excess + excess % 2]
+
+    def close(self) -> None:
+        """Stop reading (the track is not stopped)."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
 
 
 async def audio_frames(track: MediaStreamTrack) -> AsyncIterator[AudioFrame]:

@@ -1,16 +1,17 @@
-"""Two MediaSessions on loopback (real ICE, DTLS-SRTP, Opus): telephone-event in the SDP, DTMF by
-RFC 4733 both ways while audio flows, the activity clock and the statistics."""
+"""Two MediaSessions on loopback (real ICE, DTLS-SRTP, Opus, the audio on media.engine):
+telephone-event in the SDP, DTMF by RFC 4733 both ways while audio flows, the activity clock
+and the statistics."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
-from aiortc.rtp import RtpPacket, is_rtcp
 
 from media.dtmf import decode_payload
-from media.dtmf_rtp import DtmfUnavailable
+from media.engine import DtmfUnavailable
+from media.rtp import RtpPacket, parse_rtp
 from media.sdp import parse
 from media.session import MediaConfig, MediaSession, ToneTrack
 
@@ -24,17 +25,18 @@ def events(sdp: bytes) -> dict[int, int]:
 
 
 def record_wire(session: MediaSession) -> list[RtpPacket]:
-    """Every RTP packet the session hands to SRTP from now on (below the DTMF hook)."""
-    transport = session.transceiver.sender.transport
-    original: Callable[[bytes], Awaitable[None]] = transport._media_dtmf_rtp_send
+    """Every RTP packet the session's stream hands to SRTP from now on."""
+    assert session.stream is not None
+    link = session.stream._link
+    assert link is not None
+    original = link.send_rtp
     seen: list[RtpPacket] = []
 
-    async def send(data: bytes) -> None:
-        if not is_rtcp(data):
-            seen.append(RtpPacket.parse(data))
-        await original(data)
+    def send(data: bytes) -> None:
+        seen.append(parse_rtp(data))
+        original(data)
 
-    transport._media_dtmf_rtp_send = send
+    link.send_rtp = send  # type: ignore[method-assign]
     return seen
 
 
@@ -162,7 +164,8 @@ async def test_activity_clock_and_statistics() -> None:
             assert stats.remote_loss_fraction == 0.0
             assert stats.local_jitter_ms >= 0 and stats.remote_jitter_ms is not None
             assert stats.rtt_ms is None or stats.rtt_ms >= 0
-            assert stats.jitter_buffer_delay_ms is None and stats.concealed_frames is None
+            assert stats.jitter_buffer_delay_ms is not None and stats.jitter_buffer_delay_ms >= 0
+            assert stats.concealed_frames is not None and stats.concealed_frames >= 0
             assert stats.no_packet_time is not None and stats.no_packet_time >= 0
             assert stats.mos is not None and 4.0 < stats.mos <= 4.5
             # what one side sent, the other received (give or take packets in flight)

@@ -172,8 +172,8 @@ def test_unknown_codec_is_a_config_error() -> None:
         MediaConfig(codecs=("opus", "G729"))
 
 
-async def test_audio_engine_carries_tones_dtmf_and_stats() -> None:
-    config = replace(LOOPBACK, audio_engine=True, codecs=("PCMU",))
+async def test_pcmu_carries_tones_dtmf_and_stats() -> None:
+    config = replace(LOOPBACK, codecs=("PCMU",))
     alice = MediaSession(config, ToneTrack(440.0))
     bob = MediaSession(config, ToneTrack(1000.0))
     heard: dict[str, list[AudioFrame]] = {"alice": [], "bob": []}

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from media.stats import (
     CODEC_IMPAIRMENTS,
     ReceptionStats,
-    call_mos,
     delay_impairment,
     e_model_mos,
     e_model_r,
@@ -92,10 +91,6 @@ class TestEModel:
             e_model_mos(codec="pcmu", one_way_delay_ms=0, loss_fraction=1.5)
         with pytest.raises(ValueError):
             e_model_mos(codec="pcmu", one_way_delay_ms=0, loss_fraction=0, burst_ratio=0)
-
-    def test_call_mos_uses_values_without_concealment(self) -> None:
-        expected = e_model_mos(codec="opus-noplc", one_way_delay_ms=85, loss_fraction=0.01)
-        assert call_mos(codec="opus", rtt_ms=10, loss_fraction=0.01) == expected
 
     @given(
         codec=st.sampled_from(CODECS),

@@ -277,7 +277,7 @@ async def test_set_source_switches_the_tone_without_renegotiation(tmp_path: Path
         assert dominant() == 440.0
         local = alice.pc.localDescription.sdp
         alice.set_source(ToneTrack(1000.0))
-        assert alice.transceiver.sender.track is alice.source
+        assert alice.stream is not None and alice.stream.source is alice.source
         mark = len(heard)
         for _ in range(200):
             if len(heard) > mark + 40:
@@ -290,7 +290,7 @@ async def test_set_source_switches_the_tone_without_renegotiation(tmp_path: Path
         await alice.close()
         await bob.close()
         recorder.close()
-    # the recording (Opus stereo at 48 kHz in, mono 16 kHz out) holds both tones in turn
+    # the recording (Opus mono at 48 kHz in, mono 16 kHz out) holds both tones in turn
     params, samples = read_wav(tmp_path / "call.wav")
     assert params.framerate == 16000 and len(samples) == recorder.samples_written
     switch = mark * len(samples) // len(heard)
