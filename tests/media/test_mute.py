@@ -83,3 +83,33 @@ async def test_a_source_that_ends_ends_the_gate() -> None:
     old.stop()
     with pytest.raises(MediaStreamError):
         await asyncio.wait_for(read, 5)
+
+
+async def test_a_track_without_next_pcm_is_read_for_the_engine() -> None:
+    class Plain(MediaStreamTrack):
+        kind = "audio"
+
+        async def recv(self) -> AudioFrame:
+            await asyncio.sleep(0)
+            frame = AudioFrame(format="s16", layout="mono", samples=960)
+            frame.planes[0].update(array.array("h", [1000] * 960).tobytes())
+            frame.sample_rate = 48000
+            return frame
+
+    plain = Plain()
+    gate = MuteGate(plain)
+    assert gate.sample_rate == 48000
+    assert gate.next_pcm() == bytes(1920)  # the reader has only just started
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert set(array.array("h", gate.next_pcm())) == {1000}
+    gate.muted = True
+    assert gate.next_pcm() == bytes(1920)
+    reader = gate._reader
+    assert reader is not None
+    gate.source = ToneTrack(440.0)  # a source with next_pcm: the reader is closed
+    assert gate._reader is None and reader._task is None
+    gate.muted = False
+    assert len(gate.next_pcm()) == 1920 and gate.next_pcm() != bytes(1920)
+    gate.stop()
+    assert plain.readyState == "live"

@@ -9,7 +9,7 @@ import wave
 from pathlib import Path
 
 import pytest
-from aiortc.mediastreams import MediaStreamError
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from media.levels import goertzel, mono
@@ -21,6 +21,7 @@ from media.tracks import (
     PcmSourceTrack,
     SilenceTrack,
     ToneTrack,
+    TrackPcm,
     WavFileTrack,
     WavRecorder,
 )
@@ -297,3 +298,73 @@ async def test_set_source_switches_the_tone_without_renegotiation(tmp_path: Path
     before, after = samples[switch - 8000 : switch - 1600], samples[-8000:]
     assert goertzel(before, 16000, 440.0) > 20 * goertzel(before, 16000, 1000.0)
     assert goertzel(after, 16000, 1000.0) > 20 * goertzel(after, 16000, 440.0)
+
+
+class StereoTone(MediaStreamTrack):
+    """A plain aiortc track (no ``next_pcm``): 20 ms stereo frames of a tone at 16 kHz, one
+    per ``pace`` seconds (0: as fast as they are read), ``limit`` of them, then the end."""
+
+    kind = "audio"
+
+    def __init__(self, frequency: float, limit: int, pace: float = 0.0) -> None:
+        super().__init__()
+        self.pace = pace
+        self._pcm = tone_pcm(frequency, 16000, 1.0)
+        self._index = 0
+        self.limit = limit
+
+    async def recv(self) -> AudioFrame:
+        await asyncio.sleep(self.pace)
+        if self._index >= self.limit:
+            raise MediaStreamError
+        start = 640 * (self._index % 50)
+        mono_pcm = array.array("h", self._pcm[start : start + 640])
+        stereo = array.array("h", (s for s in mono_pcm for _ in range(2)))
+        frame = AudioFrame(format="s16", layout="stereo", samples=320)
+        frame.planes[0].update(stereo.tobytes())
+        frame.sample_rate = 16000
+        self._index += 1
+        return frame
+
+
+async def test_track_pcm_reads_a_plain_track_into_20ms_of_48khz_mono() -> None:
+    track = StereoTone(600.0, limit=50)
+    reader = TrackPcm(track, max_buffered=0.1)
+    assert reader.sample_rate == SAMPLE_RATE
+    assert reader.next_pcm() == bytes(2 * FRAME_SAMPLES)  # nothing read yet: silence
+    assert reader.underruns == 1
+    for _ in range(100):
+        await asyncio.sleep(0)
+        if track._index == track.limit:
+            break
+    assert track._index == track.limit
+    # a second of audio came in; the buffer kept only its last 0.1 s (5 frames)
+    frames = [reader.next_pcm() for _ in range(6)]
+    assert all(len(f) == 2 * FRAME_SAMPLES for f in frames)
+    assert reader.underruns == 2  # the sixth frame is silence again
+    samples = array.array("h", b"".join(frames[1:4]))
+    assert goertzel(samples, SAMPLE_RATE, 600.0) > 100 * goertzel(samples, SAMPLE_RATE, 1000.0)
+    reader.close()
+    assert reader._task is None
+    assert track.readyState == "live"  # the track is not stopped
+
+
+async def test_session_sends_a_track_without_next_pcm() -> None:
+    alice = MediaSession(LOOPBACK, StereoTone(600.0, limit=10**6, pace=0.02))
+    bob = MediaSession(LOOPBACK, SilenceTrack())
+    heard: list[AudioFrame] = []
+    bob.on_frame = heard.append
+    try:
+        await alice.set_answer(await bob.create_answer(await alice.create_offer()))
+        for _ in range(250):
+            if len(heard) > 40:
+                break
+            await asyncio.sleep(0.02)
+        samples = array.array("h")
+        for frame in heard[-20:]:
+            samples.extend(mono(frame))
+        rate = heard[-1].sample_rate
+        assert goertzel(samples, rate, 600.0) > 100 * goertzel(samples, rate, 1000.0)
+    finally:
+        await alice.close()
+        await bob.close()
