@@ -131,7 +131,9 @@ class SrtpLink:
             self.send_errors += 1
             return
         transport = pair.protocol.transport
-        if transport.is_closing():
+        # a relayed pair's TurnTransport has no is_closing() and drops data once closed
+        closing = getattr(transport, "is_closing", None)
+        if closing is not None and closing():
             self.send_errors += 1
             return
         transport.sendto(data, pair.remote_addr)
