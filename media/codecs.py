@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import operator
 import sys
+import warnings
 from array import array
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Literal, Protocol
 
@@ -25,6 +27,22 @@ import av
 import av.error
 
 from media.opus import OpusDecoder, OpusEncoder
+
+# The C G.711 encoders of the standard library (Sun's g711.c: the same segment tables, checked
+# equal to ours over every sample in tests/media/test_codecs.py) run 160 samples in under a
+# microsecond, several times faster than the table lookup; the module is deprecated and gone
+# from Python 3.13, where the tables serve alone. It works in native byte order.
+try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop as _audioop
+except ImportError:  # pragma: no cover - Python 3.13+
+    _audioop = None  # type: ignore[assignment]
+_FAST_G711: dict[str, Callable[[bytes, int], bytes]] = (
+    {"PCMU": _audioop.lin2ulaw, "PCMA": _audioop.lin2alaw}
+    if _audioop is not None and sys.byteorder == "little"
+    else {}
+)
 
 __all__ = [
     "Decoder",
@@ -219,9 +237,13 @@ class G711Encoder:
         self.clock_rate = self.sample_rate = 8000
         self.samples_per_frame = 160
         self._table = _ULAW_ENCODE if name == "PCMU" else _ALAW_ENCODE
+        self._fast = _FAST_G711.get(name)
 
     def encode(self, pcm: bytes) -> bytes:
-        return _encode(pcm, self._table)
+        fast = self._fast
+        if fast is None or len(pcm) % 2:
+            return _encode(pcm, self._table)
+        return fast(pcm, 2)
 
 
 class G711Decoder:

@@ -11,6 +11,8 @@ frames). Everything here works on *instances*: other peer connections are left a
   synchronously; STUN (0-3) and DTLS (20-63) go on to aioice and aiortc unchanged.
 - **Send**: packets are protected with the transport's ``_tx_srtp`` session and given to the
   nominated pair's datagram transport (``sendto``), synchronously.
+- libsrtp is called on each pylibsrtp ``Session``'s own buffer (:class:`_Srtp`), without
+  the allocations pylibsrtp makes per packet.
 - **aiortc's own RTP/RTCP** for the transceiver is silenced: the DTLS transport's
   ``_send_rtp`` drops everything (so its sender's SR/BYE never share our SSRC's SRTCP index),
   the sender's RTP and RTCP tasks are cancelled and the receiver's decoder thread and RTCP task
@@ -19,7 +21,8 @@ frames). Everything here works on *instances*: other peer connections are left a
 
 Relied on (aiortc 1.x, aioice 0.x internals, checked at import and by
 ``tests/media/test_engine.py``): ``RTCDtlsTransport._rx_srtp/_tx_srtp/_send_rtp``,
-``RTCIceTransport._connection``, ``Connection._protocols/_nominated``,
+``RTCIceTransport._connection``, ``Connection._protocols/_nominated``, pylibsrtp 1.x
+``Session._srtp/_cdata/_buffer``,
 ``CandidatePair.protocol/remote_addr``, and the name-mangled task attributes of
 ``RTCRtpSender``/``RTCRtpReceiver``.
 """
@@ -32,6 +35,7 @@ from typing import Any
 import aioice
 import aiortc
 import pylibsrtp
+from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found]
 
 __all__ = ["LinkUnavailable", "SrtpLink"]
 
@@ -43,8 +47,46 @@ if aiortc.__version__.split(".")[0] != "1" or aioice.__version__.split(".")[0] !
 for _name in ("_send_rtp", "_setup_srtp"):
     if not callable(getattr(aiortc.RTCDtlsTransport, _name, None)):
         raise ImportError(f"aiortc {aiortc.__version__}: RTCDtlsTransport.{_name} is gone")
+if pylibsrtp.__version__.split(".")[0] != "1":
+    raise ImportError(f"media.srtp_link relies on pylibsrtp 1.x, found {pylibsrtp.__version__}")
 
 _HOOK = "datagram_received"
+
+
+def _operation(session: pylibsrtp.Session, func: Any, trailer: int) -> Callable[[bytes], Any]:
+    """One libsrtp operation on a pylibsrtp ``Session``'s context and packet buffer: the
+    processed packet, or None when libsrtp refuses it (authentication, replay, or a packet
+    too long for the buffer)."""
+    context = session._srtp[0]
+    cdata = session._cdata
+    buffer = session._buffer
+    room = len(cdata) - trailer
+    length = ffi.new("int *")
+
+    def run(data: bytes) -> bytes | None:
+        size = len(data)
+        if size > room:
+            return None
+        buffer[0:size] = data
+        length[0] = size
+        if func(context, cdata, length):
+            return None
+        out: bytes = buffer[0 : length[0]]
+        return out
+
+    return run
+
+
+class _Srtp:
+    """The libsrtp operations of one pylibsrtp ``Session`` (see :func:`_operation`)."""
+
+    def __init__(self, session: pylibsrtp.Session) -> None:
+        self.protect = _operation(session, lib.srtp_protect, pylibsrtp.SRTP_MAX_TRAILER_LEN)
+        self.protect_rtcp = _operation(
+            session, lib.srtp_protect_rtcp, pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
+        )
+        self.unprotect = _operation(session, lib.srtp_unprotect, 0)
+        self.unprotect_rtcp = _operation(session, lib.srtp_unprotect_rtcp, 0)
 
 
 class LinkUnavailable(RuntimeError):
@@ -70,8 +112,8 @@ class SrtpLink:
             raise LinkUnavailable(f"DTLS transport is {dtls.state}, no SRTP keys")
         self._dtls = dtls
         self._connection = dtls.transport._connection
-        self._rx: pylibsrtp.Session = rx
-        self._tx: pylibsrtp.Session = tx
+        self._rx = _Srtp(rx)
+        self._tx = _Srtp(tx)
         self._on_rtp = on_rtp
         self._on_rtcp = on_rtcp
         self.srtp_errors = 0
@@ -92,24 +134,26 @@ class SrtpLink:
     # -- receive -------------------------------------------------------------------------------
     def _hook(self, protocol: Any) -> None:
         original = getattr(protocol, _HOOK)
-        rx = self._rx
+        unprotect = self._rx.unprotect
+        unprotect_rtcp = self._rx.unprotect_rtcp
         on_rtp = self._on_rtp
         on_rtcp = self._on_rtcp
-        srtp_error = pylibsrtp.Error
 
         def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
             # RFC 7983 §7: 128..191 is RTP or RTCP; everything else stays with aioice/aiortc;
             # RFC 5761 §4: RTCP packet types 192..223 in the second byte
             if 127 < data[0] < 192 and len(data) > 1:
-                try:
-                    if 191 < data[1] < 224:
-                        plain = rx.unprotect_rtcp(data)
+                if 191 < data[1] < 224:
+                    plain = unprotect_rtcp(data)
+                    if plain is not None:
                         on_rtcp(plain)
-                    else:
-                        plain = rx.unprotect(data)
+                        return
+                else:
+                    plain = unprotect(data)
+                    if plain is not None:
                         on_rtp(plain)
-                except srtp_error:
-                    self.srtp_errors += 1
+                        return
+                self.srtp_errors += 1
                 return
             original(data, addr)
 
@@ -125,7 +169,10 @@ class SrtpLink:
         """Protect and send one plaintext (compound) RTCP packet."""
         self._sendto(self._tx.protect_rtcp(packet))
 
-    def _sendto(self, data: bytes) -> None:
+    def _sendto(self, data: bytes | None) -> None:
+        if data is None:
+            self.srtp_errors += 1
+            return
         pair = self._connection._nominated.get(1)
         if pair is None or self.closed:
             self.send_errors += 1

@@ -99,6 +99,15 @@ def test_g711_matches_pyav(codec: str, encode: object, decode: object) -> None:
     assert decode(theirs) == bytes(out.planes[0])[:320]
 
 
+@pytest.mark.parametrize(("name", "table"), [("PCMU", ulaw_encode), ("PCMA", alaw_encode)])
+def test_g711_encoder_objects_match_the_tables_on_every_sample(name: str, table: object) -> None:
+    # the encoders take the C path where the standard library still has it
+    assert callable(table)
+    assert make_encoder(name, 8000).encode(EVERY_SAMPLE) == table(EVERY_SAMPLE)
+    with pytest.raises(ValueError, match="even number"):
+        make_encoder(name, 8000).encode(b"\x00")
+
+
 def test_g711_edge_lengths() -> None:
     assert ulaw_encode(b"") == b"" and alaw_decode(b"") == b""
     assert ulaw_encode(b"\x00\x00") == b"\xff"
