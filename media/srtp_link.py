@@ -57,7 +57,7 @@ def _operation(session: pylibsrtp.Session, func: Any, trailer: int) -> Callable[
     """One libsrtp operation on a pylibsrtp ``Session``'s context and packet buffer: the
     processed packet, or None when libsrtp refuses it (authentication, replay, or a packet
     too long for the buffer)."""
-    context = session._srtp[0]
+    srtp = session._srtp  # the owning pointer: libsrtp's context lives while it does
     cdata = session._cdata
     buffer = session._buffer
     room = len(cdata) - trailer
@@ -69,7 +69,7 @@ def _operation(session: pylibsrtp.Session, func: Any, trailer: int) -> Callable[
             return None
         buffer[0:size] = data
         length[0] = size
-        if func(context, cdata, length):
+        if func(srtp[0], cdata, length):
             return None
         out: bytes = buffer[0 : length[0]]
         return out

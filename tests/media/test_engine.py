@@ -330,3 +330,28 @@ async def test_pause_keeps_the_rtp_clock(pair: tuple[End, End]) -> None:
     assert marker  # a new talkspurt (RFC 3551 §4.1)
     gap = (ts1 - ts0) & 0xFFFFFFFF
     assert gap % 160 == 0 and gap >= 160 * 10  # the RTP clock ran on through the pause
+
+
+def test_srtp_operations_on_the_sessions_buffer() -> None:
+    # srtp_link calls libsrtp directly on a pylibsrtp Session's buffer: same output as
+    # pylibsrtp, None (never an exception) for a refused packet
+    import pylibsrtp
+
+    from media.rtp import pack_rtp_header
+    from media.srtp_link import _Srtp
+
+    key = bytes(range(30))
+    tx = _Srtp(pylibsrtp.Session(pylibsrtp.Policy(key, pylibsrtp.Policy.SSRC_ANY_OUTBOUND)))
+    rx = _Srtp(pylibsrtp.Session(pylibsrtp.Policy(key, pylibsrtp.Policy.SSRC_ANY_INBOUND)))
+    reference = pylibsrtp.Session(pylibsrtp.Policy(key, pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+    packet = pack_rtp_header(True, 0, 1, 160, 0x1234) + bytes(range(160))
+    protected = tx.protect(packet)
+    assert protected is not None and protected == reference.protect(packet)
+    assert len(protected) == len(packet) + 10  # AES_CM_128_HMAC_SHA1_80 tag
+    assert rx.unprotect(protected) == packet
+    assert rx.unprotect(protected) is None  # a replay
+    assert rx.unprotect(protected[:-1] + bytes([protected[-1] ^ 1])) is None  # a bad tag
+    assert tx.protect(packet + bytes(2000)) is None  # longer than the buffer
+    rtcp = bytes([0x80, 201, 0, 1]) + (0x1234).to_bytes(4, "big")
+    sealed = tx.protect_rtcp(rtcp)
+    assert sealed is not None and rx.unprotect_rtcp(sealed) == rtcp
