@@ -57,7 +57,9 @@ class Row:
     skipped_frames: int | None = None
     """Ours: frame periods the pacing clock skipped (the loop was too late to run them)."""
     ratio: float | None = None
-    """aiortc's CPU per stream-second at its smallest N / this row's (None for aiortc)."""
+    """aiortc's CPU per stream-second at its smallest N / this row's (None for aiortc, and
+    for a row where some stream fell below ``TARGET_FPS``: its CPU figure is then low for the
+    wrong reason)."""
 
 
 # -- one configuration (runs in the subprocess) ------------------------------------------------
@@ -300,7 +302,7 @@ def run(
     while todo:
         pairs = todo.pop(0)
         row = measure("ours", pairs, seconds)
-        if peer is not None:
+        if peer is not None and row.min_fps >= TARGET_FPS:  # a collapsed row has no ratio
             row = Row(**{**asdict(row), "ratio": peer / row.cpu_ms_per_stream_s})
         rows.append(row)
         if report:
