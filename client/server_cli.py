@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import shutil
@@ -208,7 +207,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m client ser
     validator = None
     if args.token or args.expired_token:
         validator = token_validator(_tokens(args.token), _tokens(args.expired_token))
-    ports = {"wss": args.wss} | {n: getattr(args, n) for n in _PLAIN if getattr(args, n) is not None}
+    ports = {"wss": args.wss}
+    ports.update((n, getattr(args, n)) for n in _PLAIN if getattr(args, n) is not None)
     host = args.host.strip("[]")
     with tempfile.TemporaryDirectory(prefix="sipwebrtc-server-") as tmp:
         hosts = dict.fromkeys((host, "127.0.0.1", "::1", "localhost"))
