@@ -41,6 +41,7 @@ logger = logging.getLogger("client.server")
 DEFAULT_WSS_PORT = 8443
 """Port of the WSS listener unless ``--wss`` says otherwise."""
 _PLAIN = ("ws", "udp", "tcp")
+_WILDCARD = ("", "0.0.0.0", "::")
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -220,7 +221,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m client ser
         context = server_ssl_context(str(certs.cert), str(certs.key))
         server = EmbeddedServer(
             users,
-            domain=args.domain or host,
+            domain=args.domain or ("127.0.0.1" if host in _WILDCARD else host),
             listen=list(ports),
             host=host,
             ports=ports,
