@@ -208,6 +208,7 @@ class Call:
                     body = await self.media.create_offer()
         except Exception as exc:
             logger.warning("no answer could be made for %s: %s", self.call_id, exc)
+            self._ending = EndReason.MEDIA_FAILED  # the UA core reports a rejection (declined)
             self._sip(lambda ua, c, now: ua.reject(c, 488, now))
             self._finish(EndReason.MEDIA_FAILED, 488)
             return
