@@ -84,6 +84,7 @@ class Call:
         self.timer: SessionTimer | None = None
         self.peer_allow: list[str] = []  # the methods the peer allows (§20.5)
         self.local_body: tuple[bytes, str | None] = (b"", None)  # the last SDP we sent
+        self.flow_lost = False  # kept after its flow closed, until rebound (UserAgent.rebind)
 
     def __repr__(self) -> str:
         return f"<Call {self.id} {self.direction} {self.state.value}>"
@@ -133,6 +134,14 @@ class CallEnded(Event):
     call: Call
     reason: EndReason
     status: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallFlowLost(Event):
+    """The flow of a confirmed call closed and the call was kept (``keep_calls``): its dialog
+    goes on over another flow once ``UserAgent.rebind`` moves it there."""
+
+    call: Call
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,6 +29,7 @@ from .call import (
     CallAnswered,
     CallConfirmed,
     CallEnded,
+    CallFlowLost,
     CallProgress,
     CallState,
     EndReason,
@@ -95,8 +96,11 @@ class UserAgent:
         reliable_provisionals: bool = True,
         session_timer: SessionTimerConfig = DEFAULT_SESSION_TIMER,
         refer: ReferConfig = DEFAULT_REFER,
+        keep_calls: bool = False,
     ) -> None:
         self.layer = layer
+        # keep confirmed calls when their flow closes (CallFlowLost), for ``rebind``
+        self.keep_calls = keep_calls
         self.credentials = credentials
         self.identity = identity
         self.timers = timers
@@ -392,10 +396,32 @@ class UserAgent:
         return False
 
     def flow_closed(self, flow: Flow, now: float) -> None:
-        """Calls whose only path was this flow cannot go on."""
+        """Calls whose only path was this flow cannot go on, except confirmed ones when
+        ``keep_calls`` is set: a dialog outlives the connection it was set up on (RFC 5626
+        §4.5), so they are reported as CallFlowLost and wait for ``rebind``."""
         for call in list(self.calls.values()):
-            if call.flow == flow and not call.ended:
+            if call.flow != flow or call.ended:
+                continue
+            if self.keep_calls and call.state is CallState.CONFIRMED and call.dialog is not None:
+                call.flow_lost = True
+                self.events.append(CallFlowLost(call=call))
+            else:
                 self._end(call, EndReason.FAILURE, 503)
+
+    def rebind(self, call: Call, flow: Flow) -> None:
+        """Send the in-dialog requests of ``call`` on ``flow`` from now on (a new connection
+        to the same proxy; the route set is unchanged). The peer still targets our Contact as
+        the proxy rewrote it for the old flow: refresh it with ``refresh_target``."""
+        call.flow = flow
+        call.flow_lost = False
+
+    def refresh_target(self, call: Call, now: float) -> bool:
+        """§12.2.1.1: an UPDATE without offer (RFC 3311 §5.1) carrying our Contact, when the
+        peer allows UPDATE; its answer comes as UpdateAnswered. False when it cannot go (the
+        caller refreshes by re-INVITE instead)."""
+        if call.ended or "UPDATE" not in (method.upper() for method in call.peer_allow):
+            return False
+        return self._ext.update(call, now, b"", None)
 
     def get_timer(self) -> float | None:
         deadlines = [c.retry_at for c in self.calls.values() if c.retry_at is not None]
@@ -742,6 +768,7 @@ __all__ = [
     "CallAnswered",
     "CallConfirmed",
     "CallEnded",
+    "CallFlowLost",
     "CallProgress",
     "CallState",
     "EndReason",

@@ -404,3 +404,71 @@ def test_extension_names_come_from_sipcore_ua_and_the_invite_offers_them() -> No
         session_timer=sipcore.ua.SessionTimerConfig(enabled=False),
     )
     assert quiet.policy.supported == ("outbound", "path", "replaces")
+
+
+def test_a_kept_call_survives_its_flow_and_refreshes_its_target_on_a_new_one() -> None:
+    from sipcore.ua import CallFlowLost, UpdateAnswered
+
+    wire = Wire(alice={"keep_calls": True})
+    wire.alice.identity = lambda flow: identity(flow.local, "alice")
+    call = call_bob(wire)
+    (incoming,) = wire.of("bob", IncomingCall)
+    bob_call = incoming.call
+    wire.bob.answer(bob_call, wire.now)
+    wire.run()
+    assert call.state is CallState.CONFIRMED
+    old_target = bob_call.dialog.remote_target if bob_call.dialog else None
+    assert old_target is not None and old_target.port == A_ADDR[1]
+
+    # alice's flow closes: the confirmed call is kept and reported
+    wire.alice.flow_closed(A_FLOW, wire.now)
+    wire.run()
+    assert [e.call for e in wire.of("alice", CallFlowLost)] == [call]
+    assert not wire.of("alice", CallEnded)
+    assert call.flow_lost and call.state is CallState.CONFIRMED
+
+    # a new flow from another local port: in-dialog requests go there, with our new Contact
+    new_flow = Flow("UDP", B_ADDR, ("192.0.2.1", 5070), connection=0)
+    wire.alice.rebind(call, new_flow)
+    assert call.flow == new_flow and not call.flow_lost
+    assert wire.alice.refresh_target(call, wire.now)
+    sent = wire.alice.layer.data_to_send()
+    assert [flow for _, flow in sent] == [new_flow]
+    update = parse_message(sent[0][0])
+    assert update.method == "UPDATE" and not update.body  # type: ignore[union-attr]
+    assert update.contacts[0].uri.port == 5070
+    wire.bob.layer.receive(sent[0][0], B_FLOW, wire.now)
+    wire.run()
+    (answered,) = wire.of("alice", UpdateAnswered)
+    assert answered.response.status_code == 200
+    assert bob_call.dialog is not None and bob_call.dialog.remote_target.port == 5070
+
+    # the peer's BYE now targets the refreshed Contact and ends the call cleanly
+    wire.bob.hangup(bob_call, wire.now)
+    wire.run()
+    bye = next(parse_message(d) for d in wire.sent if d.startswith(b"BYE "))
+    assert bye.uri.port == 5070  # type: ignore[union-attr]
+    assert [e.reason for e in wire.of("alice", CallEnded)] == [EndReason.REMOTE_HANGUP]
+
+
+def test_flow_loss_ends_calls_that_are_not_kept() -> None:
+    from sipcore.ua import CallFlowLost
+
+    wire = Wire(alice={"keep_calls": True})
+    call = call_bob(wire)  # ringing, not confirmed: it cannot be kept
+    (incoming,) = wire.of("bob", IncomingCall)
+    wire.alice.flow_closed(A_FLOW, wire.now)
+    wire.run()
+    assert [(e.reason, e.status) for e in wire.of("alice", CallEnded)] == [(EndReason.FAILURE, 503)]
+    assert call.ended and not wire.of("alice", CallFlowLost)
+    # bob keeps no calls: his ends with the flow, as before
+    wire.bob.flow_closed(B_FLOW, wire.now)
+    wire.run()
+    assert incoming.call.ended
+
+
+def test_no_update_target_refresh_when_the_peer_does_not_allow_update() -> None:
+    wire, call, _ = established()
+    call.peer_allow = ["INVITE", "ACK", "BYE"]
+    assert not wire.alice.refresh_target(call, wire.now)
+    assert wire.alice.layer.data_to_send() == []
