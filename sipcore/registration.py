@@ -59,6 +59,9 @@ class RegistrationConfig:
     user_agent: str | None = None
     max_retry_after: float = 300.0
     """Longest 503 Retry-After honoured before giving up (seconds)."""
+    max_retries: int = 5
+    """Retry-After answers honoured in a row before giving up; the n-th retry waits at least
+    2^(n-1) s whatever the server asks, so that ``Retry-After: 0`` is no busy loop."""
 
     def __post_init__(self) -> None:
         if self.expires < 0 or not 0.1 <= self.refresh_fraction <= 0.95:
@@ -139,6 +142,7 @@ class Registration:
         self._pending: Request | None = None
         self._unregister_all = False
         self._last_min_expires: int | None = None
+        self._retries = 0  # Retry-After answers in a row (§21.5.4)
         self._transport = "UDP"
         self._via_host = "invalid.invalid"
         self._via_port: int | None = None
@@ -163,6 +167,7 @@ class Registration:
         self.state = RegState.REGISTERING
         self._deadline = None
         self._last_min_expires = None
+        self._retries = 0
         return self._send(self._build(self.expires))
 
     def unregister(self, now: float, *, all_bindings: bool = False) -> Request | None:
@@ -213,9 +218,16 @@ class Registration:
             self._terminate(f"{status} {response.reason}: no usable Min-Expires", response)
             return None
         if status in _RETRY_AFTER_STATUSES:
+            # §21.5.4, RFC 5626 §4.5: wait as asked (with a growing floor), a bounded number of
+            # times in a row
             retry = _retry_after(response)
-            if retry is not None and retry <= self.config.max_retry_after:
-                self._deadline = now + retry
+            self._retries += 1
+            if (
+                retry is not None
+                and retry <= self.config.max_retry_after
+                and self._retries <= self.config.max_retries
+            ):
+                self._deadline = now + max(retry, 2.0 ** (self._retries - 1))
                 self.state = RegState.REGISTERING
                 return None
         self._terminate(f"{status} {response.reason}", response)
@@ -242,6 +254,7 @@ class Registration:
 
     # -- internals ------------------------------------------------------------------------
     def _success(self, response: Response, now: float) -> Request | None:
+        self._retries = 0
         if self.state is RegState.UNREGISTERING:
             self.state = RegState.UNREGISTERED
             self.granted = None
