@@ -77,6 +77,8 @@ class Call:
         self.reinvite_in_request: Request | None = None
         self.retry_at: float | None = None  # §14.1: when to resend after a 491
         self.retry_body: tuple[bytes, str | None] | None = None
+        self.retry_invite_at: float | None = None  # §21.5.4: the INVITE again after a 503
+        self.invite_retries = 0
         # RFC 3262, RFC 3311, RFC 4028 (sipcore.prack, sipcore.update, sipcore.session_timer)
         self.reliable: ReliableProvisionals | None = None  # UAS: our reliable provisionals
         self.rseq = RseqOrder()  # UAC: the RSeq order of each early dialog

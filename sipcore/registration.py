@@ -220,7 +220,7 @@ class Registration:
         if status in _RETRY_AFTER_STATUSES:
             # §21.5.4, RFC 5626 §4.5: wait as asked (with a growing floor), a bounded number of
             # times in a row
-            retry = _retry_after(response)
+            retry = retry_after_delay(response)
             self._retries += 1
             if (
                 retry is not None
@@ -394,7 +394,7 @@ class Registration:
         return request
 
 
-def _retry_after(response: Response) -> float | None:
+def retry_after_delay(response: Response) -> float | None:
     """Retry-After = delta-seconds [ comment ] *( SEMI retry-param ) (§20.33)."""
     value = response.headers.get("retry-after")
     if value is None:

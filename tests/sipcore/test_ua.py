@@ -472,3 +472,55 @@ def test_no_update_target_refresh_when_the_peer_does_not_allow_update() -> None:
     call.peer_allow = ["INVITE", "ACK", "BYE"]
     assert not wire.alice.refresh_target(call, wire.now)
     assert wire.alice.layer.data_to_send() == []
+
+
+def busy(wire: Wire, call: Call, retry_after: str) -> None:
+    """Bob answers the INVITE of ``call`` with 503 and Retry-After."""
+    assert call.transaction is not None
+    response = build_response(
+        call.invite, 503, to_tag=call.local_tag, headers=[("Retry-After", retry_after)]
+    )
+    wire.bob.layer.send_response(call.transaction, response, wire.now)
+    wire.run()
+
+
+def test_503_with_retry_after_sends_the_invite_again_once() -> None:
+    wire = Wire()
+    call = call_bob(wire)
+    (first,) = wire.of("bob", IncomingCall)
+    busy(wire, first.call, "5")
+    assert not call.ended and not wire.of("alice", CallEnded)
+    assert wire.alice.get_timer() == wire.now + 5  # §21.5.4: not before Retry-After
+    wire.advance(4.9)
+    assert len(wire.of("bob", IncomingCall)) == 1
+    wire.advance(0.1)
+    incoming = wire.of("bob", IncomingCall)
+    assert len(incoming) == 2
+    second = incoming[1].call.invite
+    assert second.call_id == first.call.invite.call_id and second.cseq.number == 2
+    busy(wire, incoming[1].call, "0")  # the retry budget (1) is spent: the call fails
+    (ended,) = wire.of("alice", CallEnded)
+    assert (ended.reason, ended.status) == (EndReason.REJECTED, 503)
+    assert wire.alice.get_timer() is None
+
+
+def test_503_retry_after_too_long_or_missing_fails_at_once() -> None:
+    for value in ("600", "soon"):
+        wire = Wire()
+        call = call_bob(wire)
+        (first,) = wire.of("bob", IncomingCall)
+        busy(wire, first.call, value)
+        assert call.ended and call.end_status == 503
+
+
+def test_cancel_while_waiting_to_retry_ends_the_call() -> None:
+    wire = Wire()
+    call = call_bob(wire)
+    (first,) = wire.of("bob", IncomingCall)
+    busy(wire, first.call, "5")
+    wire.alice.hangup(call, wire.now)
+    wire.run()
+    (ended,) = wire.of("alice", CallEnded)
+    assert ended.reason is EndReason.LOCAL_CANCEL
+    wire.advance(10)
+    assert len(wire.of("bob", IncomingCall)) == 1  # no INVITE after the CANCEL
