@@ -524,3 +524,19 @@ def test_cancel_while_waiting_to_retry_ends_the_call() -> None:
     assert ended.reason is EndReason.LOCAL_CANCEL
     wire.advance(10)
     assert len(wire.of("bob", IncomingCall)) == 1  # no INVITE after the CANCEL
+
+
+def test_a_2xx_retransmitted_after_our_bye_is_still_acknowledged() -> None:
+    # §13.2.2.4: every 2xx gets an ACK, even one that arrives after the BYE ended the dialog
+    wire = Wire()
+    call = call_bob(wire)
+    (incoming,) = wire.of("bob", IncomingCall)
+    wire.drop = ["ACK"]  # bob keeps retransmitting his 2xx
+    wire.bob.answer(incoming.call, wire.now)
+    wire.run()
+    wire.alice.hangup(call, wire.now)
+    wire.run()
+    assert call.ended
+    acks_before = sum(d.startswith(b"ACK ") for d in wire.sent)
+    wire.advance(1.0)  # the 2xx comes again: no error, an ACK goes out
+    assert sum(d.startswith(b"ACK ") for d in wire.sent) > acks_before
