@@ -81,6 +81,8 @@ class Soak:
 
     # -- calls with media ------------------------------------------------------------------
     async def media_calls(self, alice: Phone, bob: Phone, carol: Phone) -> None:
+        # one subscription each for the whole run: one left unread would keep every later call
+        self.bob_in, self.carol_in = bob.incoming(), carol.incoming()
         number = 0
         while self.running():
             number += 1
@@ -99,9 +101,8 @@ class Soak:
         alice.on_event(events.append)
         bob_events: list[PhoneEvent] = []
         bob.on_event(bob_events.append)
-        incoming = bob.incoming()
         out = await alice.dial("bob", source=tone("alice"))
-        inc = await asyncio.wait_for(anext(incoming), 15)
+        inc = await asyncio.wait_for(anext(self.bob_in), 15)
         inc.set_source(tone("bob"))
         await inc.answer()
         await out.wait_established(15)
@@ -124,9 +125,8 @@ class Soak:
             heard(a_ear, 1000.0, "alice after the reconnect")
             self.counts["flows dropped and restored"] += 1
         if number % 4 == 0:
-            carol_in = carol.incoming()
             transferring = asyncio.ensure_future(inc.transfer("carol"))
-            new = await asyncio.wait_for(anext(carol_in), 15)
+            new = await asyncio.wait_for(anext(self.carol_in), 15)
             new.set_source(tone("carol"))
             await new.answer()
             assert await transferring, "the transfer failed"
