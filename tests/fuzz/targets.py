@@ -456,8 +456,8 @@ def jitter_seeds() -> list[bytes]:
 def jitter(data: bytes) -> None:
     """Push/pop sequences decoded from the bytes (5 per step: sequence step, timestamp step in
     frames, SSRC and marker bits, arrival step in ms, pops) never raise, keep at most
-    max_packets, play the packets of a stream in timestamp order, each once, and keep the counters consistent:
-    ``played`` is the number of frames returned with a payload."""
+    max_packets, play the packets of a stream in timestamp order, each once, and keep the
+    counters consistent: ``played`` is the number of frames returned with a payload."""
     buf = JitterBuffer(8000, _JITTER)
     seq, ts, now = 1000, 0xFFFFF000, 0.0
     played, last, resets = 0, None, 0
