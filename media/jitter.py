@@ -497,6 +497,12 @@ class JitterBuffer:
         if not buf:
             return None  # underrun: hold the position until packets come
         first = min(buf)
+        while first < nxt:  # inside a frame already played (packetization changed): too late
+            del buf[first]
+            self._discarded += 1
+            if not buf:
+                return None
+            first = min(buf)
         if first < nxt + self._frame:  # off the frame grid (packetization changed)
             self._next = first + self._frame
             return buf.pop(first)

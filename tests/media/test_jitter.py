@@ -117,6 +117,20 @@ class TestPlayout:
         assert jb.stats().late == 1
         assert jb.stats().lost == 1
 
+    def test_packet_inside_a_played_frame_is_not_played_after_it(self) -> None:
+        # 100 sits inside the frame at 0 (160 samples); the frame at 160 is played next, so 100,
+        # still buffered, has had its time: it is dropped, not played after 160
+        jb = JitterBuffer(RATE)
+        jb.push(1, 0, SSRC, b"a", 0.0)
+        jb.push(3, 160, SSRC, b"c", 0.001)
+        jb.push(2, 100, SSRC, b"b", 0.002)
+        out = [jb.pop(now) for now in (0.07, 0.09, 0.11, 0.13)]
+        assert [(f.timestamp, f.payload) if f else None for f in out] == [
+            (0, b"a"), (160, b"c"), None, None,
+        ]  # fmt: skip
+        st_ = jb.stats()
+        assert (st_.received, st_.reordered, st_.played, jb.packets) == (3, 1, 2, 0)
+
     @pytest.mark.parametrize(("seq0", "ts0"), [(65530, 0xFFFFFFFF - 3 * F), (0xFFFF, 0xFFFFFF00)])
     def test_sequence_and_timestamp_wrap(self, seq0: int, ts0: int) -> None:
         jb = JitterBuffer(RATE)
