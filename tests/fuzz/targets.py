@@ -371,7 +371,7 @@ def dtmf_payload(data: bytes) -> None:
     heard: list[str] = []
     heard_twice: list[str] = []
     timestamps: set[int] = set()
-    for pos in range(0, min(len(data), 11 * 300) - 10, 11):
+    for pos in range(0, min(len(data), 11 * 150) - 10, 11):
         sequence, offset, flags = struct.unpack_from("!HIB", data, pos)
         offset = ((offset & 0xFFFFFF) ^ 0x800000) - 0x800000
         timestamp = (_DTMF_START + offset) & 0xFFFFFFFF

@@ -68,7 +68,8 @@ def test_target(name: str) -> None:
     def run(data: bytes) -> None:
         started = time.perf_counter()
         target(data)
-        assert time.perf_counter() - started < 1.0, "one input took more than a second"
+        # a hang detector, not a speed target: generous for a loaded 2-core machine
+        assert time.perf_counter() - started < 5.0, "one input took more than 5 s"
 
     run()
 
