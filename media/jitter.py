@@ -39,6 +39,7 @@ __all__ = ["JitterBuffer", "JitterConfig", "JitterStats", "PlayoutFrame"]
 _SEQ_MOD = 1 << 16
 _TS_MASK = 0xFFFFFFFF
 _TS_HALF = 1 << 31
+_INF = float("inf")
 _MAX_FRAME = 0.12  # seconds: a larger timestamp step is not a frame duration
 
 
@@ -137,7 +138,6 @@ class JitterBuffer:
         "_frame_s",
         "_hi_ext",
         "_hi_seq",
-        "_hi_ts",
         "_inserted",
         "_inv_rate",
         "_last_offset",
@@ -158,9 +158,9 @@ class JitterBuffer:
         "_peak_prev",
         "_playing",
         "_probation",
-        "_received",
         "_reordered",
         "_resets",
+        "_rx",
         "_rotate_at",
         "_skip_at",
         "_skipped",
@@ -182,7 +182,7 @@ class JitterBuffer:
         self._frame_s = self._frame / clock_rate
         self._buf: dict[int, PlayoutFrame] = {}
         self._ssrc: int | None = None
-        self._hi_seq = self._hi_ts = self._hi_ext = 0
+        self._hi_seq = self._hi_ext = 0  # the RTP timestamp of the newest is _hi_ext & _TS_MASK
         self._missing: set[int] = set()  # recent sequence numbers skipped over (A.1 misorder)
         self._probation: tuple[int, int, int, bytes, float, bool] | None = None
         self._next = 0  # extended timestamp of the next frame to play
@@ -195,8 +195,10 @@ class JitterBuffer:
         self._measured = False
         self._target = min(max(config.initial_delay, config.min_delay), config.max_delay)
         self._lower = self._upper = self._last_offset = 0.0
-        # counters (played is derived: see stats())
-        self._received = self._duplicates = self._late = self._reordered = 0
+        # counters (played is derived: see stats()); received is _rx + _hi_seq: the fast path
+        # of push() counts a packet by the one-step advance of _hi_seq, the other paths add 1
+        # to _rx and keep the sum when they move _hi_seq
+        self._rx = self._duplicates = self._late = self._reordered = 0
         self._lost = self._dropped = self._resets = self._discarded = 0
         self._skipped = self._inserted = 0
 
@@ -239,8 +241,9 @@ class JitterBuffer:
     def stats(self) -> JitterStats:
         # every received packet is a duplicate, late, dropped, discarded (cleared by a restart,
         # skipped, or a superseded jump candidate), stored, pending a jump, or played
+        received = self._rx + self._hi_seq
         played = (
-            self._received
+            received
             - self._duplicates
             - self._late
             - self._dropped
@@ -249,7 +252,7 @@ class JitterBuffer:
             - (self._probation is not None)
         )
         return JitterStats(
-            received=self._received,
+            received=received,
             duplicates=self._duplicates,
             late=self._late,
             reordered=self._reordered,
@@ -273,19 +276,17 @@ class JitterBuffer:
         marker: bool = False,
     ) -> None:
         """Store one RTP packet that arrived at ``arrival`` seconds."""
-        self._received += 1
-        frame = self._frame
+        ext = self._hi_ext + self._frame
         if (
             sequence_number - self._hi_seq == 1
-            and timestamp - self._hi_ts == frame
+            and ext & 0xFFFFFFFF == timestamp
             and ssrc == self._ssrc
         ):
             # the next packet in sequence, one frame on: newest, so neither late nor stored
-            ext = self._hi_ext + frame
             self._hi_seq = sequence_number
-            self._hi_ts = timestamp
             self._hi_ext = ext
         else:
+            self._rx += 1
             found = self._classify(sequence_number, timestamp, ssrc, payload, arrival, marker)
             if found is None:
                 return
@@ -329,8 +330,9 @@ class JitterBuffer:
         config = self._config
         # RFC 3550 A.1: classify by the 16-bit distance to the highest sequence number
         ds = (sequence_number - self._hi_seq) & 0xFFFF
+        hi_ts = self._hi_ext & _TS_MASK
         if 0 < ds < config.max_dropout:
-            step = (timestamp - self._hi_ts) & _TS_MASK
+            step = (timestamp - hi_ts) & _TS_MASK
             if step >= _TS_HALF or (step > self._max_jump and not marker):
                 # the timestamp went backwards or leapt with the numbering going on
                 self._resets += 1
@@ -341,8 +343,8 @@ class JitterBuffer:
             if ds > 1:
                 self._note_missing(sequence_number, ds)
             ext = self._hi_ext + step
+            self._rx += self._hi_seq - sequence_number
             self._hi_seq = sequence_number
-            self._hi_ts = timestamp
             self._hi_ext = ext
         elif ds == 0:
             self._duplicates += 1
@@ -353,7 +355,7 @@ class JitterBuffer:
                 return None
             self._missing.discard(sequence_number)
             self._reordered += 1
-            behind = (self._hi_ts - timestamp) & _TS_MASK
+            behind = (hi_ts - timestamp) & _TS_MASK
             if behind >= _TS_HALF:  # an older number with a later timestamp
                 behind -= 1 << 32
             ext = self._hi_ext - behind
@@ -368,7 +370,7 @@ class JitterBuffer:
             self._probation = None
             self._resets += 1
             self._ssrc = None  # the pending packet starts the new stream
-            self._received -= 2  # both were counted on arrival
+            self._rx -= 2  # both were counted on arrival
             self.push(*pending)
             self.push(sequence_number, timestamp, ssrc, payload, arrival, marker)
             return None
@@ -415,8 +417,8 @@ class JitterBuffer:
         self._discarded += len(self._buf)
         self._buf.clear()
         self._playing = False
+        self._rx += self._hi_seq - sequence
         self._hi_seq = sequence
-        self._hi_ts = timestamp
         self._hi_ext = (1 << 32) + timestamp  # stays positive, congruent to the RTP timestamp
         self._missing.clear()
         if self._probation is not None:
@@ -450,9 +452,13 @@ class JitterBuffer:
         self._set_bounds()
 
     def _set_bounds(self) -> None:
-        level = self._base + self._target
-        self._lower = level - self._frame_s
-        self._upper = level + self._frame_s
+        if self._playing:
+            level = self._base + self._target
+            self._lower = level - self._frame_s
+            self._upper = level + self._frame_s
+        else:  # an empty band: pop() takes its slow path, which starts playout
+            self._lower = _INF
+            self._upper = -_INF
 
     def _drop_oldest(self) -> None:
         oldest = min(self._buf)
@@ -464,18 +470,18 @@ class JitterBuffer:
 
     def pop(self, now: float) -> PlayoutFrame | None:
         """The frame to play at ``now``; None when there is nothing to play."""
-        if self._playing:
-            nxt = self._next
-            offset = self._last_offset = now - nxt * self._inv_rate
-            if self._lower <= offset <= self._upper:
-                frame = self._buf.pop(nxt, None)
-                if frame is not None:
-                    self._next = nxt + self._frame
-                    return frame
-            return self._pop_slow(now)
-        return self._start(now)
+        nxt = self._next
+        offset = self._last_offset = now - nxt * self._inv_rate
+        if self._lower <= offset <= self._upper:  # never while not playing (see _set_bounds)
+            frame = self._buf.pop(nxt, None)
+            if frame is not None:
+                self._next = nxt + self._frame
+                return frame
+        return self._pop_slow(now)
 
     def _pop_slow(self, now: float) -> PlayoutFrame | None:
+        if not self._playing:
+            return self._start(now)
         nxt = self._next
         buf = self._buf
         # the playout offset left the band of one frame around base + target
@@ -503,6 +509,7 @@ class JitterBuffer:
         if buf[first].marker or first - nxt > self._max_conceal:
             # a silence gap: restart playout at the next talkspurt (RFC 3551 §4.1 marker)
             self._playing = False
+            self._set_bounds()
             return self._start(now)
         self._next = nxt + self._frame
         self._lost += 1
@@ -517,6 +524,7 @@ class JitterBuffer:
         if now - first * self._inv_rate < self._base + self._target:
             return None
         self._playing = True
+        self._set_bounds()
         self._last_offset = now - first * self._inv_rate
         self._next = first + self._frame
         self._skip_at = first + self._config.shrink_interval * self._frame
