@@ -7,8 +7,9 @@ duration (:attr:`JitterBuffer.frame_duration`, 20 ms for the usual audio packeti
 How it works:
 
 - Packets are keyed by their RTP timestamp, extended past the 32-bit wrap (RFC 3550 A.1 style
-  arithmetic on both the 16-bit sequence number and the 32-bit timestamp). The frame duration
-  is the timestamp step between two consecutive sequence numbers.
+  arithmetic on both the 16-bit sequence number and the 32-bit timestamp) and counted from the
+  stream's first packet. The frame duration is the timestamp step between two consecutive
+  sequence numbers.
 - Playout position: the extended timestamp of the next frame to play. The playout offset
   ``O = now - next / clock_rate`` says how late the stream is played relative to its own clock.
 - Delay measurement, in the spirit of WebRTC NetEq's delay manager: each packet's transit
@@ -137,6 +138,7 @@ class JitterBuffer:
         "_frame",
         "_frame_s",
         "_hi_ext",
+        "_hi_ts",
         "_hi_seq",
         "_inserted",
         "_inv_rate",
@@ -166,6 +168,7 @@ class JitterBuffer:
         "_skipped",
         "_ssrc",
         "_target",
+        "_ts0",
         "_upper",
     )
 
@@ -182,7 +185,8 @@ class JitterBuffer:
         self._frame_s = self._frame / clock_rate
         self._buf: dict[int, PlayoutFrame] = {}
         self._ssrc: int | None = None
-        self._hi_seq = self._hi_ext = 0  # the RTP timestamp of the newest is _hi_ext & _TS_MASK
+        self._hi_seq = self._hi_ts = self._hi_ext = 0
+        self._ts0 = 0  # RTP timestamp of extended timestamp 0 (the stream's first packet)
         self._missing: set[int] = set()  # recent sequence numbers skipped over (A.1 misorder)
         self._probation: tuple[int, int, int, bytes, float, bool] | None = None
         self._next = 0  # extended timestamp of the next frame to play
@@ -276,14 +280,16 @@ class JitterBuffer:
         marker: bool = False,
     ) -> None:
         """Store one RTP packet that arrived at ``arrival`` seconds."""
-        ext = self._hi_ext + self._frame
+        frame = self._frame
         if (
             sequence_number - self._hi_seq == 1
-            and ext & 0xFFFFFFFF == timestamp
+            and timestamp - self._hi_ts == frame
             and ssrc == self._ssrc
         ):
             # the next packet in sequence, one frame on: newest, so neither late nor stored
+            ext = self._hi_ext + frame
             self._hi_seq = sequence_number
+            self._hi_ts = timestamp
             self._hi_ext = ext
         else:
             self._rx += 1
@@ -330,7 +336,7 @@ class JitterBuffer:
         config = self._config
         # RFC 3550 A.1: classify by the 16-bit distance to the highest sequence number
         ds = (sequence_number - self._hi_seq) & 0xFFFF
-        hi_ts = self._hi_ext & _TS_MASK
+        hi_ts = self._hi_ts
         if 0 < ds < config.max_dropout:
             step = (timestamp - hi_ts) & _TS_MASK
             if step >= _TS_HALF or (step > self._max_jump and not marker):
@@ -345,6 +351,7 @@ class JitterBuffer:
             ext = self._hi_ext + step
             self._rx += self._hi_seq - sequence_number
             self._hi_seq = sequence_number
+            self._hi_ts = timestamp
             self._hi_ext = ext
         elif ds == 0:
             self._duplicates += 1
@@ -419,12 +426,15 @@ class JitterBuffer:
         self._playing = False
         self._rx += self._hi_seq - sequence
         self._hi_seq = sequence
-        self._hi_ext = (1 << 32) + timestamp  # stays positive, congruent to the RTP timestamp
+        self._hi_ts = self._ts0 = timestamp
+        # extended timestamps count from the stream's first packet: small ints, cheap to
+        # hash and to convert to float
+        self._hi_ext = 0
         self._missing.clear()
         if self._probation is not None:
             self._discarded += 1
             self._probation = None
-        self._next = 0
+        self._next = -_TS_HALF - 1  # nothing is late before playout starts
         transit = arrival - self._hi_ext * self._inv_rate
         self._base = self._min_cur = self._min_prev = transit
         self._peak_line = transit + self._peak_cur
@@ -495,7 +505,7 @@ class JitterBuffer:
                 nxt = self._next = nxt + self._frame
         elif offset < self._lower and buf:
             self._inserted += 1
-            return PlayoutFrame(nxt & _TS_MASK, None)
+            return PlayoutFrame((nxt + self._ts0) & _TS_MASK, None)
         frame = buf.pop(nxt, None)
         if frame is not None:
             self._next = nxt + self._frame
@@ -513,7 +523,7 @@ class JitterBuffer:
             return self._start(now)
         self._next = nxt + self._frame
         self._lost += 1
-        return PlayoutFrame(nxt & _TS_MASK, None)
+        return PlayoutFrame((nxt + self._ts0) & _TS_MASK, None)
 
     def _start(self, now: float) -> PlayoutFrame | None:
         """Start playout with the first buffered packet once it has waited the target."""
