@@ -15,7 +15,11 @@ prefetch=4)`` fed ``aiortc.rtp.RtpPacket`` objects made beforehand; its frames a
 fields through ``push()`` and drained by ``pop(now)`` every 20 ms, as a playout clock does.
 
 Throughput is packets per second over the whole replay (ours: pushes and pops), the median of
-several rounds that alternate the two buffers. Added delay is the time a frame leaves the
+several rounds that alternate the two buffers, after one warm-up round of each. Every round
+starts with ``gc.collect()``; the rounds are run once with the garbage collector off while
+timed (``timeit``'s convention: what the buffers cost) and once with it on (the harness keeps
+every frame out, so collections walk a growing heap: a cost of the harness as much as of the
+buffers). Added delay is the time a frame leaves the
 buffer minus its packet's arrival. A second trace without loss or jitter loses one packet at
 10 s and shows, for both buffers, the longest gap between frames with a payload around the
 loss, the frames that arrived but never came out, and the added delay a second later (aiortc:
@@ -26,6 +30,7 @@ keeps 14 to 15 packets, about 300 ms, for the rest of the call).
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import random
 import statistics
@@ -124,11 +129,27 @@ def schedule(packets: list[Packet]) -> list[tuple[Packet, tuple[float, ...]]]:
     return result
 
 
+def _start_timing(gc_on: bool) -> float:
+    """Collect garbage, so that every round starts alike; with ``gc_on`` false, keep the
+    collector off until :func:`_stop_timing` (as ``timeit`` does)."""
+    gc.collect()
+    if not gc_on:
+        gc.disable()
+    return time.perf_counter()
+
+
+def _stop_timing(start: float) -> float:
+    seconds = time.perf_counter() - start
+    gc.enable()
+    return seconds
+
+
 def replay_ours(
     packets: list[Packet],
     plan: list[tuple[Packet, tuple[float, ...]]],
     *,
     probe: float | None = None,
+    gc_on: bool = True,
 ) -> tuple[Outcome, dict[str, object]]:
     """Push in arrival order, pop at every tick; ``probe``: also read the delays then."""
     jb = JitterBuffer(RATE)
@@ -136,7 +157,7 @@ def replay_ours(
     frames: list[object] = []
     append = frames.append
     info: dict[str, object] = {}
-    start = time.perf_counter()
+    start = _start_timing(gc_on)
     if probe is None:
         for (seq, ts, ssrc, payload, arrival, marker), ticks in plan:
             for tick in ticks:
@@ -153,7 +174,7 @@ def replay_ours(
                         "playout": jb.playout_delay,
                     }
             push(seq, ts, ssrc, payload, arrival, marker)
-    seconds = time.perf_counter() - start
+    seconds = _stop_timing(start)
     arrival_of = {p[1]: p[4] for p in packets}
     all_ticks = [tick for _, ticks in plan for tick in ticks]
     delays = [
@@ -182,15 +203,15 @@ def aiortc_packets(packets: list[Packet]) -> list[RtpPacket]:
     return result
 
 
-def replay_aiortc(packets: list[Packet], rtp: list[RtpPacket]) -> Outcome:
+def replay_aiortc(packets: list[Packet], rtp: list[RtpPacket], *, gc_on: bool = True) -> Outcome:
     jb = AiortcJitterBuffer(capacity=16, prefetch=4)
     add = jb.add
     outs: list[object] = []
     append = outs.append
-    start = time.perf_counter()
+    start = _start_timing(gc_on)
     for packet in rtp:
         append(add(packet)[1])
-    seconds = time.perf_counter() - start
+    seconds = _stop_timing(start)
     arrival_of = {p[1]: p[4] for p in packets}
     delays = [
         p[4] - arrival_of[f.timestamp]  # type: ignore[attr-defined]
@@ -304,17 +325,23 @@ def rows(quick: bool = False) -> list[Row]:
     packets = make_trace(count)
     plan = schedule(packets)
     rtp = aiortc_packets(packets)
-    ours_t: list[float] = []
-    peer_t: list[float] = []
+    replay_ours(packets, plan)  # warm-up: the interpreter specializes the hot paths
+    replay_aiortc(packets, rtp)
+    rates: dict[bool, tuple[float, float]] = {}
     ours = peer = None
-    for _ in range(rounds):
-        ours, _ = replay_ours(packets, plan)
-        peer = replay_aiortc(packets, rtp)
-        ours_t.append(ours.seconds)
-        peer_t.append(peer.seconds)
+    for gc_on in (False, True):
+        ours_t: list[float] = []
+        peer_t: list[float] = []
+        for _ in range(rounds):
+            ours, _ = replay_ours(packets, plan, gc_on=gc_on)
+            peer = replay_aiortc(packets, rtp, gc_on=gc_on)
+            ours_t.append(ours.seconds)
+            peer_t.append(peer.seconds)
+        rates[gc_on] = (
+            len(packets) / statistics.median(ours_t),
+            len(packets) / statistics.median(peer_t),
+        )
     assert ours is not None and peer is not None
-    ours_rate = len(packets) / statistics.median(ours_t)
-    peer_rate = len(packets) / statistics.median(peer_t)
     ours_share = (ours.frames + ours.concealed) / count
     peer_share = peer.frames / count
 
@@ -327,11 +354,14 @@ def rows(quick: bool = False) -> list[Row]:
     mine, theirs = single["ours"], single["aiortc"]
     ms = 1000
     return [
-        Row(
-            "throughput (packets/s, median)",
-            f"{ours_rate:,.0f}",
-            f"{peer_rate:,.0f}",
-            f"{ours_rate / peer_rate:.2f}×",
+        *(
+            Row(
+                f"throughput (packets/s, median), garbage collector {'on' if gc_on else 'off'}",
+                f"{rates[gc_on][0]:,.0f}",
+                f"{rates[gc_on][1]:,.0f}",
+                f"{rates[gc_on][0] / rates[gc_on][1]:.2f}×",
+            )
+            for gc_on in (False, True)
         ),
         Row("frames delivered or concealed / sent", f"{ours_share:.2%}", f"{peer_share:.2%}", "%"),
         Row(
