@@ -201,7 +201,8 @@ class JitterBuffer:
         self._rotate_at = 0.0
         self._measured = False
         self._target = min(max(config.initial_delay, config.min_delay), config.max_delay)
-        self._lower = self._upper = self._last_offset = 0.0
+        self._lower, self._upper = _INF, -_INF  # see _set_bounds
+        self._last_offset = 0.0
         # counters (played is derived: see stats()); received is _rx + _hi_seq: the fast path
         # of push() counts a packet by the one-step advance of _hi_seq, the other paths add 1
         # to _rx and keep the sum when they move _hi_seq
@@ -303,8 +304,8 @@ class JitterBuffer:
         buf = self._buf
         if len(buf) >= self._max_packets:
             self._drop_oldest()
-        # the frame as PlayoutFrame(timestamp, payload, marker) makes it, without the call of
-        # the dataclass __init__ (a Python frame; a third of the cost of a fast-path push)
+        # the frame PlayoutFrame(timestamp, payload, marker) makes, without calling the
+        # dataclass __init__ (a Python frame: about a quarter of the cost of push and pop)
         buf[ext] = stored = _new_frame(PlayoutFrame)
         stored.timestamp = timestamp
         stored.payload = payload
