@@ -313,3 +313,34 @@ def test_any_sequence_keeps_order_and_bounds(
         assert 0.02 <= jb.target_delay <= 0.5
     st_ = jb.stats()
     assert st_.played >= 0 and st_.received == sum(1 for o in ops if o[0] == "push")
+
+
+class TestAccounting:
+    def test_received_counts_every_path(self) -> None:
+        # in-order packets across the sequence and timestamp wraps, a reorder, a duplicate,
+        # an SSRC change and a confirmed sequence jump: received is every push, once
+        jb = JitterBuffer(RATE)
+        s = Stream(jb, seq0=0xFFFD, ts0=0xFFFFFFFF - 2 * F)
+        for i in (0, 1, 2, 4, 3, 5, 5, 6):
+            s.push(i, i * T)
+        other = Stream(jb, seq0=9, ts0=77)
+        for i in range(3):
+            other.push(i, 0.2 + i * T, ssrc=0x55)
+        jumped = Stream(jb, seq0=30000, ts0=5_000_000)
+        for i in range(3):
+            jumped.push(i, 0.3 + i * T, ssrc=0x55)
+        st_ = jb.stats()
+        assert st_.received == 14
+        assert (st_.reordered, st_.duplicates, st_.resets) == (1, 1, 2)
+        assert st_.played == 0 and jb.packets == 3
+
+    def test_reordered_packet_older_than_the_first_before_playout(self) -> None:
+        # a reordered number whose timestamp is older than the stream's first packet is not
+        # late before playout starts: it is stored and played first
+        jb = JitterBuffer(RATE)
+        jb.push(10, 1600, SSRC, b"a", 0.0)
+        jb.push(12, 1920, SSRC, b"c", 0.01)
+        jb.push(11, 1000, SSRC, b"b", 0.02)
+        frames = [jb.pop(0.2 + k * T) for k in range(3)]
+        assert [f.payload for f in frames if f is not None][:1] == [b"b"]
+        assert jb.stats().late == 0 and jb.stats().reordered == 1
