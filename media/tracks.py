@@ -5,8 +5,10 @@ Every source is an aiortc :class:`~aiortc.mediastreams.MediaStreamTrack` paced i
 ``n * 20 ms`` after the first, with ``pts`` counting samples (960 per frame). Audio at other
 rates or channel counts is converted with ``av.AudioResampler``.
 
-Sinks take received frames in whatever format the decoder gives (Opus: 48 kHz stereo) and
-convert them the same way.
+The engine (:mod:`media.engine`) reads sources synchronously through ``next_pcm()``; a track
+without it is read by :class:`TrackPcm`. Sinks take received frames in any format (calls give
+mono 16-bit frames at the codec's rate: 8 kHz G.711, 16 kHz G.722, 48 kHz Opus) and convert
+them the same way.
 """
 
 from __future__ import annotations
