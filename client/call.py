@@ -51,6 +51,7 @@ from .events import (
     PhoneEvent,
     RemoteHoldChanged,
 )
+from .recovery import FlowRecovery
 from .states import TRANSITIONS, UP, CallState, EndReason, Input, end_reason
 from .stream import EventHub
 
@@ -102,6 +103,7 @@ class Call:
         self.on_audio: Callable[[AudioFrame], None] | None = None
         """Called with every audio frame received (decoded PCM), whatever media session
         carries the call at the time."""
+        self._recovery = FlowRecovery(self)
 
     def __repr__(self) -> str:
         return f"<Call {self.direction} {self.state.value} {self.remote_uri}>"
@@ -208,6 +210,7 @@ class Call:
                     body = await self.media.create_offer()
         except Exception as exc:
             logger.warning("no answer could be made for %s: %s", self.call_id, exc)
+            self._ending = EndReason.MEDIA_FAILED  # the UA core reports a rejection (declined)
             self._sip(lambda ua, c, now: ua.reject(c, 488, now))
             self._finish(EndReason.MEDIA_FAILED, 488)
             return
@@ -544,6 +547,8 @@ class Call:
             if self._now() - self._last_activity() < config.media_timeout:
                 continue
             logger.info("call %s: no media for %.1f s", self.call_id, config.media_timeout)
+            if self._recovery.media_lost():  # no renewal without signalling
+                return
             self._move(Input.MEDIA_LOST)
             await self._recover()
 
@@ -624,7 +629,8 @@ class Call:
             else:
                 self._move(Input.ESTABLISHED)
         elif isinstance(event, core.CallEnded):
-            reason = self._ending or end_reason(event.reason, event.status)
+            recovering = self._recovery.call_ended(event.status)
+            reason = self._ending or recovering or end_reason(event.reason, event.status)
             self._finish(reason, event.status)
         elif isinstance(event, core.ReinviteReceived):
             self._spawn(self._answer_reinvite(event.request))
@@ -639,6 +645,10 @@ class Call:
                 self._publish(DtmfReceived(call=self, digit=digit, method="info"))
         elif isinstance(event, core.InfoAnswered) and self._info and not self._info.done():
             self._info.set_result(event.response)
+        elif isinstance(event, core.CallFlowLost):
+            self._recovery.lost(self.phone._keeps(event.call))
+        elif isinstance(event, update.UpdateAnswered):
+            self._recovery.update_answered(event.response.status_code)
         elif isinstance(event, update.UpdateReceived) and not event.answered:
             self._spawn(self._answer_offer(event.request, _reply_update))
         elif isinstance(event, _TRANSFER_OUTCOMES):

@@ -79,7 +79,10 @@ class ExitCode(enum.IntEnum):
     """A call was up but its media failed: no audio received with ``--expect-audio``, or the
     call ended for lost media."""
     INTERRUPTED = 130
-    """SIGINT or SIGTERM: the calls were hung up and the account unregistered."""
+    """SIGINT (128 + 2, as shells report it): the calls were hung up and the account
+    unregistered."""
+    TERMINATED = 143
+    """SIGTERM (128 + 15): the calls were hung up and the account unregistered."""
 
 
 _MEDIA_ENDS = (EndReason.MEDIA_TIMEOUT, EndReason.MEDIA_FAILED)
@@ -486,7 +489,7 @@ async def run(args: argparse.Namespace, config: PhoneConfig, reporter: Reporter)
             with contextlib.suppress(asyncio.CancelledError):
                 await work
             await _hang_up_all(phone)
-            return ExitCode.INTERRUPTED
+            return ExitCode.TERMINATED if caught[0] == "SIGTERM" else ExitCode.INTERRUPTED
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -75,6 +75,10 @@ class PhoneConfig:
     off: answer 603 Decline."""
     answer_timeout: float = 15.0
     """Longest wait for the answer to a re-INVITE we send (hold, resume, renewal)."""
+    flow_recovery_timeout: float = 30.0
+    """Seconds an established call is kept after its signalling connection is lost, while
+    the account reconnects (needs ``auto_reconnect``); past it the call ends with
+    ``connection_lost``. 0: calls end with their connection."""
 
     def __post_init__(self) -> None:
         try:
@@ -96,6 +100,8 @@ class PhoneConfig:
             raise ConfigError("register_expires: must be >= 0")
         if self.media_timeout < 0 or self.media_renewals < 0 or self.answer_timeout <= 0:
             raise ConfigError("media_timeout, media_renewals and answer_timeout must be positive")
+        if self.flow_recovery_timeout < 0:
+            raise ConfigError("flow_recovery_timeout: must be >= 0")
 
     @property
     def uri(self) -> SipUri:

@@ -17,6 +17,7 @@ __all__ = [
     "PhoneEvent",
     "RegistrationChanged",
     "RemoteHoldChanged",
+    "SignallingChanged",
     "TransferRequested",
 ]
 
@@ -82,6 +83,19 @@ class MediaRenewal(PhoneEvent):
     call: Call
     attempt: int
     outcome: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignallingChanged(PhoneEvent):
+    """A step of keeping an established call whose signalling flow was lost (see
+    :mod:`client.recovery`): ``state`` is lost, refreshing (``attempt`` n of the target
+    refresh on the new flow), refresh_failed (``reason``: the status), restored, or failed
+    (``reason``; the call then ends with ``connection_lost``)."""
+
+    call: Call
+    state: str
+    attempt: int = 0
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

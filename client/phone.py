@@ -130,6 +130,7 @@ class Phone:
             self.account.identity if self.account is not None else self._identity,
             credentials=credentials,
             user_agent=config.user_agent,
+            keep_calls=config.auto_reconnect and config.flow_recovery_timeout > 0,
         )
         # the stack answers OPTIONS (§11.2) and checks requests with what the UA core supports
         self.stack.config = replace(self.stack.config, policy=self.ua.policy)
@@ -390,6 +391,17 @@ class Phone:
                 notify(status, "Call Failed")
                 return
 
+    def _keeps(self, core: CoreCall) -> bool:
+        """A call whose flow closed can wait for a new one: it ran over the account's flow,
+        which the account reconnects (not over a flow of our own for unregistered dialing)."""
+        account = self.account
+        return (
+            account is not None
+            and account.running()
+            and account.reconnect
+            and core.flow != self._flow
+        )
+
     def _call_ended(self, call: Call) -> None:
         if call in self.calls:
             self.calls.remove(call)
@@ -415,6 +427,10 @@ class Phone:
             changed = RegistrationChanged(state="sent_request")
         elif isinstance(event, Registered):
             changed = RegistrationChanged(state="registered", status=event.response.status_code)
+            flow = self.registration.flow
+            if flow is not None:  # calls kept across a lost flow move to this one
+                for call in list(self.calls):
+                    call._recovery.flow_ready(flow)
         elif isinstance(event, Unregistered):
             changed = RegistrationChanged(state="unregistered")
         elif isinstance(event, RegistrationTerminated):

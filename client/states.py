@@ -44,6 +44,7 @@ class EndReason(enum.Enum):
     MEDIA_FAILED = "media_failed"  # no session description could be agreed
     REPLACED = "replaced"  # an attended transfer replaced the call (RFC 3891)
     SESSION_EXPIRED = "session_expired"  # no session refresh in time (RFC 4028)
+    CONNECTION_LOST = "connection_lost"  # the signalling flow was lost and not restored
 
     __hash__ = object.__hash__
 

@@ -7,8 +7,9 @@ duration (:attr:`JitterBuffer.frame_duration`, 20 ms for the usual audio packeti
 How it works:
 
 - Packets are keyed by their RTP timestamp, extended past the 32-bit wrap (RFC 3550 A.1 style
-  arithmetic on both the 16-bit sequence number and the 32-bit timestamp). The frame duration
-  is the timestamp step between two consecutive sequence numbers.
+  arithmetic on both the 16-bit sequence number and the 32-bit timestamp) and counted from the
+  stream's first packet. The frame duration is the timestamp step between two consecutive
+  sequence numbers.
 - Playout position: the extended timestamp of the next frame to play. The playout offset
   ``O = now - next / clock_rate`` says how late the stream is played relative to its own clock.
 - Delay measurement, in the spirit of WebRTC NetEq's delay manager: each packet's transit
@@ -39,6 +40,7 @@ __all__ = ["JitterBuffer", "JitterConfig", "JitterStats", "PlayoutFrame"]
 _SEQ_MOD = 1 << 16
 _TS_MASK = 0xFFFFFFFF
 _TS_HALF = 1 << 31
+_INF = float("inf")
 _MAX_FRAME = 0.12  # seconds: a larger timestamp step is not a frame duration
 
 
@@ -122,6 +124,9 @@ class PlayoutFrame:
     """The packet's marker bit (first packet of a talkspurt)."""
 
 
+_new_frame = object.__new__
+
+
 class JitterBuffer:
     """Adaptive playout buffer for one audio RTP stream of clock rate ``clock_rate``."""
 
@@ -158,14 +163,15 @@ class JitterBuffer:
         "_peak_prev",
         "_playing",
         "_probation",
-        "_received",
         "_reordered",
         "_resets",
         "_rotate_at",
+        "_rx",
         "_skip_at",
         "_skipped",
         "_ssrc",
         "_target",
+        "_ts0",
         "_upper",
     )
 
@@ -183,6 +189,7 @@ class JitterBuffer:
         self._buf: dict[int, PlayoutFrame] = {}
         self._ssrc: int | None = None
         self._hi_seq = self._hi_ts = self._hi_ext = 0
+        self._ts0 = 0  # RTP timestamp of extended timestamp 0 (the stream's first packet)
         self._missing: set[int] = set()  # recent sequence numbers skipped over (A.1 misorder)
         self._probation: tuple[int, int, int, bytes, float, bool] | None = None
         self._next = 0  # extended timestamp of the next frame to play
@@ -194,9 +201,12 @@ class JitterBuffer:
         self._rotate_at = 0.0
         self._measured = False
         self._target = min(max(config.initial_delay, config.min_delay), config.max_delay)
-        self._lower = self._upper = self._last_offset = 0.0
-        # counters (played is derived: see stats())
-        self._received = self._duplicates = self._late = self._reordered = 0
+        self._lower, self._upper = _INF, -_INF  # see _set_bounds
+        self._last_offset = 0.0
+        # counters (played is derived: see stats()); received is _rx + _hi_seq: the fast path
+        # of push() counts a packet by the one-step advance of _hi_seq, the other paths add 1
+        # to _rx and keep the sum when they move _hi_seq
+        self._rx = self._duplicates = self._late = self._reordered = 0
         self._lost = self._dropped = self._resets = self._discarded = 0
         self._skipped = self._inserted = 0
 
@@ -239,8 +249,9 @@ class JitterBuffer:
     def stats(self) -> JitterStats:
         # every received packet is a duplicate, late, dropped, discarded (cleared by a restart,
         # skipped, or a superseded jump candidate), stored, pending a jump, or played
+        received = self._rx + self._hi_seq
         played = (
-            self._received
+            received
             - self._duplicates
             - self._late
             - self._dropped
@@ -249,7 +260,7 @@ class JitterBuffer:
             - (self._probation is not None)
         )
         return JitterStats(
-            received=self._received,
+            received=received,
             duplicates=self._duplicates,
             late=self._late,
             reordered=self._reordered,
@@ -273,7 +284,6 @@ class JitterBuffer:
         marker: bool = False,
     ) -> None:
         """Store one RTP packet that arrived at ``arrival`` seconds."""
-        self._received += 1
         frame = self._frame
         if (
             sequence_number - self._hi_seq == 1
@@ -286,6 +296,7 @@ class JitterBuffer:
             self._hi_ts = timestamp
             self._hi_ext = ext
         else:
+            self._rx += 1
             found = self._classify(sequence_number, timestamp, ssrc, payload, arrival, marker)
             if found is None:
                 return
@@ -293,7 +304,12 @@ class JitterBuffer:
         buf = self._buf
         if len(buf) >= self._max_packets:
             self._drop_oldest()
-        buf[ext] = PlayoutFrame(timestamp, payload, marker)
+        # the frame PlayoutFrame(timestamp, payload, marker) makes, without calling the
+        # dataclass __init__ (a Python frame: about a quarter of the cost of push and pop)
+        buf[ext] = stored = _new_frame(PlayoutFrame)
+        stored.timestamp = timestamp
+        stored.payload = payload
+        stored.marker = marker
         # delay measurement (RFC 3550 A.8 transit; windowed base and peak)
         if arrival >= self._rotate_at:
             self._rotate(arrival)
@@ -329,8 +345,9 @@ class JitterBuffer:
         config = self._config
         # RFC 3550 A.1: classify by the 16-bit distance to the highest sequence number
         ds = (sequence_number - self._hi_seq) & 0xFFFF
+        hi_ts = self._hi_ts
         if 0 < ds < config.max_dropout:
-            step = (timestamp - self._hi_ts) & _TS_MASK
+            step = (timestamp - hi_ts) & _TS_MASK
             if step >= _TS_HALF or (step > self._max_jump and not marker):
                 # the timestamp went backwards or leapt with the numbering going on
                 self._resets += 1
@@ -341,6 +358,7 @@ class JitterBuffer:
             if ds > 1:
                 self._note_missing(sequence_number, ds)
             ext = self._hi_ext + step
+            self._rx += self._hi_seq - sequence_number
             self._hi_seq = sequence_number
             self._hi_ts = timestamp
             self._hi_ext = ext
@@ -353,7 +371,7 @@ class JitterBuffer:
                 return None
             self._missing.discard(sequence_number)
             self._reordered += 1
-            behind = (self._hi_ts - timestamp) & _TS_MASK
+            behind = (hi_ts - timestamp) & _TS_MASK
             if behind >= _TS_HALF:  # an older number with a later timestamp
                 behind -= 1 << 32
             ext = self._hi_ext - behind
@@ -368,7 +386,7 @@ class JitterBuffer:
             self._probation = None
             self._resets += 1
             self._ssrc = None  # the pending packet starts the new stream
-            self._received -= 2  # both were counted on arrival
+            self._rx -= 2  # both were counted on arrival
             self.push(*pending)
             self.push(sequence_number, timestamp, ssrc, payload, arrival, marker)
             return None
@@ -415,14 +433,17 @@ class JitterBuffer:
         self._discarded += len(self._buf)
         self._buf.clear()
         self._playing = False
+        self._rx += self._hi_seq - sequence
         self._hi_seq = sequence
-        self._hi_ts = timestamp
-        self._hi_ext = (1 << 32) + timestamp  # stays positive, congruent to the RTP timestamp
+        self._hi_ts = self._ts0 = timestamp
+        # extended timestamps count from the stream's first packet: small ints, cheap to
+        # hash and to convert to float
+        self._hi_ext = 0
         self._missing.clear()
         if self._probation is not None:
             self._discarded += 1
             self._probation = None
-        self._next = 0
+        self._next = -_TS_HALF - 1  # nothing is late before playout starts
         transit = arrival - self._hi_ext * self._inv_rate
         self._base = self._min_cur = self._min_prev = transit
         self._peak_line = transit + self._peak_cur
@@ -450,9 +471,13 @@ class JitterBuffer:
         self._set_bounds()
 
     def _set_bounds(self) -> None:
-        level = self._base + self._target
-        self._lower = level - self._frame_s
-        self._upper = level + self._frame_s
+        if self._playing:
+            level = self._base + self._target
+            self._lower = level - self._frame_s
+            self._upper = level + self._frame_s
+        else:  # an empty band: pop() takes its slow path, which starts playout
+            self._lower = _INF
+            self._upper = -_INF
 
     def _drop_oldest(self) -> None:
         oldest = min(self._buf)
@@ -464,18 +489,18 @@ class JitterBuffer:
 
     def pop(self, now: float) -> PlayoutFrame | None:
         """The frame to play at ``now``; None when there is nothing to play."""
-        if self._playing:
-            nxt = self._next
-            offset = self._last_offset = now - nxt * self._inv_rate
-            if self._lower <= offset <= self._upper:
-                frame = self._buf.pop(nxt, None)
-                if frame is not None:
-                    self._next = nxt + self._frame
-                    return frame
-            return self._pop_slow(now)
-        return self._start(now)
+        nxt = self._next
+        offset = self._last_offset = now - nxt * self._inv_rate
+        if self._lower <= offset <= self._upper:  # never while not playing (see _set_bounds)
+            frame = self._buf.pop(nxt, None)
+            if frame is not None:
+                self._next = nxt + self._frame
+                return frame
+        return self._pop_slow(now)
 
     def _pop_slow(self, now: float) -> PlayoutFrame | None:
+        if not self._playing:
+            return self._start(now)
         nxt = self._next
         buf = self._buf
         # the playout offset left the band of one frame around base + target
@@ -489,7 +514,7 @@ class JitterBuffer:
                 nxt = self._next = nxt + self._frame
         elif offset < self._lower and buf:
             self._inserted += 1
-            return PlayoutFrame(nxt & _TS_MASK, None)
+            return PlayoutFrame((nxt + self._ts0) & _TS_MASK, None)
         frame = buf.pop(nxt, None)
         if frame is not None:
             self._next = nxt + self._frame
@@ -497,16 +522,23 @@ class JitterBuffer:
         if not buf:
             return None  # underrun: hold the position until packets come
         first = min(buf)
+        while first < nxt:  # inside a frame already played (packetization changed): too late
+            del buf[first]
+            self._discarded += 1
+            if not buf:
+                return None
+            first = min(buf)
         if first < nxt + self._frame:  # off the frame grid (packetization changed)
             self._next = first + self._frame
             return buf.pop(first)
         if buf[first].marker or first - nxt > self._max_conceal:
             # a silence gap: restart playout at the next talkspurt (RFC 3551 §4.1 marker)
             self._playing = False
+            self._set_bounds()
             return self._start(now)
         self._next = nxt + self._frame
         self._lost += 1
-        return PlayoutFrame(nxt & _TS_MASK, None)
+        return PlayoutFrame((nxt + self._ts0) & _TS_MASK, None)
 
     def _start(self, now: float) -> PlayoutFrame | None:
         """Start playout with the first buffered packet once it has waited the target."""
@@ -517,6 +549,7 @@ class JitterBuffer:
         if now - first * self._inv_rate < self._base + self._target:
             return None
         self._playing = True
+        self._set_bounds()
         self._last_offset = now - first * self._inv_rate
         self._next = first + self._frame
         self._skip_at = first + self._config.shrink_interval * self._frame

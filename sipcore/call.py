@@ -77,6 +77,8 @@ class Call:
         self.reinvite_in_request: Request | None = None
         self.retry_at: float | None = None  # §14.1: when to resend after a 491
         self.retry_body: tuple[bytes, str | None] | None = None
+        self.retry_invite_at: float | None = None  # §21.5.4: the INVITE again after a 503
+        self.invite_retries = 0
         # RFC 3262, RFC 3311, RFC 4028 (sipcore.prack, sipcore.update, sipcore.session_timer)
         self.reliable: ReliableProvisionals | None = None  # UAS: our reliable provisionals
         self.rseq = RseqOrder()  # UAC: the RSeq order of each early dialog
@@ -84,6 +86,7 @@ class Call:
         self.timer: SessionTimer | None = None
         self.peer_allow: list[str] = []  # the methods the peer allows (§20.5)
         self.local_body: tuple[bytes, str | None] = (b"", None)  # the last SDP we sent
+        self.flow_lost = False  # kept after its flow closed, until rebound (UserAgent.rebind)
 
     def __repr__(self) -> str:
         return f"<Call {self.id} {self.direction} {self.state.value}>"
@@ -133,6 +136,14 @@ class CallEnded(Event):
     call: Call
     reason: EndReason
     status: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallFlowLost(Event):
+    """The flow of a confirmed call closed and the call was kept (``keep_calls``): its dialog
+    goes on over another flow once ``UserAgent.rebind`` moves it there."""
+
+    call: Call
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -138,7 +138,7 @@ class Dialog:
     ) -> Request:
         """A request within the dialog: To/From with tags, Call-ID, the next CSeq (or ``cseq``,
         e.g. the INVITE's number for an ACK or CANCEL) and the §12.2.1.1 Request-URI/Route."""
-        if self.state is DialogState.TERMINATED:
+        if self.state is DialogState.TERMINATED and method != "ACK":
             raise LocalProtocolError("the dialog is terminated")
         if cseq is None:
             cseq = self.next_seq()
@@ -159,7 +159,8 @@ class Dialog:
         )
 
     def create_ack(self, invite_cseq: int, *, via: Via) -> Request:
-        """§13.2.2.4: the ACK for a 2xx, with the INVITE's CSeq number."""
+        """§13.2.2.4: the ACK for a 2xx, with the INVITE's CSeq number; owed for every 2xx,
+        also one retransmitted after our BYE ended the dialog."""
         return self.create_request("ACK", via=via, cseq=invite_cseq)
 
     def target_and_routes(self) -> tuple[Uri, list[NameAddr]]:

@@ -40,11 +40,25 @@ class StreamFramer:
         self._scanned = 0  # bytes of the buffer known to hold no end of headers
         self._total: int | None = None  # size of the message being received, once known
         self._failed: ParseError | None = None
+        self._failed_head: bytes | None = None
 
     @property
     def buffered(self) -> int:
         """Octets received but not yet returned."""
         return len(self._buffer)
+
+    @property
+    def failed(self) -> ParseError | None:
+        """The framing error met, if any (raised by the next :meth:`feed` when messages
+        completed before it were returned)."""
+        return self._failed
+
+    @property
+    def failed_head(self) -> bytes | None:
+        """After a framing error in a complete header section (no Content-Length, a bad or a
+        conflicting one, too large), that section: enough to answer the request before the
+        connection closes (RFC 4475 §3.1.2.3: "should respond with an error")."""
+        return self._failed_head
 
     def feed(self, data: bytes) -> list[bytes | KeepAlive]:
         """The messages and keep-alives completed by ``data``. After a framing error the
@@ -89,6 +103,7 @@ class StreamFramer:
                         raise ParseError("message headers exceed the size limit", status_hint=513)
                     break
                 head = bytes(buf[:end])
+                self._failed_head = head + b"\r\n\r\n"  # kept only if framing fails below
                 lengths = _CONTENT_LENGTH_RE.findall(head)
                 if not lengths:
                     raise ParseError("Content-Length required on a stream transport")
@@ -100,6 +115,7 @@ class StreamFramer:
                 self._total = end + 4 + int(text)
                 if self._total > limit:
                     raise ParseError("message exceeds the size limit", status_hint=513)
+                self._failed_head = None
             if len(buf) < self._total:
                 break
             out.append(bytes(buf[: self._total]))

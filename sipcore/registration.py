@@ -61,6 +61,9 @@ class RegistrationConfig:
     user_agent: str | None = None
     max_retry_after: float = 300.0
     """Longest 503 Retry-After honoured before giving up (seconds)."""
+    max_retries: int = 5
+    """Retry-After answers honoured in a row before giving up; the n-th retry waits at least
+    2^(n-1) s whatever the server asks, so that ``Retry-After: 0`` is no busy loop."""
 
     def __post_init__(self) -> None:
         if self.expires < 0 or not 0.1 <= self.refresh_fraction <= 0.95:
@@ -141,6 +144,7 @@ class Registration:
         self._pending: Request | None = None
         self._unregister_all = False
         self._last_min_expires: int | None = None
+        self._retries = 0  # Retry-After answers in a row (§21.5.4)
         self._transport = "UDP"
         self._via_host = "invalid.invalid"
         self._via_port: int | None = None
@@ -171,6 +175,7 @@ class Registration:
         self.state = RegState.REGISTERING
         self._deadline = None
         self._last_min_expires = None
+        self._retries = 0
         return self._send(self._build(self.expires))
 
     def unregister(self, now: float, *, all_bindings: bool = False) -> Request | None:
@@ -221,9 +226,16 @@ class Registration:
             self._terminate(f"{status} {response.reason}: no usable Min-Expires", response)
             return None
         if status in _RETRY_AFTER_STATUSES:
-            retry = _retry_after(response)
-            if retry is not None and retry <= self.config.max_retry_after:
-                self._deadline = now + retry
+            # §21.5.4, RFC 5626 §4.5: wait as asked (with a growing floor), a bounded number of
+            # times in a row
+            retry = retry_after_delay(response)
+            self._retries += 1
+            if (
+                retry is not None
+                and retry <= self.config.max_retry_after
+                and self._retries <= self.config.max_retries
+            ):
+                self._deadline = now + max(retry, 2.0 ** (self._retries - 1))
                 self.state = RegState.REGISTERING
                 return None
         self._terminate(f"{status} {response.reason}", response)
@@ -250,6 +262,7 @@ class Registration:
 
     # -- internals ------------------------------------------------------------------------
     def _success(self, response: Response, now: float) -> Request | None:
+        self._retries = 0
         if self.state is RegState.UNREGISTERING:
             self.state = RegState.UNREGISTERED
             self.granted = None
@@ -390,7 +403,7 @@ class Registration:
         return request
 
 
-def _retry_after(response: Response) -> float | None:
+def retry_after_delay(response: Response) -> float | None:
     """Retry-After = delta-seconds [ comment ] *( SEMI retry-param ) (§20.33)."""
     value = response.headers.get("retry-after")
     if value is None:

@@ -661,6 +661,7 @@ class Account:
         self._wanted = False
         self._flow_lost: asyncio.Event = asyncio.Event()
         self._settled: asyncio.Event = asyncio.Event()
+        self._settled_by: Event | None = None
         self.failures = 0
         self.history: list[Event] = []
         # RFC 7118 §5: a WebSocket client names itself with a random .invalid host, kept for the
@@ -696,7 +697,8 @@ class Account:
         self._settled.clear()
         self.start()
         await asyncio.wait_for(self._settled.wait(), timeout)
-        return self.history[-1]
+        assert self._settled_by is not None
+        return self._settled_by  # not history[-1]: a retry may have been sent since
 
     def refresh(self) -> bool:
         """Send a REGISTER now instead of at the refresh deadline (e.g. after new credentials,
@@ -737,6 +739,7 @@ class Account:
             except Exception:
                 logger.exception("account listener failed")
         if isinstance(event, Registered | RegistrationTerminated | Unregistered):
+            self._settled_by = event
             self._settled.set()
 
     def _drain_registration(self) -> None:

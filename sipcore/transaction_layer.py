@@ -304,7 +304,7 @@ class TransactionLayer:
 
     def _malformed(self, data: bytes, flow: Flow, exc: ParseError) -> None:
         status = exc.status_hint
-        answer = None if data[:4].upper() == b"SIP/" else _error_response(data, status)
+        answer = None if data[:4].upper() == b"SIP/" else error_response(data, status)
         if answer is not None:
             self._outbox.append((answer, flow))
         self._events.append(
@@ -380,9 +380,14 @@ def _response_flow(request: Request, flow: Flow) -> Flow:
     return Flow(flow.transport, (flow.remote[0], via.port or 5060), flow.local, flow.connection)
 
 
-def _error_response(data: bytes, status: int) -> bytes | None:
-    """A stateless answer to a request that failed to parse, when its Via, From, To, Call-ID
-    and CSeq lines can still be found (§8.2.6); None otherwise."""
+def error_response(data: bytes, status: int) -> bytes | None:
+    """A stateless answer to a request that failed to parse or to frame (§8.2.6), or None when
+    it has no Via line to route an answer by (§18.2.2).
+
+    The Via, From, To, Call-ID and CSeq lines are echoed as they came; those missing stay out
+    of the answer (RFC 4475 §3.3.1: a request without To, From and Call-ID should still get
+    400, and the client matches it by the Via branch and the CSeq, §17.1.3).
+    """
     head = data[:8192]
     for sep in (b"\r\n\r\n", b"\n\n"):
         head = head.split(sep, 1)[0]
@@ -394,16 +399,19 @@ def _error_response(data: bytes, status: int) -> bytes | None:
         key = canonical_name(name.strip())
         if key in _ERROR_COPY:
             copied.setdefault(key, []).append(value.strip())
-    if any(key not in copied for key in _ERROR_COPY):
+    if "via" not in copied:
         return None
     if any("\r" in v or "\x00" in v for values in copied.values() for v in values):
         return None  # a lone CR or a NUL would be echoed into the answer
-    to = copied["to"][0]
-    if "tag=" not in to:
-        to += f";tag={generate_tag()}"
     lines = [f"SIP/2.0 {status} {reason_phrase(status)}"]
     lines += [f"Via: {v}" for v in copied["via"]]
-    lines += [f"From: {copied['from'][0]}", f"To: {to}"]
-    lines += [f"Call-ID: {copied['call-id'][0]}", f"CSeq: {copied['cseq'][0]}"]
+    if "from" in copied:
+        lines.append(f"From: {copied['from'][0]}")
+    if "to" in copied:
+        to = copied["to"][0]
+        lines.append(f"To: {to}" if "tag=" in to else f"To: {to};tag={generate_tag()}")
+    for key, name in (("call-id", "Call-ID"), ("cseq", "CSeq")):
+        if key in copied:
+            lines.append(f"{name}: {copied[key][0]}")
     lines += ["Content-Length: 0", "", ""]
     return "\r\n".join(lines).encode("utf-8", "replace")

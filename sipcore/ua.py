@@ -29,6 +29,7 @@ from .call import (
     CallAnswered,
     CallConfirmed,
     CallEnded,
+    CallFlowLost,
     CallProgress,
     CallState,
     EndReason,
@@ -64,6 +65,7 @@ from .message import (
     generate_tag,
 )
 from .prack import PrackReceived
+from .registration import retry_after_delay
 from .session_timer import (
     DEFAULT_SESSION_TIMER,
     Negotiated,
@@ -95,8 +97,16 @@ class UserAgent:
         reliable_provisionals: bool = True,
         session_timer: SessionTimerConfig = DEFAULT_SESSION_TIMER,
         refer: ReferConfig = DEFAULT_REFER,
+        keep_calls: bool = False,
+        invite_retries: int = 1,
+        max_invite_retry_after: float = 10.0,
     ) -> None:
         self.layer = layer
+        # keep confirmed calls when their flow closes (CallFlowLost), for ``rebind``
+        self.keep_calls = keep_calls
+        # §21.5.4: a 503 with Retry-After (at most this long) gets the INVITE again, so often
+        self.invite_retries = invite_retries
+        self.max_invite_retry_after = max_invite_retry_after
         self.credentials = credentials
         self.identity = identity
         self.timers = timers
@@ -163,6 +173,10 @@ class UserAgent:
         ):
             return
         call.end_reason = call.end_reason or EndReason.LOCAL_CANCEL
+        if call.retry_invite_at is not None:  # between a 503 and the retry: nothing to CANCEL
+            call.retry_invite_at = None
+            self._end(call, EndReason.LOCAL_CANCEL, 487)
+            return
         if not call.provisional:
             call.cancel_pending = True
             return
@@ -392,13 +406,36 @@ class UserAgent:
         return False
 
     def flow_closed(self, flow: Flow, now: float) -> None:
-        """Calls whose only path was this flow cannot go on."""
+        """Calls whose only path was this flow cannot go on, except confirmed ones when
+        ``keep_calls`` is set: a dialog outlives the connection it was set up on (RFC 5626
+        §4.5), so they are reported as CallFlowLost and wait for ``rebind``."""
         for call in list(self.calls.values()):
-            if call.flow == flow and not call.ended:
+            if call.flow != flow or call.ended:
+                continue
+            if self.keep_calls and call.state is CallState.CONFIRMED and call.dialog is not None:
+                call.flow_lost = True
+                self.events.append(CallFlowLost(call=call))
+            else:
                 self._end(call, EndReason.FAILURE, 503)
+
+    def rebind(self, call: Call, flow: Flow) -> None:
+        """Send the in-dialog requests of ``call`` on ``flow`` from now on (a new connection
+        to the same proxy; the route set is unchanged). The peer still targets our Contact as
+        the proxy rewrote it for the old flow: refresh it with ``refresh_target``."""
+        call.flow = flow
+        call.flow_lost = False
+
+    def refresh_target(self, call: Call, now: float) -> bool:
+        """§12.2.1.1: an UPDATE without offer (RFC 3311 §5.1) carrying our Contact, when the
+        peer allows UPDATE; its answer comes as UpdateAnswered. False when it cannot go (the
+        caller refreshes by re-INVITE instead)."""
+        if call.ended or "UPDATE" not in (method.upper() for method in call.peer_allow):
+            return False
+        return self._ext.update(call, now, b"", None)
 
     def get_timer(self) -> float | None:
         deadlines = [c.retry_at for c in self.calls.values() if c.retry_at is not None]
+        deadlines += [c.retry_invite_at for c in self.calls.values() if c.retry_invite_at]
         others = (
             self._successes.get_timer(),
             self._ext.get_timer(),
@@ -409,6 +446,9 @@ class UserAgent:
 
     def handle_timer(self, now: float) -> None:
         for call in list(self.calls.values()):
+            if call.retry_invite_at is not None and call.retry_invite_at <= now:
+                call.retry_invite_at = None
+                self._resend_invite(call, now, [])
             if call.retry_at is not None and call.retry_at <= now and call.retry_body:
                 body, content_type = call.retry_body
                 call.retry_at = call.retry_body = None
@@ -523,6 +563,8 @@ class UserAgent:
             return
         if status == 422 and self._ext.retry_422(call, response, now):
             return
+        if status == 503 and self._retry_later(call, response, now):
+            return
         if status >= 300:
             reason = EndReason.REJECTED
             if call.end_reason in (EndReason.LOCAL_CANCEL, EndReason.REPLACED) and status == 487:
@@ -554,6 +596,22 @@ class UserAgent:
         self._ext.invite_answered(call, response, now)
         if call.cancel_pending or call.end_reason in (EndReason.LOCAL_CANCEL, EndReason.REPLACED):
             self._bye(call, now)  # answered although we cancelled: end it
+
+    def _retry_later(self, call: Call, response: Response, now: float) -> bool:
+        """§21.5.4: after a 503 with Retry-After the INVITE goes again that much later (a new
+        transaction, as for a challenge), ``invite_retries`` times at most."""
+        delay = retry_after_delay(response)
+        if (
+            delay is None
+            or delay > self.max_invite_retry_after
+            or call.invite_retries >= self.invite_retries
+            or call.end_reason is not None
+            or call.cancel_pending
+        ):
+            return False
+        call.invite_retries += 1
+        call.retry_invite_at = now + delay
+        return True
 
     def _authenticate(self, call: Call, response: Response, now: float) -> bool:
         """§22.2: resend the INVITE with credentials for the challenge (same Call-ID and From
@@ -742,6 +800,7 @@ __all__ = [
     "CallAnswered",
     "CallConfirmed",
     "CallEnded",
+    "CallFlowLost",
     "CallProgress",
     "CallState",
     "EndReason",

@@ -1,11 +1,13 @@
 """UAS request checks (RFC 3261 §8.2.1-§8.2.3) and the OPTIONS answer (§11.2).
 
 Before a UAS core acts on a new request it inspects the method, the URI scheme, Require and
-the body, in that order; the first failing check names the response to send.
+the body, in that order, then whether an INVITE's answer may carry SDP; the first failing check
+names the response to send.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import ParseError
@@ -60,6 +62,7 @@ class UasPolicy:
 
 
 DEFAULT_POLICY = UasPolicy()
+_Q_ZERO = re.compile(r"q\s*=\s*0(?:\.0{0,3})?")
 
 
 def check_request(request: Request, policy: UasPolicy, to_tag: str) -> Response | None:
@@ -103,7 +106,27 @@ def check_request(request: Request, policy: UasPolicy, to_tag: str) -> Response 
                 to_tag=to_tag,
                 headers=[("Accept-Encoding", ", ".join(policy.accept_encoding))],
             )
+    # §20.1, §21.4.7: a successful answer to an INVITE carries SDP (RFC 3264); an Accept that
+    # leaves it out (an empty one accepts nothing) rules that answer out (RFC 4475 §3.3.15)
+    if method == "INVITE" and "accept" in request.headers:
+        ranges = request.headers.get_all("accept")
+        if not any(_accepts(media_range, policy.accept) for media_range in ranges):
+            return build_response(request, 406, to_tag=to_tag)
     return None
+
+
+def _accepts(media_range: str, types: tuple[str, ...]) -> bool:
+    """Whether an Accept media-range (§20.1, "*/*", "type/*" or "type/subtype", with q=0
+    meaning "not acceptable") covers one of ``types``."""
+    mime, *params = (part.strip().lower() for part in media_range.split(";"))
+    if any(_Q_ZERO.fullmatch(param) for param in params):
+        return False
+    kind, _, sub = mime.partition("/")
+    for candidate in types:
+        ckind, _, csub = candidate.lower().partition("/")
+        if kind == "*" or (kind == ckind and sub in ("*", csub)):
+            return True
+    return False
 
 
 def options_response(request: Request, policy: UasPolicy, to_tag: str) -> Response:

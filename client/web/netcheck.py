@@ -20,6 +20,7 @@ is nothing to check) and one line of details. What is checked:
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,16 @@ from aiortc.rtcicetransport import parse_stun_turn_uri
 from media.session import MediaConfig, host_addresses
 from sipcore.stack import parse_target
 
-__all__ = ["Check", "IceServer", "gather", "ice_servers", "stun_binding", "tcp", "udp"]
+__all__ = [
+    "Check",
+    "IceServer",
+    "binding_answer",
+    "gather",
+    "ice_servers",
+    "stun_binding",
+    "tcp",
+    "udp",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,17 +114,28 @@ async def tcp(server: str, media: MediaConfig, timeout: float = 3.0) -> Check:
     return Check("pass" if all(e is None for e in results) else "fail", "; ".join(lines))
 
 
+def binding_answer(data: bytes, transaction: bytes) -> stun.Message | None:
+    """The STUN message in a datagram if it answers ``transaction`` (RFC 8489 §6.3), else None.
+
+    Never raises: aioice's parser raises ValueError for most malformed messages but
+    struct.error for an attribute too short for its fixed-size value (e.g. a 2-byte PRIORITY);
+    both mean "not an answer" here.
+    """
+    try:
+        message = stun.parse_message(data)
+    except (ValueError, struct.error):
+        return None
+    return message if message.transaction_id == transaction else None
+
+
 class _StunClient(asyncio.DatagramProtocol):
     def __init__(self, transaction: bytes) -> None:
         self.transaction = transaction
         self.answer: asyncio.Future[stun.Message] = asyncio.get_running_loop().create_future()
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        try:
-            message = stun.parse_message(data)
-        except ValueError:
-            return
-        if message.transaction_id == self.transaction and not self.answer.done():
+        message = binding_answer(data, self.transaction)
+        if message is not None and not self.answer.done():
             self.answer.set_result(message)
 
     def error_received(self, exc: Exception) -> None:

@@ -17,6 +17,7 @@ from sipcore.errors import ParseError, TransportError
 from sipcore.flow import Flow
 from sipcore.framer import StreamFramer
 from sipcore.message import DEFAULT_LIMITS, Limits
+from sipcore.transaction_layer import error_response
 from sipcore.transport.base import (
     DEFAULT_MAX_BUFFER,
     ConnectionTransport,
@@ -93,15 +94,27 @@ class _Connection(asyncio.Protocol):
         try:
             items = self._framer.feed(data)
         except ParseError as exc:
-            # §18.3: the stream cannot be resynchronised after a framing error
-            logger.info("%s: framing error, closing: %s", self.flow, exc)
-            self.fail(exc)
+            self._framing_failed(exc)
             return
         self._watch_incomplete(bool(items))
         for item in items:
             if not self.is_open:
                 break
             self._owner._received(self, item)
+        if self._framer.failed is not None and self.is_open:
+            self._framing_failed(self._framer.failed)
+
+    def _framing_failed(self, exc: ParseError) -> None:
+        """§18.3: the stream cannot be resynchronised after a framing error, so the connection
+        closes; a request whose header section arrived whole gets its error answer first (RFC
+        4475 §3.1.2.3, §3.3.9: "should respond with an error")."""
+        logger.info("%s: framing error, closing: %s", self.flow, exc)
+        head = self._framer.failed_head
+        if head is not None and head[:4].upper() != b"SIP/" and self.transport is not None:
+            answer = error_response(head, exc.status_hint)
+            if answer is not None and not self.transport.is_closing():
+                self.transport.write(answer)
+        self.fail(exc)
 
     def _watch_incomplete(self, progressed: bool) -> None:
         """Bound the time a message may take to arrive (slow-loris peers): the deadline starts

@@ -102,3 +102,6 @@ async def test_plain_rtp_offer_is_refused_with_488(
             await outgoing.wait_established(10)
         assert failed.value.status == 488
         assert inbound.ended
+        # the callee refused the offer, not the call: its call ended for media reasons
+        assert inbound.end_reason is EndReason.MEDIA_FAILED
+        assert inbound.end_status == 488

@@ -242,11 +242,25 @@ async def test_sigterm_hangs_up_and_the_far_side_sees_bye() -> None:
             cli.proc.send_signal(signal.SIGTERM)
             assert await call.wait_ended(10) is EndReason.REMOTE_HANGUP
             assert call.state is CallState.ENDED
-        assert await cli.exit_code() == ExitCode.INTERRUPTED
+        assert await cli.exit_code() == ExitCode.TERMINATED
     finally:
         await cli.close()
     assert cli.of("interrupted")[0]["signal"] == "SIGTERM"
-    assert cli.of("exit")[0]["code"] == 130
+    (end,) = cli.of("exit")
+    assert (end["code"], end["meaning"]) == (143, "terminated")  # 128 + SIGTERM, as shells say
+
+
+async def test_sigint_gives_130() -> None:
+    cli = await CliProcess.start("--aor", "sip:bob@127.0.0.1", "--listen", "udp:127.0.0.1:0")
+    try:
+        await cli.port("udp")
+        cli.proc.send_signal(signal.SIGINT)
+        assert await cli.exit_code() == ExitCode.INTERRUPTED == 130
+    finally:
+        await cli.close()
+    assert cli.of("interrupted")[0]["signal"] == "SIGINT"
+    (end,) = cli.of("exit")
+    assert (end["code"], end["meaning"]) == (130, "interrupted")
 
 
 async def test_exit_code_for_a_port_in_use() -> None:

@@ -18,15 +18,13 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from sipcore.errors import ParseError
 from sipcore.framer import StreamFramer
-from sipcore.message import parse_message
+from sipcore.message import Response, parse_message
 from tests.fuzz.targets import TORTURE, mutate, seeds
 
 from .helpers import CliProcess
@@ -58,7 +56,7 @@ class Answer:
 
 
 OPTIONS_WAIT = 32.0  # Timer F (64*T1): the OPTIONS must be answered within it
-MUTATIONS = 240
+MUTATIONS = 600
 
 
 def verdicts() -> dict[str, str]:
@@ -72,11 +70,24 @@ def expected(data: bytes, verdict: str) -> set[int] | None:
     if data[:4].upper() == b"SIP/":
         return None
     codes = {int(c) for c in re.findall(r"\b([1-6]\d\d)\b", verdict) if int(c) >= 400}
-    if verdict.startswith("invalid"):
+    if verdict.startswith("invalid") or "respond with an error" in verdict:
         codes.add(400)
-    if not codes or re.search(r"liberal|robust|ignore|proxy|registrar|accept", verdict):
+    if not codes or re.search(r"liberal|robust|ignore|proxy|registrar|accept|fall back", verdict):
         codes.add(PROCESSED)
     return codes
+
+
+def on_stream(data: bytes, codes: set[int] | None) -> set[int] | None:
+    """What a stream makes of a message with verdict ``codes``: one still incomplete when the
+    sender stops (no end of headers: baddn; a body shorter than Content-Length: clerr) is never
+    read, so it gets no answer; a framing error in a whole header section (a negative, missing
+    or conflicting Content-Length: ncl, inv2543, mcl01) gets its error answer and the
+    connection closes (§18.3); a message that frames keeps its verdict."""
+    try:
+        items = StreamFramer().feed(data)
+    except ParseError as exc:
+        return {exc.status_hint}
+    return codes if items else None
 
 
 def accepts(codes: set[int] | None, statuses: list[int]) -> bool:
@@ -88,18 +99,33 @@ def accepts(codes: set[int] | None, statuses: list[int]) -> bool:
     return finals[0] in codes or (PROCESSED in codes and finals[0] != 400)
 
 
-def for_udp(data: bytes) -> bytes:
-    """rport in the top Via (RFC 3581), and branches of this pass's own."""
-    data = data.replace(b"z9hG4bK", b"z9hG4bKu")
+def fresh(data: bytes, tag: str) -> bytes:
+    """Branches of this message's own: the corpus reuses ``z9hG4bKkdjuw`` with the same sent-by
+    and method (cparam01/cparam02, novelsc/unkscm), which §17.2.3 rightly takes for one
+    transaction while its Timer J runs. A bare magic cookie (badbranch) is left as it is."""
+    return re.sub(rb"z9hG4bK(?=[^;,\s])", b"z9hG4bK" + tag.encode(), data)
+
+
+def with_rport(data: bytes) -> bytes:
+    """rport (RFC 3581) at the end of the first value of the top Via, so that answers come back
+    to the sending socket: the header may be compact, folded over several lines or hold several
+    values, so the field is located with its continuation lines and the parameter goes before
+    the first comma."""
     head, sep, body = data.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
-    for i, line in enumerate(lines):
-        if re.match(rb"(?i)(via|v)\s*:", line):
-            if b"branch=" in line:
-                lines[i] = line.replace(b"branch=", b"rport;branch=", 1)
-            else:
-                lines[i] = line + b";rport"
-            break
+    via = re.compile(rb"(?i)(via|v)[ \t]*:")
+    start = next((i for i, line in enumerate(lines) if via.match(line)), None)
+    if start is None:
+        return data
+    end = start + 1
+    while end < len(lines) and lines[end][:1] in (b" ", b"\t"):
+        end += 1
+    field = b"\r\n".join(lines[start:end])
+    colon = field.index(b":")
+    comma = field.find(b",", colon)
+    cut = len(field) if comma < 0 else comma
+    field = field[:cut].rstrip() + b";rport" + field[cut:]
+    lines[start:end] = field.split(b"\r\n")
     return b"\r\n".join(lines) + sep + body
 
 
@@ -152,6 +178,7 @@ class Peer:
         self.udp: asyncio.DatagramTransport | None = None
         self.shared: tuple[asyncio.Future[None], asyncio.StreamWriter] | None = None
         self.counter = 0
+        self.spent: list[asyncio.StreamWriter] = []
         self.readers: set[asyncio.Future[None]] = set()
 
     async def open(self) -> None:
@@ -198,8 +225,9 @@ class Peer:
         writer = await self._connection(shared)
         writer.write(data)
         if shared and not frames_cleanly(data):
-            # the stream after it cannot be read as the next message: start a fresh one
-            writer.close()
+            # the stream after it cannot be read as the next message: the next one starts a
+            # fresh connection, this one is closed once the answers are in
+            self.spent.append(writer)
             self.shared = None
         return writer
 
@@ -246,7 +274,15 @@ class Peer:
         for stream in (writer, pinger):
             if stream is not None and not shared:
                 stream.close()
-        return [r for r in got if call_id is None or r.call_id == call_id]
+        while self.spent:
+            self.spent.pop().close()
+        # a request that does not parse is answered with its own Call-ID line, if any: answers
+        # to the test's ACK, BYE or CANCEL of earlier calls that arrive late are not its own
+        return [
+            r
+            for r in got
+            if r.call_id == call_id or (call_id is None and r.call_id.encode("utf-8") in data)
+        ]
 
     async def _end_call(self, answers: list[Answer], invite: bytes, shared: bool) -> None:
         """ACK the final answer; BYE after a 2xx, CANCEL when none came."""
@@ -297,16 +333,38 @@ def frames_cleanly(data: bytes) -> bool:
         return False
 
 
+def owed(data: bytes, *, stream: bool) -> list[int] | None:
+    """The error answers ``data`` may get, each at most once: the status hint of every request
+    in it that fails to parse (a datagram is one message; a stream frames as many as it holds,
+    and a framing error in a whole header section is answered too), none for a response. None
+    when a request in it parses: its answer is the application's and is not checked here."""
+    framer = StreamFramer()
+    parts: list[bytes] = [data]
+    if stream:
+        try:
+            parts = [item for item in framer.feed(data) if isinstance(item, bytes)]
+        except ParseError:
+            parts = []
+    allowed = []
+    for part in parts:
+        try:
+            message = parse_message(part, stream=stream)
+        except ParseError as exc:
+            if part[:4].upper() != b"SIP/":
+                allowed.append(exc.status_hint)
+            continue
+        if not isinstance(message, Response):
+            return None
+    head = framer.failed_head
+    if framer.failed is not None and head is not None and head[:4].upper() != b"SIP/":
+        allowed.append(framer.failed.status_hint)
+    return allowed
+
+
 def status_list(answers: list[Answer]) -> list[int]:
     return [r.status_code for r in answers if r.status_code >= 200]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="14 verdict mismatches left to sort out (oracle or stack): badbranch 200 (RFC 2543 "
-    "fallback, which the verdict allows), sdp01 488, insuf silent, TCP baddn/ncl silent, UDP "
-    "cparam02/regescrt/unkscm/wsinv/mcl01 after the rport rewrite, TCP inv2543 silent",
-)
 async def test_cli_softphone_answers_every_bad_input_and_keeps_answering_options(
     tmp_path: Path,
 ) -> None:
@@ -317,6 +375,7 @@ async def test_cli_softphone_answers_every_bad_input_and_keeps_answering_options
     )  # fmt: skip
     wrong: list[str] = []
     counts: dict[str, int] = {}
+    seen: Counter[int] = Counter()
     try:
         ports = {"UDP": await cli.port("udp"), "TCP": await cli.port("tcp")}
         torture = verdicts()
@@ -324,20 +383,20 @@ async def test_cli_softphone_answers_every_bad_input_and_keeps_answering_options
             peer = Peer(transport, ports[transport])
             await peer.open()
             port = ports[transport]
-            adapt: Callable[[bytes], bytes] = for_udp if transport == "UDP" else bytes
             for name, verdict in sorted(torture.items()):
-                data = adapt((TORTURE / f"{name}.sip").read_bytes())
+                data = fresh((TORTURE / f"{name}.sip").read_bytes(), f"{name}{transport}")
                 codes = expected(data, verdict)
-                if transport == "TCP" and name in ("clerr", "mcl01", "dblreq"):
-                    codes = None if name == "clerr" else codes  # stream framing differs
+                if transport == "UDP":
+                    data = with_rport(data)
+                else:
+                    codes = on_stream(data, codes)
                 statuses = status_list(await peer.exchange(data))
                 if name == "dblreq":  # two requests in one datagram or stream
                     statuses = statuses[:1]
-                if not accepts(codes, statuses) and not (
-                    transport == "TCP" and name == "mcl01" and statuses in ([], [400])
-                ):
+                if not accepts(codes, statuses):
                     wrong.append(f"{transport} {name}: {statuses}, expected {codes}")
                 counts["torture"] = counts.get("torture", 0) + 1
+                seen.update(statuses)
             for name, data, codes, header in crafted(port, transport):
                 answers = await peer.exchange(data)
                 statuses = status_list(answers)
@@ -346,25 +405,24 @@ async def test_cli_softphone_answers_every_bad_input_and_keeps_answering_options
                 elif header and answers[-1].header(header) is None:
                     wrong.append(f"{transport} crafted {name}: no {header} header")
                 counts["crafted"] = counts.get("crafted", 0) + 1
+                seen.update(statuses)
             rng = random.Random(f"blackbox-{transport}")
             corpus = seeds()
             for i in range(MUTATIONS // 2):
-                data = adapt(mutate(rng, corpus))
+                data = fresh(mutate(rng, corpus), f"m{i}{transport}")
+                data = with_rport(data) if transport == "UDP" else data
                 answers = await peer.exchange(data, shared=transport == "TCP" and i % 2 == 1)
-                try:
-                    parse_message(data)
-                except ParseError as exc:
-                    finals = status_list(answers)
-                    if data[:4].upper() == b"SIP/" and finals:
-                        wrong.append(f"{transport} mutation {i}: a response was answered")
-                    elif finals and finals != [exc.status_hint]:
-                        wrong.append(f"{transport} mutation {i}: {finals} for {exc}")
+                allowed = owed(data, stream=transport == "TCP")
+                finals = status_list(answers)
+                if allowed is not None and any(finals.count(s) > allowed.count(s) for s in finals):
+                    wrong.append(f"{transport} mutation {i}: {finals}, at most {allowed}")
                 counts["mutated"] = counts.get("mutated", 0) + 1
+                seen.update(finals)
             await peer.close()
         assert cli.proc.returncode is None, "the softphone is still running"
     finally:
         await cli.close()
     elapsed = time.monotonic() - started
-    print(f"black-box run: {counts} messages in {elapsed:.1f} s")
+    print(f"black-box run: {counts} messages in {elapsed:.1f} s, answers {sorted(seen.items())}")
     assert wrong == [], "\n".join(wrong)
     assert elapsed < 60

@@ -3,7 +3,7 @@
     python -m tests.fuzz.run_atheris SECONDS [TARGET ...]
 
 Every target runs in its own process (libFuzzer owns the process), with its seeds (the torture
-messages, or valid RTP/RTCP packets) as its corpus and a per-input time limit; findings are
+messages, or the target's own valid inputs) as its corpus and a per-input time limit; findings are
 written to .fuzz/<target>/.
 """
 
@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def child(name: str, args: list[str]) -> None:
     import atheris
 
-    with atheris.instrument_imports(include=["sipcore", "media.rtp"]):
+    modules = ["sipcore", "media.rtp", "media.sdp", "media.offer_answer", "media.dtmf",
+               "media.jitter", "client.web.netcheck", "aioice.stun"]  # fmt: skip
+    with atheris.instrument_imports(include=modules):
         from tests.fuzz.targets import TARGETS
 
     target = TARGETS[name]

@@ -8,10 +8,38 @@ allowed exceptions is a pass; anything else, or a hang, is a finding.
 from __future__ import annotations
 
 import contextlib
+import copy
 import random
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
+from aioice import stun as aioice_stun
+
+from client.web.netcheck import binding_answer
+from media import sdp as sdp_model
+from media.dtmf import (
+    DIGITS,
+    DtmfReceiver,
+    DtmfSender,
+    decode_payload,
+    encode_payload,
+    info_body,
+    parse_info,
+)
+from media.jitter import JitterBuffer, JitterConfig
+from media.offer_answer import (
+    answer_telephone_event,
+    ensure_telephone_event,
+    filter_codecs,
+    holds,
+    ice_ufrag,
+    negotiated_audio,
+    negotiated_codecs,
+    remote_hold,
+    require_srtp,
+    set_direction,
+)
 from media.rtp import (
     Bye,
     ReceiverReport,
@@ -26,6 +54,7 @@ from media.rtp import (
     peek_rtp,
     serialize_rtcp,
 )
+from media.sdp import SdpError
 from sipcore import ParseError, Request, SipError, StreamFramer, parse_message
 from sipcore.auth import authorization
 from sipcore.flow import Flow
@@ -33,6 +62,7 @@ from sipcore.headers import AuthHeader
 from sipcore.message import Limits
 from sipcore.transaction_layer import TransactionLayer
 from sipcore.uri import parse_name_addr, parse_uri
+from tests.media.sdp_samples import AIORTC_ANSWER, CHROMIUM_OFFER, PBX_OFFER
 
 TORTURE = Path(__file__).resolve().parent.parent / "data" / "torture"
 _LAZY = (
@@ -218,6 +248,244 @@ def auth_challenge(data: bytes) -> None:
         pass
 
 
+# --- SDP (media.sdp, media.offer_answer) -------------------------------------------------------
+
+_LOCAL = sdp_model.parse(AIORTC_ANSWER)
+"""A local description the offer/answer helpers compare the fuzzed one with."""
+
+
+def sdp_seeds() -> list[bytes]:
+    """Valid descriptions: a browser offer, an aiortc answer, a PBX offer over plain RTP, and
+    one with LF line ends, session-level attributes and an unknown line type."""
+    lf = (
+        "v=0\no=- 1 1 IN IP4 0.0.0.0\ns=x\nc=IN IP4 0.0.0.0\nb=AS:64\nt=0 0\na=sendonly\n"
+        "a=ice-ufrag:abcd\ny=unknown\nm=audio 4000/2 RTP/AVP 0 101 96\na=rtpmap:101 "
+        "telephone-event/8000\na=fmtp:101 0-15\na=rtcp-fb:* nack\nm=video 0 RTP/AVP 31\n"
+    )
+    return [text.encode() for text in (CHROMIUM_OFFER, AIORTC_ANSWER, PBX_OFFER, lf)]
+
+
+def _read_views(description: sdp_model.SessionDescription) -> None:
+    """Every typed view of the model; they must not raise on anything parse accepted."""
+    description.origin, description.name, description.timing, description.bundle  # noqa: B018
+    description.ice_lite  # noqa: B018
+    for block in (description, *description.media):
+        block.attributes(), block.connection, block.bandwidths, block.direction
+        block.ice_ufrag, block.ice_pwd, block.ice_options, block.fingerprints  # noqa: B018
+        block.setup  # noqa: B018
+    for section in description.media:
+        section.candidates, section.mid, section.rtcp_mux, section.end_of_candidates  # noqa: B018
+        for codec in section.codecs:
+            codec.parameters, codec.encoding  # noqa: B018
+            section.rtcp_feedback(codec.payload_type)
+        description.direction_of(section), description.connection_of(section)
+        remote_hold(section, description)
+
+
+def sdp(data: bytes) -> None:
+    """parse raises only SdpError; what parses serializes to text that parses to the same
+    text, and to the input itself when that was CRLF-terminated text; the typed views never
+    raise; the offer/answer helpers that read a remote description raise only SdpError
+    (require_srtp) or ValueError (the documented refusals) and leave serializable SDP."""
+    ice_ufrag(data), holds(data)
+    with contextlib.suppress(SdpError):
+        require_srtp(data)
+    try:
+        description = sdp_model.parse(data)
+    except SdpError:
+        return
+    text = description.serialize()
+    assert sdp_model.parse(text).serialize() == text
+    body = data.replace(b"\r\n", b"")
+    if data.endswith(b"\r\n") and not data.endswith(b"\r\n\r\n") and b"\n" not in body:
+        assert text == data.decode()
+    _read_views(description)
+    description.bump_version()
+    for section in description.media:
+        negotiated_codecs(_LOCAL.media[0], section)
+        negotiated_codecs(section, _LOCAL.media[0])
+        negotiated_audio(_LOCAL.media[0], section)
+        negotiated_audio(section, _LOCAL.media[0])
+        answer = copy.deepcopy(_LOCAL.media[0])
+        with contextlib.suppress(ValueError):
+            answer_telephone_event(section, answer)
+        assert sdp_model.parse(_LOCAL.serialize()).media  # the shared one is untouched
+        with contextlib.suppress(ValueError):
+            answer_telephone_event(_LOCAL.media[0], section)
+        with contextlib.suppress(ValueError):
+            filter_codecs(section, ["opus", "PCMU/8000", "telephone-event"])
+        with contextlib.suppress(ValueError):
+            ensure_telephone_event(section)
+        set_direction(section, "sendonly")
+        assert section.direction == "sendonly"
+    text = description.serialize()
+    assert sdp_model.parse(text).serialize() == text
+
+
+# --- RFC 4733 (media.dtmf) ---------------------------------------------------------------------
+
+_INFO_TYPES = ("application/dtmf-relay", "application/dtmf", "Application/DTMF-Relay; x=1")
+
+
+_DTMF_START = 0xFFFFF000  # timestamps wrap during the seeds' events
+
+
+def dtmf_seeds() -> list[bytes]:
+    """Packet trains of a short digit at 8000 Hz, a long (segmented) one and two digits at
+    48000 Hz, in the record format of :func:`dtmf_payload`; then an INFO body."""
+    seeds = []
+    for clock_rate, digits, duration_ms in ((8000, "5", 100), (48000, "#", 2000),
+                                             (48000, "1A", 200)):  # fmt: skip
+        sender = DtmfSender(clock_rate)
+        out = bytearray()
+        start = _DTMF_START
+        for digit in digits:
+            for seq, pkt in enumerate(sender.packets(digit, duration_ms=duration_ms,
+                                                     start_timestamp=start)):  # fmt: skip
+                offset = (pkt.timestamp - _DTMF_START) & 0xFFFFFFFF
+                out += struct.pack("!HIB", seq, offset, pkt.marker) + pkt.payload
+            start = (start + sender.units(duration_ms + 100)) & 0xFFFFFFFF
+        seeds.append(bytes(out))
+    seeds.append(b"\x00" + info_body("7")[1])
+    return seeds
+
+
+def dtmf_payload(data: bytes) -> None:
+    """decode_payload raises only ValueError and inverts encode_payload (R bit aside);
+    DtmfReceiver.feed never raises, reports only digits, at most one per event timestamp,
+    keeps its memory bounded, and ignores duplicated packets; parse_info gives a digit or
+    None. Records are 11 bytes: sequence number, timestamp offset (a signed 24-bit offset from
+    a start just before the wrap, so the receiver's memory horizon stays meaningful), flags
+    (bit 0 the marker; 0xF0-0xF7 a payload of the low 3 bits' length) and 4 payload bytes."""
+    for i in range(0, min(len(data), 64), 4):
+        chunk = data[i : i + 4]
+        try:
+            event = decode_payload(chunk)
+        except ValueError:
+            assert len(chunk) != 4
+            continue
+        assert encode_payload(event.event, end=event.end, volume=event.volume,
+                              duration=event.duration) == bytes((chunk[0], chunk[1] & 0xBF,
+                                                                 *chunk[2:]))  # fmt: skip
+    once, twice = DtmfReceiver(history=4), DtmfReceiver(history=4)
+    heard: list[str] = []
+    heard_twice: list[str] = []
+    timestamps: set[int] = set()
+    for pos in range(0, min(len(data), 11 * 150) - 10, 11):
+        sequence, offset, flags = struct.unpack_from("!HIB", data, pos)
+        offset = ((offset & 0xFFFFFF) ^ 0x800000) - 0x800000
+        timestamp = (_DTMF_START + offset) & 0xFFFFFFFF
+        payload = data[pos + 7 : pos + 7 + (4 if flags < 0xF0 else flags & 7)]
+        fed = {"sequence": sequence, "timestamp": timestamp, "marker": bool(flags & 1)}
+        heard += once.feed(**fed, payload=payload)
+        heard_twice += twice.feed(**fed, payload=payload)
+        heard_twice += twice.feed(**fed, payload=payload)
+        if len(payload) == 4 and payload[0] < 16:
+            timestamps.add(timestamp)
+        assert len(once._events) <= 4 + 2
+    assert all(digit in DIGITS and len(digit) == 1 for digit in heard)
+    assert len(heard) <= len(timestamps)
+    assert heard_twice == heard
+    kind = _INFO_TYPES[data[0] % len(_INFO_TYPES)] if data else _INFO_TYPES[0]
+    digit = parse_info(kind, data[1:])
+    assert digit is None or (len(digit) == 1 and digit in DIGITS)
+
+
+# --- STUN (aioice's parser as the client and ICE call it) --------------------------------------
+
+_TRANSACTION = bytes(range(12))
+
+
+def stun_seeds() -> list[bytes]:
+    """A Binding request, a success response with XOR-MAPPED-ADDRESS, one with
+    MESSAGE-INTEGRITY and FINGERPRINT as ICE sends them, and an error response."""
+    request = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.REQUEST,
+                                  transaction_id=_TRANSACTION)  # fmt: skip
+    request.attributes.update({"PRIORITY": 1853824767, "USERNAME": "a:b",
+                               "ICE-CONTROLLING": 0x1122334455667788})  # fmt: skip
+    request.add_message_integrity(b"password")
+    request.add_fingerprint()
+    ok = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.RESPONSE,
+                             transaction_id=_TRANSACTION)  # fmt: skip
+    ok.attributes["XOR-MAPPED-ADDRESS"] = ("192.0.2.1", 40000)
+    ok6 = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.RESPONSE,
+                              transaction_id=_TRANSACTION)  # fmt: skip
+    ok6.attributes["XOR-MAPPED-ADDRESS"] = ("2001:db8::1", 3478)
+    ok6.attributes["MAPPED-ADDRESS"] = ("2001:db8::1", 3478)
+    error = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.ERROR,
+                                transaction_id=_TRANSACTION)  # fmt: skip
+    error.attributes["ERROR-CODE"] = (487, "Role Conflict")
+    plain = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.REQUEST)
+    return [bytes(m) for m in (request, ok, ok6, error, plain)]
+
+
+def stun(data: bytes) -> None:
+    """aioice's parse_message raises only ValueError or struct.error (what aioice's own ICE
+    receive path lets escape, and what the network check catches); the check's
+    binding_answer never raises and returns only a message with our transaction id, whose
+    mapped address reads as (host, port)."""
+    with contextlib.suppress(ValueError, struct.error):
+        aioice_stun.parse_message(data)
+    for transaction in (_TRANSACTION, data[8:20]):
+        answer = binding_answer(data, transaction)
+        if answer is None:
+            continue
+        assert answer.transaction_id == transaction
+        address = answer.attributes.get("XOR-MAPPED-ADDRESS") or answer.attributes.get(
+            "MAPPED-ADDRESS"
+        )
+        if address is not None:
+            str(address[0]), int(address[1])
+
+
+# --- jitter buffer -----------------------------------------------------------------------------
+
+_JITTER = JitterConfig(max_packets=16, window=0.5, max_misorder=20, max_dropout=200)
+
+
+def jitter_seeds() -> list[bytes]:
+    """Records of :func:`jitter`: a clean 20 ms stream, one with loss and reordering, one with
+    a talkspurt gap and marker, and an SSRC change with a sequence jump."""
+    clean = bytes([1, 1, 0, 20, 1] * 30)
+    lossy = bytes([1, 1, 0, 20, 1, 2, 2, 0, 20, 1, 0xFF, 0xFF, 0, 0, 2, 3, 3, 0, 25, 1] * 8)
+    gap = bytes([1, 1, 0, 20, 1] * 10 + [1, 50, 1, 200, 0] + [1, 1, 0, 20, 1] * 10)
+    jump = bytes([1, 1, 0, 20, 1] * 8 + [0x7F, 1, 2, 20, 1, 1, 1, 2, 20, 1] + [1, 1, 2, 20, 1] * 8)
+    return [clean, lossy, gap, jump]
+
+
+def jitter(data: bytes) -> None:
+    """Push/pop sequences decoded from the bytes (5 per step: sequence step, timestamp step in
+    frames, SSRC and marker bits, arrival step in ms, pops) never raise, keep at most
+    max_packets, play the packets of a stream in timestamp order, each once, and keep the
+    counters consistent: ``played`` is the number of frames returned with a payload."""
+    buf = JitterBuffer(8000, _JITTER)
+    seq, ts, now = 1000, 0xFFFFF000, 0.0
+    played, last, resets = 0, None, 0
+    for pos in range(0, len(data) - 4, 5):
+        dseq, dts, flags, dt, pops = data[pos : pos + 5]
+        seq = (seq + (dseq if dseq < 0x80 else dseq - 0x100)) & 0xFFFF
+        ts = (ts + (dts if dts < 0x80 else dts - 0x100) * 160 + (flags >> 4)) & 0xFFFFFFFF
+        now += dt / 1000
+        buf.push(seq, ts, 0x1234 + (flags & 2), data[pos : pos + 1 + (flags & 12)], now,
+                 marker=bool(flags & 1))  # fmt: skip
+        assert buf.packets <= _JITTER.max_packets
+        for _ in range(pops & 3):
+            now += 0.02
+            frame = buf.pop(now)
+            if buf.stats().resets != resets:
+                resets, last = buf.stats().resets, None
+            if frame is None or frame.payload is None:
+                continue  # concealment frames carry the playout position, not a packet's
+            if last is not None:
+                assert 0 < (frame.timestamp - last) & 0xFFFFFFFF < 1 << 31, "out of order"
+            last = frame.timestamp
+            played += 1
+    stats = buf.stats()
+    assert stats.played == played
+    assert min(stats.played, stats.lost, stats.late, stats.dropped, stats.duplicates) >= 0
+    assert _JITTER.min_delay <= buf.target_delay <= _JITTER.max_delay
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "sip_message": sip_message,
     "stream_framer": stream_framer,
@@ -226,11 +494,19 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "auth_challenge": auth_challenge,
     "rtp_packet": rtp_packet,
     "rtcp_compound": rtcp_compound,
+    "sdp": sdp,
+    "dtmf_payload": dtmf_payload,
+    "stun": stun,
+    "jitter": jitter,
 }
 
 _SEEDS: dict[str, Callable[[], list[bytes]]] = {
     "rtp_packet": rtp_seeds,
     "rtcp_compound": rtcp_seeds,
+    "sdp": sdp_seeds,
+    "dtmf_payload": dtmf_seeds,
+    "stun": stun_seeds,
+    "jitter": jitter_seeds,
 }
 
 

@@ -117,6 +117,20 @@ class TestPlayout:
         assert jb.stats().late == 1
         assert jb.stats().lost == 1
 
+    def test_packet_inside_a_played_frame_is_not_played_after_it(self) -> None:
+        # 100 sits inside the frame at 0 (160 samples); the frame at 160 is played next, so 100,
+        # still buffered, has had its time: it is dropped, not played after 160
+        jb = JitterBuffer(RATE)
+        jb.push(1, 0, SSRC, b"a", 0.0)
+        jb.push(3, 160, SSRC, b"c", 0.001)
+        jb.push(2, 100, SSRC, b"b", 0.002)
+        out = [jb.pop(now) for now in (0.07, 0.09, 0.11, 0.13)]
+        assert [(f.timestamp, f.payload) if f else None for f in out] == [
+            (0, b"a"), (160, b"c"), None, None,
+        ]  # fmt: skip
+        st_ = jb.stats()
+        assert (st_.received, st_.reordered, st_.played, jb.packets) == (3, 1, 2, 0)
+
     @pytest.mark.parametrize(("seq0", "ts0"), [(65530, 0xFFFFFFFF - 3 * F), (0xFFFF, 0xFFFFFF00)])
     def test_sequence_and_timestamp_wrap(self, seq0: int, ts0: int) -> None:
         jb = JitterBuffer(RATE)
@@ -299,3 +313,34 @@ def test_any_sequence_keeps_order_and_bounds(
         assert 0.02 <= jb.target_delay <= 0.5
     st_ = jb.stats()
     assert st_.played >= 0 and st_.received == sum(1 for o in ops if o[0] == "push")
+
+
+class TestAccounting:
+    def test_received_counts_every_path(self) -> None:
+        # in-order packets across the sequence and timestamp wraps, a reorder, a duplicate,
+        # an SSRC change and a confirmed sequence jump: received is every push, once
+        jb = JitterBuffer(RATE)
+        s = Stream(jb, seq0=0xFFFD, ts0=0xFFFFFFFF - 2 * F)
+        for i in (0, 1, 2, 4, 3, 5, 5, 6):
+            s.push(i, i * T)
+        other = Stream(jb, seq0=9, ts0=77)
+        for i in range(3):
+            other.push(i, 0.2 + i * T, ssrc=0x55)
+        jumped = Stream(jb, seq0=30000, ts0=5_000_000)
+        for i in range(3):
+            jumped.push(i, 0.3 + i * T, ssrc=0x55)
+        st_ = jb.stats()
+        assert st_.received == 14
+        assert (st_.reordered, st_.duplicates, st_.resets) == (1, 1, 2)
+        assert st_.played == 0 and jb.packets == 3
+
+    def test_reordered_packet_older_than_the_first_before_playout(self) -> None:
+        # a reordered number whose timestamp is older than the stream's first packet is not
+        # late before playout starts: it is stored and played first
+        jb = JitterBuffer(RATE)
+        jb.push(10, 1600, SSRC, b"a", 0.0)
+        jb.push(12, 1920, SSRC, b"c", 0.01)
+        jb.push(11, 1000, SSRC, b"b", 0.02)
+        frames = [jb.pop(0.2 + k * T) for k in range(3)]
+        assert [f.payload for f in frames if f is not None][:1] == [b"b"]
+        assert jb.stats().late == 0 and jb.stats().reordered == 1

@@ -104,3 +104,24 @@ def test_messages_before_a_framing_error_are_kept() -> None:
     assert framer.feed(MSG_A + b"\rX") == [MSG_A]
     with pytest.raises(ParseError):
         framer.feed(b"")
+
+
+def test_failed_head_is_the_header_section_that_could_not_be_framed() -> None:
+    # RFC 4475 §3.1.2.3: enough is kept to answer the request before the connection closes
+    framer = StreamFramer()
+    bad = MSG_A.replace(b"Content-Length: 0", b"Content-Length: -999") + b"body"
+    assert framer.feed(MSG_A + bad) == [MSG_A]
+    assert isinstance(framer.failed, ParseError)
+    assert framer.failed_head == bad.removesuffix(b"body")
+    with pytest.raises(ParseError):
+        framer.feed(b"")
+
+
+def test_no_failed_head_without_a_whole_header_section() -> None:
+    framer = StreamFramer()
+    assert framer.feed(MSG_A) == [MSG_A]
+    assert framer.failed is None
+    assert framer.failed_head is None
+    with pytest.raises(ParseError):
+        framer.feed(b"\rX")
+    assert framer.failed_head is None

@@ -297,3 +297,45 @@ def test_extra_headers_and_a_rotated_password() -> None:
     assert not verify(
         credentials, method="REGISTER", password="alicepw", expected_realm="example.com"
     )
+
+
+def test_retry_after_zero_is_bounded_and_backs_off() -> None:
+    # §21.5.4 / RFC 5626 §4.5: a registrar answering 503 Retry-After: 0 forever gets
+    # max_retries more REGISTERs, spaced 1, 2, 4, 8, 16 s, then the registration ends
+    reg = machine()
+    request = reg.register(0.0)
+    now, sent_at = 0.0, [0.0]
+    for _ in range(10):
+        busy = build_response(request, 503, to_tag="r", headers=[("Retry-After", "0")])
+        assert reg.response(busy, now) is None
+        deadline = reg.get_timer()
+        if deadline is None:
+            break
+        now = deadline
+        retry = reg.handle_timer(now)
+        assert retry is not None
+        request = retry
+        sent_at.append(now)
+    assert sent_at == [0.0, 1.0, 3.0, 7.0, 15.0, 31.0]
+    assert reg.state is RegState.TERMINATED
+    (terminated,) = [e for e in reg.events if isinstance(e, RegistrationTerminated)]
+    assert terminated.status == 503
+
+
+def test_a_success_resets_the_retry_count() -> None:
+    reg = machine()
+    first = reg.register(0.0)
+    busy = build_response(first, 503, to_tag="r", headers=[("Retry-After", "3")])
+    assert reg.response(busy, 0.0) is None
+    assert reg.get_timer() == 3.0  # more than the 1 s floor: as asked
+    again = reg.handle_timer(3.0)
+    assert again is not None
+    challenged = reg.response(challenge(again), 3.1)
+    assert challenged is not None
+    reg.response(ok(challenged), 3.2)
+    assert reg.state is RegState.REGISTERED
+    refresh = reg.handle_timer(reg.get_timer() or 0.0)
+    assert refresh is not None
+    busy = build_response(refresh, 503, to_tag="r", headers=[("Retry-After", "0")])
+    reg.response(busy, 500.0)
+    assert reg.get_timer() == 501.0  # the first retry in a row again: 1 s floor

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,8 @@ from sipcore.stack import (
     parse_target,
 )
 from sipcore.timers import TimerConfig
+from sipcore.transport import server_ssl_context
+from sipcore.transport.pki import make_cert
 from sipcore.uas import UasPolicy
 
 FAST = StackConfig(
@@ -350,3 +353,63 @@ async def test_dns_failure_is_one_clear_error_per_attempt_with_backoff(target: s
         delays = [e.delay for e in account.history if isinstance(e, Reconnecting)]
         assert sum(delays[:-1]) <= elapsed  # the last one may still be running
         assert all(d >= FAST.reconnect_base / 2 for d in delays)
+
+
+@pytest.mark.parametrize("scheme", ["wss", "tls"])
+async def test_certificate_for_another_host_is_one_clear_error_per_attempt_with_backoff(
+    tmp_path: Path, scheme: str
+) -> None:
+    # the server's certificate is signed by a CA we trust but names another host: every
+    # attempt fails once, saying so, then waits its backoff (RFC 5626 §4.5)
+    certs = make_cert(tmp_path, hosts=("sip.other.example",))
+    config = replace(FAST, ca_file=str(certs.ca))
+    async with SipStack(FAST) as server, SipStack(config) as client:
+        ssl = server_ssl_context(str(certs.cert), str(certs.key))
+        listener = await server.listen("WSS" if scheme == "wss" else "TLS", ssl=ssl)
+        port = listener.local[1]
+        target = f"wss://127.0.0.1:{port}/" if scheme == "wss" else f"tls:127.0.0.1:{port}"
+        account = client.account(
+            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"), target
+        )
+        started = client.now()
+        account.start()
+        for _ in range(200):  # wait for three attempts, however slow the machine is
+            await asyncio.sleep(0.05)
+            if sum(type(e).__name__ == "ConnectFailed" for e in account.history) >= 3:
+                break
+        await account.stop()
+        elapsed = client.now() - started
+        failures = [e for e in account.history if type(e).__name__ == "ConnectFailed"]
+        assert 3 <= len(failures) <= 1 + elapsed / (FAST.reconnect_base / 2)
+        for failure in failures:
+            assert "certificate" in failure.reason.lower(), failure.reason
+            assert "127.0.0.1" in failure.reason, failure.reason
+        kinds = [type(e).__name__ for e in account.history]
+        assert "Connected" not in kinds and "RegistrationSent" not in kinds
+        delays = [e.delay for e in account.history if isinstance(e, Reconnecting)]
+        assert all(d >= FAST.reconnect_base / 2 for d in delays)
+
+
+async def test_register_503_retry_after_zero_is_retried_with_backoff_then_given_up() -> None:
+    # §21.5.4 / RFC 5626 §4.5: a registrar that answers 503 Retry-After: 0 to everything gets
+    # max_retries more REGISTERs, spaced by the growing floor on the loop clock, not a loop
+    registrar = replace(FAST, policy=UasPolicy(allow=("REGISTER", "OPTIONS")))
+    async with SipStack(registrar) as server, SipStack(FAST) as client:
+        seen: list[float] = []
+
+        def busy(incoming: IncomingRequest) -> None:
+            seen.append(server.now())
+            incoming.respond(503, headers=[("Retry-After", "0")])
+
+        server.on_request(busy)
+        listener = await server.listen("TCP")
+        config = RegistrationConfig(
+            aor=SipUri("example.com", user="alice"), password="pw", max_retries=2
+        )
+        account = client.account(config, f"tcp:127.0.0.1:{listener.local[1]}", reconnect=False)
+        outcome = await account.register(timeout=30)
+        assert isinstance(outcome, RegistrationTerminated) and outcome.status == 503
+        assert len(seen) == 3
+        gaps = [seen[1] - seen[0], seen[2] - seen[1]]
+        assert gaps[0] >= 1.0 and gaps[1] >= 2.0  # 2^(n-1) s floors
+        await account.stop(unregister=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +23,8 @@ from sipcore.flow import Flow
 from sipcore.message import Limits
 from sipcore.transaction_layer import TransactionLayer
 from tests.sipcore.helpers import TCP, UDP, advance, drain, request
+
+TORTURE = Path(__file__).resolve().parent.parent / "data" / "torture"
 
 
 def sent(layer: TransactionLayer) -> list[bytes]:
@@ -162,6 +166,29 @@ class TestServerSide:
         assert sent(layer) == []
         (event,) = drain(layer)
         assert isinstance(event, MessageDropped)
+
+    def test_request_without_from_to_call_id_gets_400_by_its_via(self) -> None:
+        # RFC 4475 §3.3.1 (insuf): "Ideally, it will respond with a 400"; the Via routes it
+        data = (TORTURE / "insuf.sip").read_bytes()
+        layer = TransactionLayer()
+        layer.receive(data, UDP, 0.0)
+        (answer,) = sent(layer)
+        assert answer == (
+            b"SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/UDP 192.0.2.95;branch=z9hG4bKkdj.insuf\r\n"
+            b"CSeq: 193942 INVITE\r\nContent-Length: 0\r\n\r\n"
+        )
+        (event,) = drain(layer)
+        assert isinstance(event, MessageDropped)
+        assert event.status == 400
+
+    def test_request_without_via_gets_no_answer(self) -> None:
+        data = bytes(request("OPTIONS")).replace(b"Via:", b"X-Via:", 1)
+        layer = TransactionLayer()
+        layer.receive(data, UDP, 0.0)
+        assert sent(layer) == []
+        (event,) = drain(layer)
+        assert isinstance(event, MessageDropped)
+        assert event.status is None
 
     def test_garbage_and_bad_responses_are_dropped(self) -> None:
         layer = TransactionLayer()

@@ -404,3 +404,139 @@ def test_extension_names_come_from_sipcore_ua_and_the_invite_offers_them() -> No
         session_timer=sipcore.ua.SessionTimerConfig(enabled=False),
     )
     assert quiet.policy.supported == ("outbound", "path", "replaces")
+
+
+def test_a_kept_call_survives_its_flow_and_refreshes_its_target_on_a_new_one() -> None:
+    from sipcore.ua import CallFlowLost, UpdateAnswered
+
+    wire = Wire(alice={"keep_calls": True})
+    wire.alice.identity = lambda flow: identity(flow.local, "alice")
+    call = call_bob(wire)
+    (incoming,) = wire.of("bob", IncomingCall)
+    bob_call = incoming.call
+    wire.bob.answer(bob_call, wire.now)
+    wire.run()
+    assert call.state is CallState.CONFIRMED
+    old_target = bob_call.dialog.remote_target if bob_call.dialog else None
+    assert old_target is not None and old_target.port == A_ADDR[1]
+
+    # alice's flow closes: the confirmed call is kept and reported
+    wire.alice.flow_closed(A_FLOW, wire.now)
+    wire.run()
+    assert [e.call for e in wire.of("alice", CallFlowLost)] == [call]
+    assert not wire.of("alice", CallEnded)
+    assert call.flow_lost and call.state is CallState.CONFIRMED
+
+    # a new flow from another local port: in-dialog requests go there, with our new Contact
+    new_flow = Flow("UDP", B_ADDR, ("192.0.2.1", 5070), connection=0)
+    wire.alice.rebind(call, new_flow)
+    assert call.flow == new_flow and not call.flow_lost
+    assert wire.alice.refresh_target(call, wire.now)
+    sent = wire.alice.layer.data_to_send()
+    assert [flow for _, flow in sent] == [new_flow]
+    update = parse_message(sent[0][0])
+    assert update.method == "UPDATE" and not update.body  # type: ignore[union-attr]
+    assert update.contacts[0].uri.port == 5070
+    wire.bob.layer.receive(sent[0][0], B_FLOW, wire.now)
+    wire.run()
+    (answered,) = wire.of("alice", UpdateAnswered)
+    assert answered.response.status_code == 200
+    assert bob_call.dialog is not None and bob_call.dialog.remote_target.port == 5070
+
+    # the peer's BYE now targets the refreshed Contact and ends the call cleanly
+    wire.bob.hangup(bob_call, wire.now)
+    wire.run()
+    bye = next(parse_message(d) for d in wire.sent if d.startswith(b"BYE "))
+    assert bye.uri.port == 5070  # type: ignore[union-attr]
+    assert [e.reason for e in wire.of("alice", CallEnded)] == [EndReason.REMOTE_HANGUP]
+
+
+def test_flow_loss_ends_calls_that_are_not_kept() -> None:
+    from sipcore.ua import CallFlowLost
+
+    wire = Wire(alice={"keep_calls": True})
+    call = call_bob(wire)  # ringing, not confirmed: it cannot be kept
+    (incoming,) = wire.of("bob", IncomingCall)
+    wire.alice.flow_closed(A_FLOW, wire.now)
+    wire.run()
+    assert [(e.reason, e.status) for e in wire.of("alice", CallEnded)] == [(EndReason.FAILURE, 503)]
+    assert call.ended and not wire.of("alice", CallFlowLost)
+    # bob keeps no calls: his ends with the flow, as before
+    wire.bob.flow_closed(B_FLOW, wire.now)
+    wire.run()
+    assert incoming.call.ended
+
+
+def test_no_update_target_refresh_when_the_peer_does_not_allow_update() -> None:
+    wire, call, _ = established()
+    call.peer_allow = ["INVITE", "ACK", "BYE"]
+    assert not wire.alice.refresh_target(call, wire.now)
+    assert wire.alice.layer.data_to_send() == []
+
+
+def busy(wire: Wire, call: Call, retry_after: str) -> None:
+    """Bob answers the INVITE of ``call`` with 503 and Retry-After."""
+    assert call.transaction is not None
+    response = build_response(
+        call.invite, 503, to_tag=call.local_tag, headers=[("Retry-After", retry_after)]
+    )
+    wire.bob.layer.send_response(call.transaction, response, wire.now)
+    wire.run()
+
+
+def test_503_with_retry_after_sends_the_invite_again_once() -> None:
+    wire = Wire()
+    call = call_bob(wire)
+    (first,) = wire.of("bob", IncomingCall)
+    busy(wire, first.call, "5")
+    assert not call.ended and not wire.of("alice", CallEnded)
+    assert wire.alice.get_timer() == wire.now + 5  # §21.5.4: not before Retry-After
+    wire.advance(4.9)
+    assert len(wire.of("bob", IncomingCall)) == 1
+    wire.advance(0.1)
+    incoming = wire.of("bob", IncomingCall)
+    assert len(incoming) == 2
+    second = incoming[1].call.invite
+    assert second.call_id == first.call.invite.call_id and second.cseq.number == 2
+    busy(wire, incoming[1].call, "0")  # the retry budget (1) is spent: the call fails
+    (ended,) = wire.of("alice", CallEnded)
+    assert (ended.reason, ended.status) == (EndReason.REJECTED, 503)
+    assert wire.alice.get_timer() is None
+
+
+def test_503_retry_after_too_long_or_missing_fails_at_once() -> None:
+    for value in ("600", "soon"):
+        wire = Wire()
+        call = call_bob(wire)
+        (first,) = wire.of("bob", IncomingCall)
+        busy(wire, first.call, value)
+        assert call.ended and call.end_status == 503
+
+
+def test_cancel_while_waiting_to_retry_ends_the_call() -> None:
+    wire = Wire()
+    call = call_bob(wire)
+    (first,) = wire.of("bob", IncomingCall)
+    busy(wire, first.call, "5")
+    wire.alice.hangup(call, wire.now)
+    wire.run()
+    (ended,) = wire.of("alice", CallEnded)
+    assert ended.reason is EndReason.LOCAL_CANCEL
+    wire.advance(10)
+    assert len(wire.of("bob", IncomingCall)) == 1  # no INVITE after the CANCEL
+
+
+def test_a_2xx_retransmitted_after_our_bye_is_still_acknowledged() -> None:
+    # §13.2.2.4: every 2xx gets an ACK, even one that arrives after the BYE ended the dialog
+    wire = Wire()
+    call = call_bob(wire)
+    (incoming,) = wire.of("bob", IncomingCall)
+    wire.drop = ["ACK"]  # bob keeps retransmitting his 2xx
+    wire.bob.answer(incoming.call, wire.now)
+    wire.run()
+    wire.alice.hangup(call, wire.now)
+    wire.run()
+    assert call.ended
+    acks_before = sum(d.startswith(b"ACK ") for d in wire.sent)
+    wire.advance(1.0)  # the 2xx comes again: no error, an ACK goes out
+    assert sum(d.startswith(b"ACK ") for d in wire.sent) > acks_before

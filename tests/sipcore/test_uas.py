@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from sipcore import parse_message
 from sipcore.message import Request
 from sipcore.uas import DEFAULT_POLICY, UasPolicy, check_request, options_response
@@ -67,3 +69,25 @@ def test_options_answer() -> None:
     assert response.allow == list(DEFAULT_POLICY.allow)
     assert response.supported == list(DEFAULT_POLICY.supported)
     assert response.headers.get("Accept") == "application/sdp"
+
+
+def test_invite_whose_accept_leaves_out_sdp_gets_406() -> None:
+    # RFC 4475 §3.3.15 (sdp01): the 200 must carry SDP, which the Accept rules out
+    data = (Path(__file__).resolve().parent.parent / "data/torture/sdp01.sip").read_bytes()
+    sdp01 = parse_message(data)
+    assert isinstance(sdp01, Request)
+    assert check(sdp01) == 406
+    for accept, status in [
+        ("", 406),  # §20.1: an empty Accept accepts nothing
+        ("text/plain, application/sdp;q=0", 406),
+        ("application/SDP", None),
+        ("text/html, application/*;q=0.5", None),
+        ("*/*", None),
+    ]:
+        req = request("INVITE")
+        req.headers.add("Accept", accept)
+        assert check(req) == status, accept
+    assert check(request("INVITE")) is None  # no Accept: application/sdp is assumed
+    options = request("OPTIONS")
+    options.headers.add("Accept", "text/plain")
+    assert check(options) is None

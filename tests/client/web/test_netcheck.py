@@ -87,6 +87,26 @@ async def test_stun_binding_gives_the_mapped_address(responder: tuple[Responder,
         await netcheck.stun_binding("127.0.0.1", port)
 
 
+def test_binding_answer_ignores_malformed_and_foreign_messages() -> None:
+    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+    answer = stun.Message(
+        message_method=stun.Method.BINDING,
+        message_class=stun.Class.RESPONSE,
+        transaction_id=request.transaction_id,
+    )
+    answer.attributes["XOR-MAPPED-ADDRESS"] = ("192.0.2.7", 4000)
+    parsed = netcheck.binding_answer(bytes(answer), request.transaction_id)
+    assert parsed is not None
+    assert parsed.attributes["XOR-MAPPED-ADDRESS"] == ("192.0.2.7", 4000)
+    other = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.RESPONSE)
+    assert netcheck.binding_answer(bytes(other), request.transaction_id) is None
+    assert netcheck.binding_answer(b"\x00\x01\x00", request.transaction_id) is None
+    # a PRIORITY attribute of 2 bytes: aioice's parser raises struct.error, not ValueError
+    short = b"\x00\x24\x00\x02\x00\x00\x00\x00"
+    header = b"\x01\x01\x00\x08\x21\x12\xa4\x42" + request.transaction_id
+    assert netcheck.binding_answer(header + short, request.transaction_id) is None
+
+
 async def test_stun_that_does_not_answer() -> None:
     port = free_port(socket.SOCK_DGRAM)  # nothing listens there
     media = MediaConfig(ice_servers=(RTCIceServer(f"stun:127.0.0.1:{port}"),))

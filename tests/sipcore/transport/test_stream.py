@@ -112,6 +112,32 @@ async def test_framing_error_closes_connection(server: tuple[StreamTransport, Re
     await writer.wait_closed()
 
 
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [(b"Content-Length: -999\r\n", b"400"), (b"", b"400"), (b"l: 1\r\nl: 2\r\n", b"400")],
+)
+async def test_framing_error_in_a_whole_request_is_answered_before_closing(
+    server: tuple[StreamTransport, Recorder], length: bytes, status: bytes
+) -> None:
+    # RFC 4475 §3.1.2.3 (ncl), §3.3.9 (mcl01), §3.4.1 (inv2543 on a stream): the header
+    # section is whole, so the error answer can be formed; then the stream is given up (§18.3)
+    listener, srv = server
+    reader, writer = await asyncio.open_connection(*listener.local)
+    head = (
+        b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bKf\r\n"
+        b"From: <sip:a@b>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: fr\r\nCSeq: 4 OPTIONS\r\n"
+    )
+    writer.write(options(9) + head + length + b"\r\nbody")  # a good message first
+    answer = await asyncio.wait_for(reader.read(), 2)  # then closed by the server
+    assert answer.startswith(b"SIP/2.0 " + status + b" ")
+    assert b"\r\nVia: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bKf\r\n" in answer
+    assert b"\r\nCSeq: 4 OPTIONS\r\n" in answer
+    await srv.until(lambda: len(srv.closed) == 1)
+    assert srv.payloads == [options(9)]
+    writer.close()
+    await writer.wait_closed()
+
+
 async def test_flow_closed_both_sides(server: tuple[StreamTransport, Recorder]) -> None:
     listener, srv = server
     cli = Recorder()

@@ -1,0 +1,262 @@
+"""The soak run (``scripts/soak [MINUTES]``, not part of the test suite): mixed traffic through
+a Kamailio of its own for MINUTES (default 60), with figures every interval and at the end.
+
+- calls without media between two UA cores at a steady rate (tests.interop.load.Agent);
+- registration churn: ten accounts unregister and register again, over and over;
+- calls with media between phones over WS and WSS: tones measured both ways, RFC 4733 DTMF,
+  hold and resume, a blind transfer every fourth call, and every third call the caller's
+  WebSocket is closed mid-call and the call must come back (client.recovery).
+
+The figures: completed and failed calls of each kind, registrations, traced memory
+(tracemalloc), resident memory, asyncio tasks and open descriptors. The exit status is 1 when
+anything failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections import Counter
+from pathlib import Path
+
+from client.call import Call, EndReason
+from client.config import PhoneConfig
+from client.events import DtmfReceived, PhoneEvent, SignallingChanged
+from client.phone import Phone
+from sipcore.stack import SipStack, StackConfig
+from sipcore.ua import EndReason as CoreEnd
+from tests.client.helpers import LOOPBACK, Ear, tone
+
+from .load import Agent, open_fds, stack_config
+from .peers import Kamailio, make_cert
+
+CALL_RATE = 5.0  # calls without media per second
+CHURN_PERIOD = 10.0  # seconds between two registration rounds
+
+
+class Soak:
+    def __init__(self, kam: Kamailio, minutes: float) -> None:
+        self.kam = kam
+        self.deadline = time.monotonic() + minutes * 60
+        self.started = time.monotonic()
+        self.counts: Counter[str] = Counter()
+        self.failures: list[str] = []
+
+    def fail(self, what: str) -> None:
+        self.counts[f"{what.split(':', maxsplit=1)[0]} failed"] += 1
+        if len(self.failures) < 50:
+            self.failures.append(f"{time.monotonic() - self.started:7.1f}s {what}")
+
+    def running(self) -> bool:
+        return time.monotonic() < self.deadline
+
+    # -- calls without media --------------------------------------------------------------
+    async def plain_calls(self, caller: Agent, callee: Agent) -> None:
+        placed = 0
+        while self.running():
+            caller.call("uas")
+            placed += 1
+            await asyncio.sleep(1 / CALL_RATE)
+        with contextlib.suppress(TimeoutError):
+            await caller.wait_ended(placed, 30)
+        self.counts["plain calls"] = caller.ended[CoreEnd.LOCAL_HANGUP]
+        bad = sum(caller.ended.values()) - caller.ended[CoreEnd.LOCAL_HANGUP]
+        if bad or sum(caller.ended.values()) != placed:
+            self.fail(f"plain calls: {placed} placed, ended {dict(caller.ended)}")
+
+    async def churn(self, agents: list[Agent]) -> None:
+        while self.running():
+            for agent in agents:
+                try:
+                    await agent.account.stop()
+                    await agent.register()
+                    self.counts["registrations"] += 1
+                except (AssertionError, TimeoutError) as exc:
+                    self.fail(f"registration: {agent.user}: {exc!r}")
+            await asyncio.sleep(CHURN_PERIOD)
+
+    # -- calls with media ------------------------------------------------------------------
+    async def media_calls(self, alice: Phone, bob: Phone, carol: Phone) -> None:
+        # one subscription each for the whole run: one left unread would keep every later call
+        self.bob_in, self.carol_in = bob.incoming(), carol.incoming()
+        number = 0
+        while self.running():
+            number += 1
+            try:
+                await asyncio.wait_for(self.media_call(number, alice, bob, carol), 90)
+                self.counts["media calls"] += 1
+            except Exception as exc:  # report and go on with the next call
+                self.fail(f"media call: #{number}: {exc!r}")
+                for phone in (alice, bob, carol):
+                    for call in list(phone.calls):
+                        await call.hangup()
+                await asyncio.sleep(1.0)
+
+    async def media_call(self, number: int, alice: Phone, bob: Phone, carol: Phone) -> None:
+        events: list[PhoneEvent] = []
+        alice.on_event(events.append)
+        bob_events: list[PhoneEvent] = []
+        bob.on_event(bob_events.append)
+        out = await alice.dial("bob", source=tone("alice"))
+        inc = await asyncio.wait_for(anext(self.bob_in), 15)
+        inc.set_source(tone("bob"))
+        await inc.answer()
+        await out.wait_established(15)
+        await inc.wait_established(15)
+        a_ear, b_ear = Ear(out), Ear(inc)
+        await asyncio.sleep(1.0)
+        heard(a_ear, 1000.0, "alice")
+        heard(b_ear, 440.0, "bob")
+        await out.send_dtmf("5")
+        await wait_for(lambda: any(isinstance(e, DtmfReceived) for e in bob_events), 10)
+        await inc.hold()
+        await inc.unhold()
+        await asyncio.sleep(1.0)
+        heard(b_ear, 440.0, "bob after hold")
+        if number % 3 == 0:
+            assert alice.account.flow is not None
+            alice.stack.close_flow(alice.account.flow)
+            await wait_for(lambda: restored(events, out), 30)
+            await asyncio.sleep(1.0)
+            heard(a_ear, 1000.0, "alice after the reconnect")
+            self.counts["flows dropped and restored"] += 1
+        if number % 4 == 0:
+            transferring = asyncio.ensure_future(inc.transfer("carol"))
+            new = await asyncio.wait_for(anext(self.carol_in), 15)
+            new.set_source(tone("carol"))
+            await new.answer()
+            assert await transferring, "the transfer failed"
+            await new.wait_established(15)
+            await new.hangup()
+            self.counts["transfers"] += 1
+        else:
+            await out.hangup()
+            assert await inc.wait_ended(10) is EndReason.REMOTE_HANGUP
+        await wait_for(lambda: not alice.calls and not bob.calls and not carol.calls, 15)
+        alice._events.listeners.remove(events.append)
+        bob._events.listeners.remove(bob_events.append)
+
+    # -- figures ---------------------------------------------------------------------------
+    def report(self, final: bool = False) -> None:
+        elapsed = time.monotonic() - self.started
+        traced = tracemalloc.get_traced_memory()[0] / 2**20
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
+        label = "end" if final else "now"
+        print(
+            f"[{elapsed:7.1f}s {label}] {counts}; traced {traced:.1f} MiB, rss {rss_mib():.1f} MiB,"
+            f" tasks {len(asyncio.all_tasks())}, fds {open_fds()}",
+            flush=True,
+        )
+
+    async def reporter(self, interval: float) -> None:
+        while self.running():
+            await asyncio.sleep(min(interval, max(0.1, self.deadline - time.monotonic())))
+            self.report()
+
+
+def heard(ear: Ear, frequency: float, who: str) -> None:
+    level = ear.tone(frequency)
+    assert level > 20, f"{who} hears {level:.0f} dB at {frequency:.0f} Hz"
+
+
+def restored(events: list[PhoneEvent], call: Call) -> bool:
+    return any(
+        isinstance(e, SignallingChanged) and e.call is call and e.state == "restored"
+        for e in events
+    )
+
+
+async def wait_for(predicate: object, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():  # type: ignore[operator]
+        if loop.time() > end:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.05)
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def phone(kam: Kamailio, name: str, transport: str) -> Phone:
+    assert kam.tls is not None
+    config = PhoneConfig(
+        aor=f"sip:{name}@{kam.domain}",
+        server=kam.uri(transport),  # type: ignore[arg-type]
+        password=f"{name}pw",
+        ca_file=str(kam.tls.ca),
+        media=LOOPBACK,
+    )
+    stack = StackConfig(ca_file=str(kam.tls.ca), reconnect_base=0.2, reconnect_max=1.0)
+    made = Phone(config, stack_config=stack)
+    await made.__aenter__()
+    await made.register()
+    return made
+
+
+async def run(minutes: float) -> int:
+    tracemalloc.start()
+    with tempfile.TemporaryDirectory(prefix="soak-") as workdir:
+        kam = Kamailio(Path(workdir), tls=make_cert(Path(workdir) / "tls"), shm_mb=128)
+        kam.start()
+        try:
+            return await soak(kam, minutes)
+        finally:
+            kam.stop()
+
+
+async def soak(kam: Kamailio, minutes: float) -> int:
+    run = Soak(kam, minutes)
+    kam.add_user("uac", "uacpw")
+    kam.add_user("uas", "uaspw")
+    host, port = kam.address("tcp")
+    target = f"tcp:{host}:{port}"
+    async with (
+        SipStack(stack_config()) as reg_stack,
+        SipStack(stack_config()) as a_stack,
+        SipStack(stack_config()) as b_stack,
+    ):
+        agents = [Agent(reg_stack, kam.domain, str(1000 + i), target) for i in range(10)]
+        caller = Agent(a_stack, kam.domain, "uac", target)
+        callee = Agent(b_stack, kam.domain, "uas", target)
+        for agent in (caller, callee, *agents):
+            await agent.register()
+        phones = [
+            await phone(kam, "alice", "ws"),
+            await phone(kam, "bob", "wss"),
+            await phone(kam, "carol", "ws"),
+        ]
+        interval = min(60.0, max(10.0, minutes * 60 / 6))
+        print(f"soak: {minutes:g} min through Kamailio {target}, figures every {interval:g} s")
+        try:
+            await asyncio.gather(
+                run.plain_calls(caller, callee),
+                run.churn(agents),
+                run.media_calls(*phones),
+                run.reporter(interval),
+            )
+        finally:
+            for made in phones:
+                await made.close()
+    run.report(final=True)
+    for failure in run.failures:
+        print("FAILED", failure)
+    print("soak: " + ("FAILED" if run.failures else "passed"))
+    return 1 if run.failures else 0
+
+
+def main() -> None:
+    minutes = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
+    sys.exit(asyncio.run(run(minutes), debug=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Calls through a real Kamailio that lose their signalling flow mid-call: the WebSocket closed
+under one phone, and Kamailio killed and started again under both. Media is peer to peer, so
+the calls are kept while the accounts reconnect and register again; the dialogs then move to
+the new flows (target refresh), and hold and BYE afterwards work both ways."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from client.call import Call, EndReason
+from client.config import PhoneConfig
+from client.events import RegistrationChanged, SignallingChanged
+from client.phone import Phone
+from sipcore.stack import StackConfig
+from tests.client.helpers import LOOPBACK, Ear, Recorder, connect
+
+from .peers import Kamailio, KamailioFactory
+from .test_calls_kamailio import check_hold
+
+
+@asynccontextmanager
+async def phones(kam: Kamailio, *names_and_transports: str) -> AsyncIterator[list[Phone]]:
+    """Registered phones; each argument is ``name/transport`` (ws or wss)."""
+    assert kam.tls is not None
+    async with AsyncExitStack() as stack:
+        result = []
+        for item in names_and_transports:
+            name, transport = item.split("/")
+            config = PhoneConfig(
+                aor=f"sip:{name}@{kam.domain}",
+                server=kam.uri(transport),  # type: ignore[arg-type]
+                password=f"{name}pw",
+                ca_file=str(kam.tls.ca),
+                media=LOOPBACK,
+            )
+            stack_config = StackConfig(
+                ca_file=str(kam.tls.ca), reconnect_base=0.2, reconnect_max=1.0
+            )
+            phone = await stack.enter_async_context(Phone(config, stack_config=stack_config))
+            await phone.register()
+            result.append(phone)
+        yield result
+
+
+def steps(events: Recorder, call: Call) -> list[str]:
+    return [e.state for e in events.of(SignallingChanged) if e.call is call]
+
+
+def registrations(events: Recorder) -> int:
+    return sum(1 for e in events.of(RegistrationChanged) if e.state == "registered")
+
+
+async def tones_flow(out: Call, inc: Call, out_ear: Ear, inc_ear: Ear) -> None:
+    """Both ends receive audio (half a second of it) and hear the other's tone."""
+    assert await out_ear.frames_in(0.5) > 10 and await inc_ear.frames_in(0.5) > 10
+    assert out_ear.tone(1000.0) > 20, "alice hears bob's tone"
+    assert inc_ear.tone(440.0) > 20, "bob hears alice's tone"
+    assert not out.ended and not inc.ended
+
+
+async def test_websocket_closed_mid_call_keeps_the_call(kamailio: Kamailio) -> None:
+    async with phones(kamailio, "alice/ws", "bob/wss") as (alice, bob):
+        a_events, b_events = Recorder(alice), Recorder(bob)
+        out, inc = await connect(alice, bob, "bob")
+        out_ear, inc_ear = Ear(out), Ear(inc)
+        await asyncio.sleep(0.5)
+        await tones_flow(out, inc, out_ear, inc_ear)
+        old_flow = alice.account.flow
+        assert old_flow is not None
+
+        alice.stack.close_flow(old_flow)  # alice's WebSocket to Kamailio goes away
+        await a_events.wait(SignallingChanged, lambda e: e.state == "lost")
+        await tones_flow(out, inc, out_ear, inc_ear)  # media does not need the flow
+        await a_events.wait(SignallingChanged, lambda e: e.state == "restored", timeout=20)
+        assert registrations(a_events) >= 1  # registered again over the new flow
+        new_flow = alice.account.flow
+        assert new_flow is not None and new_flow != old_flow
+        assert out.core is not None and out.core.flow == new_flow
+        assert steps(a_events, out)[0] == "lost" and steps(a_events, out)[-1] == "restored"
+        assert steps(b_events, inc) == []  # bob's flow never went away
+        await tones_flow(out, inc, out_ear, inc_ear)
+
+        # re-INVITEs both ways over the new flow: bob's reaches alice at her new connection
+        await check_hold(inc, out, a_events)
+        await check_hold(out, inc, b_events)
+        await inc.hangup()  # bob's BYE reaches alice too
+        assert await out.wait_ended(10) is EndReason.REMOTE_HANGUP
+        assert inc.end_reason is EndReason.LOCAL_HANGUP
+
+
+async def test_kamailio_restarted_mid_call_keeps_the_call(
+    kamailio_factory: KamailioFactory,
+) -> None:
+    kam = kamailio_factory()
+    async with phones(kam, "carol/ws", "dave/wss") as (carol, dave):
+        c_events, d_events = Recorder(carol), Recorder(dave)
+        out, inc = await connect(carol, dave, "dave")
+        out_ear, inc_ear = Ear(out), Ear(inc)
+        await asyncio.sleep(0.5)
+        await tones_flow(out, inc, out_ear, inc_ear)
+
+        kam.kill()  # SIGKILL: both WebSockets drop, the location table is lost
+        await c_events.wait(SignallingChanged, lambda e: e.state == "lost")
+        await d_events.wait(SignallingChanged, lambda e: e.state == "lost")
+        await tones_flow(out, inc, out_ear, inc_ear)
+        kam.start()
+        await c_events.wait(SignallingChanged, lambda e: e.state == "restored", timeout=30)
+        await d_events.wait(SignallingChanged, lambda e: e.state == "restored", timeout=30)
+        assert len(kam.location("carol")) == 1 and len(kam.location("dave")) == 1
+        await tones_flow(out, inc, out_ear, inc_ear)
+
+        await check_hold(out, inc, d_events)
+        await out.hangup()
+        assert await inc.wait_ended(10) is EndReason.REMOTE_HANGUP
+        assert out.end_reason is EndReason.LOCAL_HANGUP
