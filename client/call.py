@@ -474,6 +474,7 @@ class Call:
         """Offer by re-INVITE with the direction for ``held`` and apply the answer."""
         async with self._media_lock:
             direction = "sendrecv" if not held else "inactive" if self.remote_held else "sendonly"
+            previous = self.media.transceiver.direction
             offer = await self.media.reoffer(direction)
             response = await self._reinvite_with(offer)
             if 200 <= response.status_code < 300 and response.body:
@@ -482,7 +483,7 @@ class Call:
                 self.held = held
                 self._media_since = self._now()
             else:
-                await self.media.set_answer(self._remote_sdp)  # the session stays as it was
+                await self.media.withdraw_offer(self._remote_sdp, previous)  # as it was
                 raise CallFailed(
                     f"re-INVITE refused: {response.status_code}",
                     reason=None,

@@ -180,6 +180,20 @@ class MediaSession:
             self.stream.sending = direction in ("sendrecv", "sendonly")
         return await self._describe(None)
 
+    async def withdraw_offer(self, remote: bytes, direction: str) -> None:
+        """Our re-offer was refused (RFC 3264 §8: the session stays as it was): apply the
+        peer's last description ``remote`` again, as the answer to it, and go back to our
+        audio ``direction``. ``remote`` may be the peer's own earlier offer, whose
+        ``a=setup:actpass`` (RFC 5763 §5) aiortc refuses in an answer: it is read as the role
+        the peer took when the DTLS association was set up."""
+        self.transceiver.direction = direction
+        if self.stream is not None:
+            self.stream.sending = direction in ("sendrecv", "sendonly")
+        # our DTLS client (active) role means the peer is passive, and the other way round
+        peer = "active" if self.transceiver.sender.transport._role == "server" else "passive"
+        answer = remote.replace(b"a=setup:actpass", b"a=setup:" + peer.encode())
+        await self.set_answer(answer)
+
     @property
     def direction(self) -> str:
         """Our audio direction as last offered or answered."""

@@ -12,9 +12,10 @@ import pytest
 
 from client.call import EndReason
 from client.errors import CallFailed
+from client.states import CallState
 from media.session import MediaSession
 
-from .helpers import connect, lab, tone_db
+from .helpers import TONES, Ear, connect, lab, tone_db
 
 
 def write_tone(path: Path, frequency: float, seconds: float, rate: int = 16000) -> None:
@@ -105,3 +106,30 @@ async def test_plain_rtp_offer_is_refused_with_488(
         # the callee refused the offer, not the call: its call ended for media reasons
         assert inbound.end_reason is EndReason.MEDIA_FAILED
         assert inbound.end_status == 488
+
+
+async def test_callee_hold_refused_leaves_the_call_as_it_was(tmp_path: Path) -> None:
+    """The callee's last remote description is the caller's INVITE offer (a=setup:actpass);
+    when its hold re-INVITE is refused (488), that offer is applied again as the answer. aiortc
+    refuses actpass in an answer, which used to raise ValueError out of hold()."""
+    async with lab(tmp_path) as net:
+        alice = await net.phone("alice", media_timeout=0)
+        bob = await net.phone("bob", media_timeout=0)
+        out, inc = await connect(alice, bob)
+
+        async def refuse(request: object) -> None:
+            out._sip(lambda ua, c, now: ua.answer_reinvite(c, now, status=488))
+
+        out._answer_reinvite = refuse  # type: ignore[method-assign]
+        with pytest.raises(CallFailed) as refused:
+            await inc.hold()
+        assert refused.value.status == 488
+        assert inc.state is CallState.ESTABLISHED and not inc.held
+        assert inc.media.direction == "sendrecv"
+        ear = Ear(out)
+        assert await ear.frames_in(1.0) > 30
+        assert ear.tone(TONES["bob"]) > 20
+        del out._answer_reinvite  # alice answers again: the next hold goes through
+        await inc.hold()
+        assert inc.held
+        await out.hangup()

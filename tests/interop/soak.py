@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import os
 import sys
 import tempfile
 import time
@@ -45,6 +47,7 @@ class Soak:
         self.started = time.monotonic()
         self.counts: Counter[str] = Counter()
         self.failures: list[str] = []
+        self.snapshots: list[tracemalloc.Snapshot] = []
 
     def fail(self, what: str) -> None:
         self.counts[f"{what.split(':', maxsplit=1)[0]} failed"] += 1
@@ -89,6 +92,15 @@ class Soak:
             try:
                 await asyncio.wait_for(self.media_call(number, alice, bob, carol), 90)
                 self.counts["media calls"] += 1
+                if os.environ.get("SOAK_TRACE") and self.counts["media calls"] in (5, 15):
+                    gc.collect()
+                    self.snapshots.append(tracemalloc.take_snapshot())
+                    if len(self.snapshots) == 2:
+                        diff = self.snapshots[1].compare_to(self.snapshots[0], "traceback")
+                        for stat in diff[:8]:
+                            print(stat.size_diff, stat.count_diff, flush=True)
+                            for line in stat.traceback.format()[-16:]:
+                                print("   ", line, flush=True)
             except Exception as exc:  # report and go on with the next call
                 self.fail(f"media call: #{number}: {exc!r}")
                 for phone in (alice, bob, carol):
@@ -203,7 +215,7 @@ async def phone(kam: Kamailio, name: str, transport: str) -> Phone:
 
 
 async def run(minutes: float) -> int:
-    tracemalloc.start()
+    tracemalloc.start(30 if os.environ.get("SOAK_TRACE") else 1)
     with tempfile.TemporaryDirectory(prefix="soak-") as workdir:
         kam = Kamailio(Path(workdir), tls=make_cert(Path(workdir) / "tls"), shm_mb=128)
         kam.start()
