@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from sipcore import SipUri
 from sipcore.registration import Registered, RegistrationConfig
 from sipcore.stack import IncomingRequest, SipStack, StackConfig
@@ -24,7 +26,8 @@ def answering(stack: SipStack, port: int) -> None:
     stack.on_request(handler)
 
 
-async def test_uas_completes_every_transaction_under_10_percent_loss(sipp: Sipp) -> None:
+@pytest.mark.parametrize("loss", [10, 30])
+async def test_uas_completes_every_transaction_under_loss(sipp: Sipp, loss: int) -> None:
     async with SipStack() as stack:
         listener = await stack.listen("UDP", "127.0.0.1", 0)
         port = listener.local[1]
@@ -32,13 +35,14 @@ async def test_uas_completes_every_transaction_under_10_percent_loss(sipp: Sipp)
         (sipp_port,) = free_ports(1, "udp")
         process = sipp.start(
             "uac_loss.xml",
-            "-s", "bob", "-m", 30, "-r", 10, "-l", 10, "-lost", 10,
+            "-s", "bob", "-m", 30, "-r", 10, "-l", 10, "-lost", loss,
             "-recv_timeout", 20000, "-p", sipp_port,
             remote=f"127.0.0.1:{port}",
         )  # fmt: skip
         result = await asyncio.to_thread(process.wait, 90.0)
-        assert result.ok, result.describe()
-        assert result.successful_calls == 30
+        # every call completes by retransmission, or fails by its RFC timer (SIPp counts it)
+        assert result.successful_calls + result.failed_calls == 30, result.describe()
+        assert result.successful_calls >= (30 if loss <= 10 else 25), result.describe()
         assert result.retransmissions > 0, "the loss made SIPp retransmit"
         # our side retransmitted too: the 2xx until the ACK, final responses on request
         # retransmissions; every server transaction and 2xx retransmission is gone after
