@@ -109,10 +109,27 @@ class Soak:
                 await asyncio.sleep(1.0)
 
     async def media_call(self, number: int, alice: Phone, bob: Phone, carol: Phone) -> None:
+        # the listeners go in every case: one left behind (a failed call) would keep every
+        # later event, and with them every later call and its media
         events: list[PhoneEvent] = []
         alice.on_event(events.append)
         bob_events: list[PhoneEvent] = []
         bob.on_event(bob_events.append)
+        try:
+            await self.media_call_steps(number, alice, bob, carol, events, bob_events)
+        finally:
+            alice._events.listeners.remove(events.append)
+            bob._events.listeners.remove(bob_events.append)
+
+    async def media_call_steps(
+        self,
+        number: int,
+        alice: Phone,
+        bob: Phone,
+        carol: Phone,
+        events: list[PhoneEvent],
+        bob_events: list[PhoneEvent],
+    ) -> None:
         out = await alice.dial("bob", source=tone("alice"))
         inc = await asyncio.wait_for(anext(self.bob_in), 15)
         inc.set_source(tone("bob"))
@@ -149,8 +166,6 @@ class Soak:
             await out.hangup()
             assert await inc.wait_ended(10) is EndReason.REMOTE_HANGUP
         await wait_for(lambda: not alice.calls and not bob.calls and not carol.calls, 15)
-        alice._events.listeners.remove(events.append)
-        bob._events.listeners.remove(bob_events.append)
 
     # -- figures ---------------------------------------------------------------------------
     def report(self, final: bool = False) -> None:
