@@ -103,9 +103,7 @@ class Soak:
                                 print("   ", line, flush=True)
             except Exception as exc:  # report and go on with the next call
                 self.fail(f"media call: #{number}: {exc!r}")
-                for phone in (alice, bob, carol):
-                    for call in list(phone.calls):
-                        await call.hangup()
+                await hang_up_all(alice, bob, carol)
                 await asyncio.sleep(1.0)
 
     async def media_call(self, number: int, alice: Phone, bob: Phone, carol: Phone) -> None:
@@ -183,6 +181,14 @@ class Soak:
         while self.running():
             await asyncio.sleep(min(interval, max(0.1, self.deadline - time.monotonic())))
             self.report()
+
+
+async def hang_up_all(*phones: Phone) -> None:
+    """Hang up what a failed media call left (in a function of its own: a loop variable of
+    ``media_calls`` would keep the last call alive until the next failure)."""
+    for made in phones:
+        for call in list(made.calls):
+            await call.hangup()
 
 
 def heard(ear: Ear, frequency: float, who: str) -> None:
