@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -260,6 +262,34 @@ async def test_blind_transfer(tmp_path: Path) -> None:
         assert carols.remote_uri.startswith("sip:alice@")
         assert await Ear(new).frames_in(1.0) > 30
         await new.hangup()
+
+
+async def test_calls_of_a_blind_transfer_are_freed_when_they_end(tmp_path: Path) -> None:
+    # the soak run's path: ears on every call, a blind transfer, the new call hung up
+    async with lab(tmp_path) as net:
+        alice, bob, carol = [await net.phone(n) for n in ("alice", "bob", "carol")]
+        out, inc = await connect(alice, bob)
+        ears = [Ear(out), Ear(inc)]
+        to_carol = carol.incoming()
+        transferring = asyncio.ensure_future(inc.transfer("carol"))
+        carols = await asyncio.wait_for(anext(to_carol), 10)
+        await carols.answer()
+        assert await transferring
+        await carols.wait_established(10)
+        assert await out.wait_ended(10) is EndReason.REMOTE_HANGUP
+        [new] = alice.calls
+        await new.wait_established(10)
+        ears += [Ear(new), Ear(carols)]
+        assert await ears[2].frames_in(0.5) > 10
+        await new.hangup()
+        assert await carols.wait_ended(10) is EndReason.REMOTE_HANGUP
+        calls = (out, inc, new, carols)
+        alive = [weakref.ref(c) for c in calls] + [weakref.ref(c.media) for c in calls]
+        del calls, out, inc, new, carols, transferring, ears
+        await asyncio.sleep(0.2)  # the media sessions close in tasks of the stack
+        gc.collect()
+        assert [ref() for ref in alive] == [None] * 8
+        assert not alice.calls and not bob.calls and not carol.calls
 
 
 async def test_transfer_refused_when_not_followed(tmp_path: Path) -> None:

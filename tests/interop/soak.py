@@ -103,16 +103,31 @@ class Soak:
                                 print("   ", line, flush=True)
             except Exception as exc:  # report and go on with the next call
                 self.fail(f"media call: #{number}: {exc!r}")
-                for phone in (alice, bob, carol):
-                    for call in list(phone.calls):
-                        await call.hangup()
+                await hang_up_all(alice, bob, carol)
                 await asyncio.sleep(1.0)
 
     async def media_call(self, number: int, alice: Phone, bob: Phone, carol: Phone) -> None:
+        # the listeners go in every case: one left behind (a failed call) would keep every
+        # later event, and with them every later call and its media
         events: list[PhoneEvent] = []
         alice.on_event(events.append)
         bob_events: list[PhoneEvent] = []
         bob.on_event(bob_events.append)
+        try:
+            await self.media_call_steps(number, alice, bob, carol, events, bob_events)
+        finally:
+            alice._events.listeners.remove(events.append)
+            bob._events.listeners.remove(bob_events.append)
+
+    async def media_call_steps(
+        self,
+        number: int,
+        alice: Phone,
+        bob: Phone,
+        carol: Phone,
+        events: list[PhoneEvent],
+        bob_events: list[PhoneEvent],
+    ) -> None:
         out = await alice.dial("bob", source=tone("alice"))
         inc = await asyncio.wait_for(anext(self.bob_in), 15)
         inc.set_source(tone("bob"))
@@ -149,8 +164,6 @@ class Soak:
             await out.hangup()
             assert await inc.wait_ended(10) is EndReason.REMOTE_HANGUP
         await wait_for(lambda: not alice.calls and not bob.calls and not carol.calls, 15)
-        alice._events.listeners.remove(events.append)
-        bob._events.listeners.remove(bob_events.append)
 
     # -- figures ---------------------------------------------------------------------------
     def report(self, final: bool = False) -> None:
@@ -168,6 +181,14 @@ class Soak:
         while self.running():
             await asyncio.sleep(min(interval, max(0.1, self.deadline - time.monotonic())))
             self.report()
+
+
+async def hang_up_all(*phones: Phone) -> None:
+    """Hang up what a failed media call left (in a function of its own: a loop variable of
+    ``media_calls`` would keep the last call alive until the next failure)."""
+    for made in phones:
+        for call in list(made.calls):
+            await call.hangup()
 
 
 def heard(ear: Ear, frequency: float, who: str) -> None:
