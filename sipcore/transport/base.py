@@ -27,6 +27,7 @@ from typing import Generic, Protocol, Self, TypeVar
 from sipcore.errors import TransportError
 from sipcore.flow import RELIABLE_TRANSPORTS, Flow
 from sipcore.framer import KeepAlive
+from sipcore.message import Limits
 
 logger = logging.getLogger("sipcore.transport")
 
@@ -244,6 +245,7 @@ class Connection(Protocol):
     """One connection of a :class:`ConnectionTransport`."""
 
     flow: Flow
+    incoming: bool
 
     @property
     def is_open(self) -> bool: ...
@@ -263,12 +265,45 @@ C = TypeVar("C", bound=Connection)
 
 class ConnectionTransport(Transport, Generic[C]):
     """What TCP, TLS, WS and WSS share: flows by connection number, sending and CRLF keep-alives
-    on them, and how received items reach the :class:`Receiver`."""
+    on them, the caps on incoming connections, and how received items and the end of a flow
+    reach the :class:`Receiver`."""
 
-    _receiver: Receiver
-    _max_buffer: int
-    _connections: dict[int, C]
-    _closed: bool
+    def __init__(
+        self,
+        receiver: Receiver,
+        name: str,
+        *,
+        client_ssl: ssl.SSLContext | None,
+        limits: Limits,
+        max_connections: int,
+        max_buffer: int,
+    ) -> None:
+        self.name = name
+        self._receiver = receiver
+        self._client_ssl = client_ssl
+        self._limits = limits
+        self._max_connections = max_connections
+        self._max_buffer = max_buffer
+        self._local: tuple[str, int] = ("", 0)
+        self._connections: dict[int, C] = {}
+        self._incoming = 0
+        self._per_address: dict[str, int] = {}  # incoming connections by remote IP address
+        self._log = RateLimitedLog(logger)
+        self._closed = False
+
+    @property
+    def local(self) -> tuple[str, int]:
+        return self._local
+
+    def _client_context(self) -> ssl.SSLContext:
+        """The client context of a connection without its own: the one given to the transport,
+        else :func:`client_ssl_context` (system CAs, verification on), made once."""
+        if self._client_ssl is None:
+            self._client_ssl = client_ssl_context()
+        return self._client_ssl
+
+    def _listen_error(self, host: str, port: int, exc: OSError) -> TransportError:
+        return TransportError(f"cannot listen on {self.name} {host}:{port}: {exc.strerror or exc}")
 
     def _check_open(self) -> None:
         if self._closed:
@@ -312,6 +347,57 @@ class ConnectionTransport(Transport, Generic[C]):
             logger.warning("%s", error)
             conn.fail(error, abort=True)
             raise error
+
+    def _refusal(self, host: str) -> str | None:
+        """Why an incoming connection from ``host`` (normalized) is refused: the transport has
+        ``max_connections`` incoming ones, or ``host`` has
+        :attr:`~sipcore.message.Limits.max_connections_per_address`; None when it is accepted.
+        Refusals are logged once per interval."""
+        if self._incoming >= self._max_connections:
+            self._log(
+                "total",
+                logging.WARNING,
+                "%r: %d connections, refusing one from %s",
+                self,
+                self._incoming,
+                host,
+            )
+            return "too many connections"
+        limit = self._limits.max_connections_per_address
+        if self._per_address.get(host, 0) >= limit:
+            self._log(
+                ("address", host),
+                logging.WARNING,
+                "%r: %d connections from %s, refusing more",
+                self,
+                limit,
+                host,
+            )
+            return "too many connections from this address"
+        return None
+
+    def _accepted(self, conn: C) -> None:
+        """Count an incoming connection against the caps and report flow_opened; a receiver
+        that raises closes it."""
+        self._incoming += 1
+        host = normalize_host(conn.flow.remote[0])
+        self._per_address[host] = self._per_address.get(host, 0) + 1
+        error = deliver(self._receiver.flow_opened, conn.flow)
+        if error is not None:
+            conn.fail(error)
+
+    def _ended(self, conn: C, error: BaseException | None) -> None:
+        """A connection the transport no longer holds: free its slot in the caps and report
+        flow_closed."""
+        if conn.incoming:
+            self._incoming -= 1
+            host = normalize_host(conn.flow.remote[0])
+            if self._per_address[host] > 1:
+                self._per_address[host] -= 1
+            else:
+                del self._per_address[host]
+        logger.debug("%s closed: %s", conn.flow, error or "clean")
+        deliver(self._receiver.flow_closed, conn.flow, error)
 
     def _received(self, conn: C, item: bytes | KeepAlive) -> None:
         """Answer a ping with a pong (RFC 5626 §4.4.1), report a pong, deliver a message; a

@@ -21,12 +21,9 @@ from sipcore.transaction_layer import error_response
 from sipcore.transport.base import (
     DEFAULT_MAX_BUFFER,
     ConnectionTransport,
-    RateLimitedLog,
     Receiver,
     address,
-    client_ssl_context,
     connect_error,
-    deliver,
     logger,
     next_connection_id,
     normalize_host,
@@ -182,21 +179,17 @@ class StreamTransport(ConnectionTransport[_Connection]):
         max_buffer: int = DEFAULT_MAX_BUFFER,
     ) -> None:
         """Use :meth:`listen` or :meth:`client`."""
-        self.name = "TLS" if tls else "TCP"
-        self._receiver = receiver
-        self._client_ssl = client_ssl
-        self._limits = limits
-        self._max_connections = max_connections
-        self._max_buffer = max_buffer
+        super().__init__(
+            receiver,
+            "TLS" if tls else "TCP",
+            client_ssl=client_ssl,
+            limits=limits,
+            max_connections=max_connections,
+            max_buffer=max_buffer,
+        )
         self._server: asyncio.Server | None = None
-        self._local: tuple[str, int] = ("", 0)
-        self._connections: dict[int, _Connection] = {}
         self._routes: dict[tuple[str, int], _Connection] = {}
         self._pending: dict[tuple[str, int], asyncio.Task[_Connection]] = {}
-        self._incoming = 0
-        self._per_address: dict[str, int] = {}  # incoming connections by remote IP address
-        self._log = RateLimitedLog(logger)
-        self._closed = False
 
     @classmethod
     async def listen(
@@ -235,9 +228,7 @@ class StreamTransport(ConnectionTransport[_Connection]):
                 ssl_handshake_timeout=_TLS_HANDSHAKE_TIMEOUT if ssl is not None else None,
             )
         except OSError as exc:
-            raise TransportError(
-                f"cannot listen on {self.name} {host}:{port}: {exc.strerror or exc}"
-            ) from exc
+            raise self._listen_error(host, port, exc) from exc
         self._local = address(self._server.sockets[0].getsockname())
         return self
 
@@ -263,10 +254,6 @@ class StreamTransport(ConnectionTransport[_Connection]):
             limits=limits,
             max_buffer=max_buffer,
         )
-
-    @property
-    def local(self) -> tuple[str, int]:
-        return self._local
 
     async def connect(
         self,
@@ -316,9 +303,7 @@ class StreamTransport(ConnectionTransport[_Connection]):
     ) -> _Connection:
         """The connect attempt, run as a task that close() cancels."""
         if self.name == "TLS" and context is None:
-            if self._client_ssl is None:
-                self._client_ssl = client_ssl_context()
-            context = self._client_ssl
+            context = self._client_context()
         target = f"{self.name} {host}:{port}"
         loop = asyncio.get_running_loop()
         try:
@@ -348,41 +333,18 @@ class StreamTransport(ConnectionTransport[_Connection]):
         if self._closed:
             conn.fail(TransportError(f"{self!r} is closed"), abort=True)
             return
-        host = normalize_host(conn.flow.remote[0])
-        if conn.incoming and self._incoming >= self._max_connections:
-            self._log(
-                "total",
-                logging.WARNING,
-                "%r: %d connections, refusing %s",
-                self,
-                self._incoming,
-                conn.flow,
-            )
-            conn.fail(TransportError("too many connections"), abort=True)
-            return
-        limit = self._limits.max_connections_per_address
-        if conn.incoming and self._per_address.get(host, 0) >= limit:
-            self._log(
-                ("address", host),
-                logging.WARNING,
-                "%r: %d connections from %s, refusing more",
-                self,
-                limit,
-                host,
-            )
-            conn.fail(TransportError(f"too many connections from {host}"), abort=True)
-            return
+        if conn.incoming:
+            refusal = self._refusal(normalize_host(conn.flow.remote[0]))
+            if refusal is not None:
+                conn.fail(TransportError(refusal), abort=True)
+                return
         conn.registered = True
         self._connections[conn.flow.connection] = conn
         remote = (normalize_host(conn.flow.remote[0]), conn.flow.remote[1])
         conn.keys.append(remote)
         self._routes[remote] = conn
         if conn.incoming:
-            self._incoming += 1
-            self._per_address[host] = self._per_address.get(host, 0) + 1
-            error = deliver(self._receiver.flow_opened, conn.flow)
-            if error is not None:
-                conn.fail(error)
+            self._accepted(conn)
 
     def _connection_lost(self, conn: _Connection, error: BaseException | None) -> None:
         if not conn.registered:
@@ -392,15 +354,7 @@ class StreamTransport(ConnectionTransport[_Connection]):
         for key in conn.keys:
             if self._routes.get(key) is conn:
                 del self._routes[key]
-        if conn.incoming:
-            self._incoming -= 1
-            host = normalize_host(conn.flow.remote[0])
-            if self._per_address[host] > 1:
-                self._per_address[host] -= 1
-            else:
-                del self._per_address[host]
-        logger.debug("%s closed: %s", conn.flow, error or "clean")
-        deliver(self._receiver.flow_closed, conn.flow, error)
+        self._ended(conn, error)
 
     def _route(self, remote: tuple[str, int]) -> _Connection | None:
         return self._routes.get(remote)

@@ -45,12 +45,9 @@ from sipcore.transport.base import (
     PING,
     PONG,
     ConnectionTransport,
-    RateLimitedLog,
     Receiver,
     address,
-    client_ssl_context,
     connect_error,
-    deliver,
     logger,
     next_connection_id,
     normalize_host,
@@ -270,24 +267,20 @@ class WebSocketTransport(ConnectionTransport[_WsConnection]):
         max_buffer: int = DEFAULT_MAX_BUFFER,
     ) -> None:
         """Use :meth:`listen` or :meth:`client`."""
-        self.name = "WSS" if tls else "WS"
-        self._receiver = receiver
-        self._client_ssl = client_ssl
-        self._limits = limits
+        super().__init__(
+            receiver,
+            "WSS" if tls else "WS",
+            client_ssl=client_ssl,
+            limits=limits,
+            max_connections=max_connections,
+            max_buffer=max_buffer,
+        )
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._close_timeout = close_timeout
-        self._max_connections = max_connections
-        self._max_buffer = max_buffer
         self._server: Server | None = None
-        self._local: tuple[str, int] = ("", 0)
-        self._connections: dict[int, _WsConnection] = {}
         self._tasks: set[asyncio.Task[object]] = set()
         self._attempts: set[asyncio.Task[_WsConnection]] = set()
-        self._incoming = 0
-        self._per_address: dict[str, int] = {}  # incoming connections by remote IP address
-        self._log = RateLimitedLog(logger)
-        self._closed = False
 
     @classmethod
     async def listen(
@@ -343,9 +336,7 @@ class WebSocketTransport(ConnectionTransport[_WsConnection]):
                 logger=wire_logger,
             )
         except OSError as exc:
-            raise TransportError(
-                f"cannot listen on {self.name} {host}:{port}: {exc.strerror or exc}"
-            ) from exc
+            raise self._listen_error(host, port, exc) from exc
         self._local = address(next(iter(self._server.sockets)).getsockname())
         return self
 
@@ -378,10 +369,6 @@ class WebSocketTransport(ConnectionTransport[_WsConnection]):
             max_buffer=max_buffer,
         )
 
-    @property
-    def local(self) -> tuple[str, int]:
-        return self._local
-
     async def connect(
         self,
         url: str,
@@ -404,9 +391,7 @@ class WebSocketTransport(ConnectionTransport[_WsConnection]):
         except InvalidURI as exc:
             raise ValueError(f"not a WebSocket URL: {url!r}") from exc
         if secure and ssl is None:
-            if self._client_ssl is None:
-                self._client_ssl = client_ssl_context()
-            ssl = self._client_ssl
+            ssl = self._client_context()
         attempt = asyncio.get_running_loop().create_task(
             self._open(url, "WSS" if secure else "WS", ssl, timeout, headers)
         )
@@ -459,35 +444,15 @@ class WebSocketTransport(ConnectionTransport[_WsConnection]):
         return conn
 
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
-        if self._incoming >= self._max_connections:
-            self._log(
-                "total",
-                logging.WARNING,
-                "%r: %d connections, refusing another",
-                self,
-                self._incoming,
-            )
-            return ws.respond(503, "Too many connections\n")
-        host = normalize_host(address(ws.remote_address)[0])
-        limit = self._limits.max_connections_per_address
-        if self._per_address.get(host, 0) >= limit:
-            self._log(
-                ("address", host),
-                logging.WARNING,
-                "%r: %d connections from %s, refusing more",
-                self,
-                limit,
-                host,
-            )
-            return ws.respond(503, "Too many connections from this address\n")
+        refusal = self._refusal(normalize_host(address(ws.remote_address)[0]))
+        if refusal is not None:
+            return ws.respond(503, refusal.capitalize() + "\n")
         return None
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
         """websockets' handler task for one accepted connection: it is the reader."""
         conn = self._register(ws, self.name, incoming=True)
-        error = deliver(self._receiver.flow_opened, conn.flow)
-        if error is not None:
-            conn.fail(error)
+        self._accepted(conn)
         await conn.read()
 
     def _register(self, ws: Connection, name: str, *, incoming: bool) -> _WsConnection:
@@ -499,24 +464,11 @@ class WebSocketTransport(ConnectionTransport[_WsConnection]):
         )
         conn = _WsConnection(self, ws, flow, incoming=incoming)
         self._connections[flow.connection] = conn
-        if incoming:
-            self._incoming += 1
-            host = normalize_host(flow.remote[0])
-            self._per_address[host] = self._per_address.get(host, 0) + 1
         return conn
 
     def _connection_lost(self, conn: _WsConnection, error: BaseException | None) -> None:
-        if self._connections.pop(conn.flow.connection, None) is None:
-            return
-        if conn.incoming:
-            self._incoming -= 1
-            host = normalize_host(conn.flow.remote[0])
-            if self._per_address[host] > 1:
-                self._per_address[host] -= 1
-            else:
-                del self._per_address[host]
-        logger.debug("%s closed: %s", conn.flow, error or "clean")
-        deliver(self._receiver.flow_closed, conn.flow, error)
+        if self._connections.pop(conn.flow.connection, None) is not None:
+            self._ended(conn, error)
 
     def _spawn(self, coro: Coroutine[object, object, object]) -> asyncio.Task[object]:
         task = asyncio.get_running_loop().create_task(coro)
