@@ -210,6 +210,34 @@ class RateLimitedLog:
         return True
 
 
+class MessageDeadline:
+    """How long a started message may take to arrive (slow-loris peers): the deadline starts
+    with the first octets of a message and is not moved by later octets of the same one; when
+    the message is complete it starts afresh for the next one, if that has begun."""
+
+    def __init__(self, timeout: float, expired: Callable[[], None]) -> None:
+        self.timeout = timeout
+        self._expired = expired
+        self._handle: asyncio.TimerHandle | None = None
+
+    def watch(self, *, started: bool, progressed: bool) -> None:
+        """Call after input: ``started`` when part of a message is held on an open connection,
+        ``progressed`` when a message was completed since the last call."""
+        if self._handle is not None and (progressed or not started):
+            self.cancel()
+        if self._handle is None and started:
+            self._handle = asyncio.get_running_loop().call_later(self.timeout, self._fire)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._expired()
+
+
 def deliver(callback: Callable[..., object], *args: object) -> Exception | None:
     """Call a :class:`Receiver` method; log and return the exception if it raised.
 

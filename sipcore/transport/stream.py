@@ -21,6 +21,7 @@ from sipcore.transaction_layer import error_response
 from sipcore.transport.base import (
     DEFAULT_MAX_BUFFER,
     ConnectionTransport,
+    MessageDeadline,
     Receiver,
     address,
     connect_error,
@@ -46,7 +47,7 @@ class _Connection(asyncio.Protocol):
         self._framer = StreamFramer(owner._limits)
         self._error: BaseException | None = None
         self.registered = False
-        self._incomplete: asyncio.TimerHandle | None = None  # a started message must end by then
+        self._deadline = MessageDeadline(owner._limits.incomplete_timeout, self._incomplete)
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @property
@@ -93,7 +94,9 @@ class _Connection(asyncio.Protocol):
         except ParseError as exc:
             self._framing_failed(exc)
             return
-        self._watch_incomplete(bool(items))
+        self._deadline.watch(
+            started=bool(self._framer.buffered) and self.is_open, progressed=bool(items)
+        )
         for item in items:
             if not self.is_open:
                 break
@@ -113,23 +116,10 @@ class _Connection(asyncio.Protocol):
                 self.transport.write(answer)
         self.fail(exc)
 
-    def _watch_incomplete(self, progressed: bool) -> None:
-        """Bound the time a message may take to arrive (slow-loris peers): the deadline starts
-        with the first octets of a message and is not moved by later octets of the same one."""
-        if self._incomplete is not None and (progressed or not self._framer.buffered):
-            self._incomplete.cancel()
-            self._incomplete = None
-        if self._incomplete is None and self._framer.buffered and self.is_open:
-            self._incomplete = asyncio.get_running_loop().call_later(
-                self._owner._limits.incomplete_timeout, self._incomplete_expired
-            )
-
-    def _incomplete_expired(self) -> None:
-        self._incomplete = None
+    def _incomplete(self) -> None:
         error = TransportError(
             f"{self.flow}: message incomplete after "
-            f"{self._owner._limits.incomplete_timeout:g} s ({self._framer.buffered} octets), "
-            "flow closed"
+            f"{self._deadline.timeout:g} s ({self._framer.buffered} octets), flow closed"
         )
         self._owner._log(("incomplete", self.flow.remote[0]), logging.INFO, "%s", error)
         self.fail(error, abort=True)
@@ -149,9 +139,7 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._incomplete is not None:
-            self._incomplete.cancel()
-            self._incomplete = None
+        self._deadline.cancel()
         try:
             self._owner._connection_lost(self, self._error or exc)
         finally:

@@ -18,6 +18,7 @@ import collections
 import logging
 import ssl as ssl_module
 from collections.abc import Coroutine
+from typing import Any
 
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.connection import Connection
@@ -45,6 +46,7 @@ from sipcore.transport.base import (
     PING,
     PONG,
     ConnectionTransport,
+    MessageDeadline,
     Receiver,
     address,
     connect_error,
@@ -115,7 +117,9 @@ class _GuardedConnection(ServerConnection):
 
     incomplete_timeout: float = 30.0  # set per transport by a subclass
 
-    _incomplete: asyncio.TimerHandle | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = MessageDeadline(self.incomplete_timeout, self._incomplete)
 
     def _partial(self) -> bool:
         protocol = self.protocol
@@ -128,17 +132,10 @@ class _GuardedConnection(ServerConnection):
         self.watch_incomplete(progressed=False)
 
     def watch_incomplete(self, *, progressed: bool) -> None:
-        """(Re)arm the deadline when a message starts, or after one was delivered while the
-        next has already started; cancel it when nothing is pending."""
-        partial = self._partial()
-        if self._incomplete is not None and (progressed or not partial):
-            self._incomplete.cancel()
-            self._incomplete = None
-        if self._incomplete is None and partial:
-            self._incomplete = self.loop.call_later(self.incomplete_timeout, self._expired)
+        """After input (``progressed``: a message was delivered): see :class:`MessageDeadline`."""
+        self._deadline.watch(started=self._partial(), progressed=progressed)
 
-    def _expired(self) -> None:
-        self._incomplete = None
+    def _incomplete(self) -> None:
         logger.info(
             "WebSocket %s:%s: message incomplete after %g s, connection closed",
             *address(self.remote_address),
@@ -147,9 +144,7 @@ class _GuardedConnection(ServerConnection):
         self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._incomplete is not None:
-            self._incomplete.cancel()
-            self._incomplete = None
+        self._deadline.cancel()
         super().connection_lost(exc)
 
 
