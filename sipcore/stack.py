@@ -382,14 +382,14 @@ class SipStack:
                     return transport
             return self._udp
         if flow.transport in ("WS", "WSS"):
-            if self._ws_client is not None and flow in self._ws_client.flows():
+            if self._ws_client is not None and self._ws_client.carries(flow):
                 return self._ws_client
         else:
             for client in self._stream_client.values():
-                if flow in client.flows():
+                if client.carries(flow):
                     return client
         for transport in self._transports.values():
-            if transport.name == flow.transport and flow in transport.flows():
+            if transport.name == flow.transport and transport.carries(flow):
                 return transport
         return None
 

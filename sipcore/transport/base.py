@@ -115,6 +115,10 @@ class Transport(abc.ABC):
     def flows(self) -> list[Flow]:
         """The open connections (always empty for UDP)."""
 
+    def carries(self, flow: Flow) -> bool:
+        """Whether ``flow`` is one of :meth:`flows`."""
+        return flow in self.flows()
+
     @abc.abstractmethod
     def close_flow(self, flow: Flow) -> None:
         """Close one connection after the queued data is sent; flow_closed follows. No-op if
@@ -359,6 +363,11 @@ class ConnectionTransport(Transport, Generic[C]):
 
     def flows(self) -> list[Flow]:
         return [conn.flow for conn in self._connections.values() if conn.is_open]
+
+    def carries(self, flow: Flow) -> bool:
+        """Whether ``flow`` is one of :meth:`flows`, found by its connection number."""
+        conn = self._connections.get(flow.connection)
+        return conn is not None and conn.is_open and conn.flow == flow
 
     def close_flow(self, flow: Flow) -> None:
         conn = self._connections.get(flow.connection) if flow.connection else None

@@ -38,6 +38,8 @@ async def test_round_trip(server: tuple[StreamTransport, Recorder]) -> None:
         assert incoming.remote == flow.local and incoming.local == flow.remote
         assert incoming.connection != flow.connection
         assert listener.flows() == [incoming]
+        assert listener.carries(incoming) and not listener.carries(flow)
+        assert not client.carries(Flow("TCP", flow.remote))  # connection 0 is no open flow
         listener.send(b"SIP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok", incoming)
         await cli.until(lambda: len(cli.messages) == 1)
         assert cli.messages[0] == (b"SIP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok", flow)
@@ -105,7 +107,7 @@ async def test_framing_error_closes_connection(server: tuple[StreamTransport, Re
     flow, error = srv.closed[0]
     assert flow == srv.opened[0]
     assert isinstance(error, ParseError) and "Content-Length" in str(error)
-    assert listener.flows() == []
+    assert listener.flows() == [] and not listener.carries(flow)
     with pytest.raises(TransportError, match="no open connection"):
         listener.send(b"x", flow)
     writer.close()

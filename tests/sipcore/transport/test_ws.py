@@ -49,6 +49,7 @@ async def test_round_trip(server: tuple[WebSocketTransport, Recorder]) -> None:
         assert srv.opened == [incoming]
         assert incoming.transport == "WS" and incoming.remote == flow.local
         assert listener.flows() == [incoming] and client.flows() == [flow]
+        assert listener.carries(incoming) and not listener.carries(flow)
         listener.send(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", incoming)
         await cli.until(lambda: len(cli.messages) == 1)
         assert cli.messages[0] == (b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", flow)
