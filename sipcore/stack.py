@@ -280,8 +280,6 @@ class SipStack:
         transports = list(self._transports.values()) + list(self._stream_client.values())
         if self._ws_client is not None:
             transports.append(self._ws_client)
-        if self._udp is not None and self._udp not in transports:
-            transports.append(self._udp)
         for transport in transports:
             with contextlib.suppress(Exception):
                 await transport.close()
