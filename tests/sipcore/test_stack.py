@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from sipcore import NameAddr, Response, SipUri, Via, build_request, generate_branch
+from sipcore import NameAddr, Request, Response, SipUri, Via, build_request, generate_branch
 from sipcore.auth import make_challenge, verify
+from sipcore.events import Event
 from sipcore.flow import Flow
 from sipcore.message import Limits
 from sipcore.registration import Registered, RegistrationConfig, RegistrationTerminated
@@ -36,22 +38,9 @@ FAST = StackConfig(
 )
 
 
-def options(flow: Flow, method: str = "OPTIONS") -> bytes:
-    return bytes(
-        build_request(
-            method,
-            SipUri(flow.remote[0], port=flow.remote[1]),
-            from_addr=NameAddr(SipUri("example.com", user="a"), None, {"tag": "x"}),
-            to_addr=NameAddr(SipUri("example.com", user="b")),
-            call_id=generate_branch(),
-            cseq=1,
-            via=Via(flow.transport, "127.0.0.1", flow.local[1], {"branch": generate_branch()}),
-        )
-    )
-
-
-async def ask(client: SipStack, flow: Flow, method: str = "OPTIONS") -> Response:
-    request = build_request(
+def request(flow: Flow, method: str = "OPTIONS") -> Request:
+    """A request to the far end of ``flow``, with a new Call-ID and branch."""
+    return build_request(
         method,
         SipUri(flow.remote[0], port=flow.remote[1]),
         from_addr=NameAddr(SipUri("example.com", user="a"), None, {"tag": "x"}),
@@ -60,7 +49,18 @@ async def ask(client: SipStack, flow: Flow, method: str = "OPTIONS") -> Response
         cseq=1,
         via=Via(flow.transport, "127.0.0.1", flow.local[1] or None, {"branch": generate_branch()}),
     )
-    return await asyncio.wait_for(client.request(request, flow), 5)
+
+
+async def ask(client: SipStack, flow: Flow, method: str = "OPTIONS") -> Response:
+    return await asyncio.wait_for(client.request(request(flow, method), flow), 5)
+
+
+async def until(condition: Callable[[], bool], timeout: float, step: float = 0.02) -> None:
+    """Poll ``condition`` until it holds or ``timeout`` passes; the caller asserts the outcome."""
+    for _ in range(round(timeout / step)):
+        if condition():
+            return
+        await asyncio.sleep(step)
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp", "ws"])
@@ -89,14 +89,11 @@ async def test_malformed_and_wrong_version_over_udp() -> None:
                 answers.append(data)
 
         sock, _ = await loop.create_datagram_endpoint(Probe, local_addr=("127.0.0.1", 0))
-        good = options(flow)
+        good = bytes(request(flow))
         sock.sendto(good.replace(b"SIP/2.0\r\n", b"SIP/3.0\r\n", 1), listener.local)
         sock.sendto(good.replace(b"CSeq: 1 OPTIONS", b"CSeq: 1 INVITE"), listener.local)
         sock.sendto(b"SIP/2.0 200 OK\r\n\r\n", listener.local)  # a bad response: silence
-        for _ in range(50):
-            if len(answers) >= 2:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: len(answers) >= 2, 1.0)
         sock.close()
         assert sorted(a.split(b" ", 2)[1] for a in answers) == [b"400", b"505"]
         assert len(server.dropped) == 3
@@ -190,10 +187,7 @@ async def test_reconnects_with_backoff_and_reregisters() -> None:
         assert account.flow is not None
         # the server drops the connection: the account reconnects and registers again
         server.close_flow(next(iter(listener.flows())))
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if sum(isinstance(e, Registered) for e in account.history) == 2:
-                break
+        await until(lambda: sum(isinstance(e, Registered) for e in account.history) == 2, 2.0)
         kinds = [type(e) for e in account.history]
         assert Disconnected in kinds
         assert Reconnecting in kinds
@@ -247,10 +241,7 @@ async def test_without_reconnect_a_lost_flow_terminates() -> None:
         )
         assert isinstance(await account.register(timeout=5), Registered)
         server.close_flow(next(iter(listener.flows())))
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if isinstance(account.history[-1], RegistrationTerminated):
-                break
+        await until(lambda: isinstance(account.history[-1], RegistrationTerminated), 2.0)
         last = account.history[-1]
         assert isinstance(last, RegistrationTerminated) and last.reason == "connection lost"
         kinds = [type(e) for e in account.history]
@@ -259,6 +250,10 @@ async def test_without_reconnect_a_lost_flow_terminates() -> None:
         # started again, it connects and registers anew
         assert isinstance(await account.register(timeout=5), Registered)
         await account.stop()
+
+
+def _failures(history: list[Event]) -> int:
+    return sum(type(e).__name__ == "ConnectFailed" for e in history)
 
 
 def test_parse_target() -> None:
@@ -335,10 +330,8 @@ async def test_dns_failure_is_one_clear_error_per_attempt_with_backoff(target: s
         )
         started = client.now()
         account.start()
-        for _ in range(200):  # resolving may be slow on a loaded machine: wait for 3 attempts
-            await asyncio.sleep(0.05)
-            if sum(type(e).__name__ == "ConnectFailed" for e in account.history) >= 3:
-                break
+        # resolving may be slow on a loaded machine: wait for 3 attempts
+        await until(lambda: _failures(account.history) >= 3, 10.0, 0.05)
         await account.stop()
         elapsed = client.now() - started
         kinds = [type(e).__name__ for e in account.history]
@@ -373,10 +366,8 @@ async def test_certificate_for_another_host_is_one_clear_error_per_attempt_with_
         )
         started = client.now()
         account.start()
-        for _ in range(200):  # wait for three attempts, however slow the machine is
-            await asyncio.sleep(0.05)
-            if sum(type(e).__name__ == "ConnectFailed" for e in account.history) >= 3:
-                break
+        # wait for three attempts, however slow the machine is
+        await until(lambda: _failures(account.history) >= 3, 10.0, 0.05)
         await account.stop()
         elapsed = client.now() - started
         failures = [e for e in account.history if type(e).__name__ == "ConnectFailed"]
