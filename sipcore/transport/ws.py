@@ -481,10 +481,6 @@ class WebSocketTransport(ConnectionTransport[_WsConnection]):
             None,
         )
 
-    def send(self, data: bytes, flow: Flow) -> None:
-        """Queue one SIP message as one WebSocket message (RFC 7118 §5)."""
-        self._find(flow).write(data)
-
     async def close(self) -> None:
         self._closed = True
         attempts = list(self._attempts)
