@@ -224,13 +224,13 @@ class MessageDeadline:
         self._expired = expired
         self._handle: asyncio.TimerHandle | None = None
 
-    def watch(self, *, started: bool, progressed: bool, open: bool = True) -> None:
+    def watch(self, *, started: bool, progressed: bool, is_open: bool = True) -> None:
         """Call after input: ``started`` when part of a message is held, ``progressed`` when a
         message was completed since the last call; a new deadline is armed only while the
-        connection is ``open`` (a running one is kept while it closes)."""
+        connection ``is_open`` (a running one is kept while it closes)."""
         if self._handle is not None and (progressed or not started):
             self.cancel()
-        if self._handle is None and started and open:
+        if self._handle is None and started and is_open:
             self._handle = asyncio.get_running_loop().call_later(self.timeout, self._fire)
 
     def cancel(self) -> None:

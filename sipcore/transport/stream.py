@@ -95,7 +95,7 @@ class _Connection(asyncio.Protocol):
             self._framing_failed(exc)
             return
         self._deadline.watch(
-            started=bool(self._framer.buffered), progressed=bool(items), open=self.is_open
+            started=bool(self._framer.buffered), progressed=bool(items), is_open=self.is_open
         )
         for item in items:
             if not self.is_open:
