@@ -251,8 +251,6 @@ class AudioStream:
         """Inbound RTP packets, any payload type."""
         self.last_rtp_at: float | None = None
         """Loop time of the last inbound RTP packet, None before one."""
-        self.packets_sent = 0
-        self.bytes_sent = 0
         self._source: PcmSource | None = None
         self._link: SrtpLink | None = None
         self._aiortc: tuple[Any, Any] | None = None
