@@ -47,7 +47,7 @@ from .call_media import CallMedia
 from .engine import AudioStream, DtmfUnavailable, PcmSource
 from .offer_answer import NegotiatedAudio, require_srtp
 from .stats import CallStats
-from .tracks import ToneTrack, TrackPcm, _pcm_frame
+from .tracks import ToneTrack, TrackPcm, _gives_pcm, _pcm_frame
 
 __all__ = ["MediaConfig", "MediaSession", "ToneTrack", "host_addresses"]
 
@@ -350,6 +350,6 @@ class MediaSession:
 
 def _pcm_source(track: MediaStreamTrack) -> PcmSource:
     """``track`` itself when it gives PCM synchronously, else a reader of its frames."""
-    if callable(getattr(track, "next_pcm", None)) and hasattr(track, "sample_rate"):
+    if _gives_pcm(track):
         return track  # type: ignore[return-value]
     return TrackPcm(track)
