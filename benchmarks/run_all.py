@@ -15,7 +15,6 @@ Markdown (and the exit status is 1); none is skipped.
 from __future__ import annotations
 
 import argparse
-import importlib
 import re
 import sys
 import time
@@ -96,22 +95,19 @@ def transactions(quick: bool) -> Table:
 
 
 def rtp(quick: bool) -> Table:
-    module = importlib.import_module("benchmarks.bench_rtp")
+    from benchmarks import bench_rtp
+
     table = Table(
         "RTP parse / serialize and G.711 (bench_rtp)",
         "python -m benchmarks.bench_rtp" + (" --quick" if quick else ""),
         ["measure", "ours median µs", "peer median µs", "peer ÷ ours"],
     )
-    collect = _rows_function(module)
     ok = []
-    for row in collect(quick=quick):
-        name, ours, peer, ratio = _fields(row, ("name", "ours", "peer", "ratio"))
+    for row in bench_rtp.run(quick=quick):
         # bench_rtp gives seconds per call
-        table.rows.append([str(name), _micros(ours), _micros(peer), _text(ratio)])
-        if isinstance(ratio, int | float) and (
-            "parse" in str(name).lower() or "serial" in str(name).lower()
-        ):
-            ok.append(ratio >= 2.0)
+        table.rows.append([row.name, _micros(row.ours), _micros(row.peer), f"{row.ratio:,.3g}"])
+        if "parse" in row.name.lower() or "serial" in row.name.lower():
+            ok.append(row.ratio >= 2.0)
     table.targets.append((">= 2x aiortc on parse and on serialize", all(ok) if ok else None))
     return table
 
@@ -185,35 +181,13 @@ def calls(quick: bool) -> Table:
     return table
 
 
-def _rows_function(module: Any) -> Callable[..., list[Any]]:
-    for name in ("rows", "results", "run"):
-        function = getattr(module, name, None)
-        if callable(function):
-            return function  # type: ignore[no-any-return]
-    raise AttributeError(f"{module.__name__} has no rows()/results()/run() function")
-
-
-def _fields(row: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
-    if isinstance(row, tuple | list):
-        return tuple(row[: len(names)])
-    if isinstance(row, dict):
-        return tuple(row.get(n) for n in names)
-    return tuple(getattr(row, n, None) for n in names)
-
-
-def _micros(value: Any) -> str:
-    return f"{value * 1e6:,.2f}" if isinstance(value, int | float) else _text(value)
+def _micros(seconds: float) -> str:
+    return f"{seconds * 1e6:,.2f}"
 
 
 def _leading_float(text: str) -> float | None:
     match = re.match(r"[\d,.]+", text.strip())
     return float(match.group().replace(",", "")) if match else None
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.3g}"
-    return "" if value is None else str(value)
 
 
 def _plot(rows: list[Any], path: Path) -> None:

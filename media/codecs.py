@@ -276,17 +276,13 @@ def _context(codec: str, mode: Literal["r", "w"], sample_rate: int) -> av.AudioC
 class AvEncoder:
     """An FFmpeg encoder fed one 20 ms frame at a time (G.722)."""
 
-    def __init__(
-        self, name: str, codec: str, clock_rate: int, sample_rate: int, bit_rate: int = 0
-    ) -> None:
+    def __init__(self, name: str, codec: str, clock_rate: int, sample_rate: int) -> None:
         self.name = name
         self.clock_rate = clock_rate
         self.sample_rate = sample_rate
         self.samples_per_frame = sample_rate // 50
         ctx = _context(codec, "w", sample_rate)
         ctx.time_base = Fraction(1, sample_rate)
-        if bit_rate:
-            ctx.bit_rate = bit_rate
         ctx.open()
         self._ctx = ctx
         self._pts = 0

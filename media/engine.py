@@ -37,9 +37,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from av import AudioFrame
-from av.audio.resampler import AudioResampler
-
 from .codecs import make_decoder, make_encoder
 from .dtmf import DtmfPacket, DtmfReceiver, DtmfSender, digit_to_event
 from .jitter import JitterBuffer, JitterConfig
@@ -48,6 +45,7 @@ from .rtcp_session import RtcpSession, next_interval
 from .rtp import pack_rtp_header, payload_end, peek_rtp
 from .srtp_link import SrtpLink
 from .stats import CODEC_IMPAIRMENTS, CallStats, ReceptionStats, e_model_mos
+from .tracks import _Converter, _pcm_frame
 
 __all__ = [
     "FRAME_TIME",
@@ -106,16 +104,12 @@ class _Resampled:
         self.source = source
         self.sample_rate = rate
         self._bytes = 2 * rate * PTIME_MS // 1000
-        self._resampler = AudioResampler(format="s16", layout="mono", rate=rate)
+        self._converter = _Converter(rate)
         self._buffer = bytearray()
 
     def next_pcm(self) -> bytes:
         pcm = self.source.next_pcm()
-        frame = AudioFrame(format="s16", layout="mono", samples=len(pcm) // 2)
-        frame.planes[0].update(pcm)
-        frame.sample_rate = self.source.sample_rate
-        for out in self._resampler.resample(frame):
-            self._buffer += bytes(out.planes[0])[: 2 * out.samples]
+        self._buffer += self._converter.convert(_pcm_frame(pcm, rate=self.source.sample_rate))
         need = self._bytes
         if len(self._buffer) < need:
             self._buffer[:0] = bytes(need - len(self._buffer))
@@ -251,8 +245,6 @@ class AudioStream:
         """Inbound RTP packets, any payload type."""
         self.last_rtp_at: float | None = None
         """Loop time of the last inbound RTP packet, None before one."""
-        self.packets_sent = 0
-        self.bytes_sent = 0
         self._source: PcmSource | None = None
         self._link: SrtpLink | None = None
         self._aiortc: tuple[Any, Any] | None = None

@@ -444,7 +444,7 @@ class JitterBuffer:
             self._discarded += 1
             self._probation = None
         self._next = -_TS_HALF - 1  # nothing is late before playout starts
-        transit = arrival - self._hi_ext * self._inv_rate
+        transit = arrival  # the first packet's extended timestamp is 0
         self._base = self._min_cur = self._min_prev = transit
         self._peak_line = transit + self._peak_cur
         if not self._measured:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-from .tracks import TrackPcm
+from .tracks import TrackPcm, _gives_pcm
 
 __all__ = ["MuteGate"]
 
@@ -38,8 +38,7 @@ class MuteGate(MediaStreamTrack):
         if self._reader is not None:
             self._reader.close()
         # a track without next_pcm (not one of media.tracks) is read by a task
-        has_pcm = callable(getattr(source, "next_pcm", None)) and hasattr(source, "sample_rate")
-        self._reader = None if has_pcm else TrackPcm(source)
+        self._reader = None if _gives_pcm(source) else TrackPcm(source)
 
     @property
     def sample_rate(self) -> int:

@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass
 
 from .rtp import (
+    SDES_CNAME,
     Bye,
     ReceiverReport,
     ReportBlock,
@@ -29,9 +30,6 @@ from .rtp import (
 from .stats import ReceptionStats
 
 __all__ = ["RemoteReport", "RtcpSession", "next_interval"]
-
-CNAME = 1  # RFC 3550 §6.5.1 SDES item type
-_SEQ_MOD = 1 << 16
 
 
 def next_interval(minimum: float, rng: random.Random | None = None) -> float:
@@ -77,9 +75,6 @@ class RtcpSession:
         self.remote: RemoteReport | None = None
         self.rtt: float | None = None
         """Last round-trip time measured (seconds), None before one."""
-        self.reports_sent = 0
-        self.reports_received = 0
-        self.bye_received = False
 
     def sent(self, timestamp: int, octets: int, now: float) -> None:
         """One RTP packet left with ``octets`` of payload."""
@@ -137,11 +132,10 @@ class RtcpSession:
         self._sent_since_report = False
         packets: list[RtcpPacket] = [
             report,
-            SourceDescription(chunks=[(self.ssrc, [(CNAME, self.cname)])]),
+            SourceDescription(chunks=[(self.ssrc, [(SDES_CNAME, self.cname)])]),
         ]
         if bye:
             packets.append(Bye(sources=[self.ssrc], reason=None))
-        self.reports_sent += 1
         return serialize_rtcp(packets)
 
     # -- theirs --------------------------------------------------------------------------------
@@ -151,7 +145,6 @@ class RtcpSession:
             packets = parse_rtcp(data)
         except ValueError:
             return
-        self.reports_received += 1
         arrival = middle_32(ntp_timestamp(wallclock))
         for packet in packets:
             if isinstance(packet, SenderReport):
@@ -160,8 +153,6 @@ class RtcpSession:
                 self._blocks(packet.reports, arrival, now)
             elif isinstance(packet, ReceiverReport):
                 self._blocks(packet.reports, arrival, now)
-            elif isinstance(packet, Bye) and self.reception.ssrc in packet.sources:
-                self.bye_received = True
 
     def _blocks(self, blocks: list[ReportBlock], arrival: int, now: float) -> None:
         for block in blocks:

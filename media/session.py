@@ -47,7 +47,7 @@ from .call_media import CallMedia
 from .engine import AudioStream, DtmfUnavailable, PcmSource
 from .offer_answer import NegotiatedAudio, require_srtp
 from .stats import CallStats
-from .tracks import ToneTrack, TrackPcm, _pcm_frame
+from .tracks import ToneTrack, TrackPcm, _gives_pcm, _pcm_frame
 
 __all__ = ["MediaConfig", "MediaSession", "ToneTrack", "host_addresses"]
 
@@ -175,9 +175,7 @@ class MediaSession:
         sendonly or inactive puts the peer on hold, sendrecv resumes)."""
         if direction not in ("sendrecv", "sendonly", "recvonly", "inactive"):
             raise ValueError(f"bad direction {direction!r}")
-        self.transceiver.direction = direction
-        if self.stream is not None:
-            self.stream.sending = direction in ("sendrecv", "sendonly")
+        self._set_direction(direction)
         return await self._describe(None)
 
     async def withdraw_offer(self, remote: bytes, direction: str) -> None:
@@ -186,13 +184,16 @@ class MediaSession:
         audio ``direction``. ``remote`` may be the peer's own earlier offer, whose
         ``a=setup:actpass`` (RFC 5763 §5) aiortc refuses in an answer: it is read as the role
         the peer took when the DTLS association was set up."""
-        self.transceiver.direction = direction
-        if self.stream is not None:
-            self.stream.sending = direction in ("sendrecv", "sendonly")
+        self._set_direction(direction)
         # our DTLS client (active) role means the peer is passive, and the other way round
         peer = "active" if self.transceiver.sender.transport._role == "server" else "passive"
         answer = remote.replace(b"a=setup:actpass", b"a=setup:" + peer.encode())
         await self.set_answer(answer)
+
+    def _set_direction(self, direction: str) -> None:
+        self.transceiver.direction = direction
+        if self.stream is not None:
+            self.stream.sending = _sends(direction)
 
     @property
     def direction(self) -> str:
@@ -248,8 +249,7 @@ class MediaSession:
                 dtls.on("statechange", self._start_stream)
         else:
             self.stream.update(audio)
-        # RFC 3264 §6.1: recvonly and inactive send nothing
-        self.stream.sending = self.direction in ("sendrecv", "sendonly")
+        self.stream.sending = _sends(self.direction)
 
     def _start_stream(self) -> None:
         stream = self.stream
@@ -348,8 +348,13 @@ class MediaSession:
         await self.pc.close()
 
 
+def _sends(direction: str) -> bool:
+    """RFC 3264 §6.1: recvonly and inactive send nothing."""
+    return direction in ("sendrecv", "sendonly")
+
+
 def _pcm_source(track: MediaStreamTrack) -> PcmSource:
     """``track`` itself when it gives PCM synchronously, else a reader of its frames."""
-    if callable(getattr(track, "next_pcm", None)) and hasattr(track, "sample_rate"):
+    if _gives_pcm(track):
         return track  # type: ignore[return-value]
     return TrackPcm(track)

@@ -377,6 +377,12 @@ class PcmSourceTrack(_PacedTrack):
         return pcm + _SILENCE[len(pcm) :]
 
 
+def _gives_pcm(track: object) -> bool:
+    """Whether ``track`` gives PCM synchronously (``next_pcm`` and ``sample_rate``), as every
+    source here does; any other track is read by :class:`TrackPcm`."""
+    return callable(getattr(track, "next_pcm", None)) and hasattr(track, "sample_rate")
+
+
 class TrackPcm:
     """Synchronous 20 ms PCM (``next_pcm``, 48 kHz mono) over any aiortc audio track, for a
     track that has no ``next_pcm`` of its own (e.g. aiortc's ``MediaPlayer``): one task reads
