@@ -22,7 +22,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -53,7 +53,7 @@ from .events import (
 )
 from .recovery import FlowRecovery
 from .states import TRANSITIONS, UP, CallState, EndReason, Input, end_reason
-from .stream import EventHub
+from .stream import EventHub, TaskSet
 
 if TYPE_CHECKING:
     from .phone import Phone
@@ -96,7 +96,7 @@ class Call:
         self._reinvite: asyncio.Future[Response] | None = None
         self._info: asyncio.Future[Response] | None = None
         self._transfer: asyncio.Future[bool] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(lambda exc: logger.error("call %s: %r", self.call_id, exc))
         self._media_since = 0.0  # media is judged from here on (answer, hold, renewal)
         self._audio = EventHub[AudioFrame](maxsize=250)  # 5 s of 20 ms frames
         self._recorders: list[WavRecorder] = []
@@ -388,7 +388,7 @@ class Call:
             self._established.set()
             self._media_since = self._now()
             if self.phone.config.media_timeout > 0:
-                self._spawn(self._watchdog())
+                self._tasks.spawn(self._watchdog())
         self._publish(CallStateChanged(call=self, state=state, previous=previous, reason=reason))
         return True
 
@@ -405,8 +405,7 @@ class Call:
         self.end_time = time.time()
         self._move(Input.ENDED, reason)
         self._ended.set()
-        for task in self._tasks:
-            task.cancel()
+        self._tasks.cancel()
         for future in (self._reinvite, self._info, self._transfer):
             if future is not None and not future.done():
                 future.cancel()
@@ -424,16 +423,6 @@ class Call:
     def _publish(self, event: PhoneEvent) -> None:
         self._events.publish(event)
         self.phone._publish(event)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("call %s: %r", self.call_id, task.exception())
 
     # -- internals: media ---------------------------------------------------------------------
     @staticmethod
@@ -612,7 +601,7 @@ class Call:
                 self._answer_applied = True
                 self._remote_sdp = body
                 self._move(Input.EARLY_MEDIA)
-                self._spawn(self._apply_answer(body, established=False))
+                self._tasks.spawn(self._apply_answer(body, established=False))
             elif 180 <= status < 200:
                 self._move(Input.RINGING)
         elif isinstance(event, core.CallAnswered):
@@ -622,11 +611,11 @@ class Call:
             else:
                 self._answer_applied = True
                 self._remote_sdp = body
-                self._spawn(self._apply_answer(body, established=True))
+                self._tasks.spawn(self._apply_answer(body, established=True))
         elif isinstance(event, core.CallConfirmed):
             if not self._remote_sdp and event.ack is not None and event.ack.body:
                 self._remote_sdp = event.ack.body  # our 2xx made the offer (§13.2.1)
-                self._spawn(self._apply_answer(event.ack.body, established=True))
+                self._tasks.spawn(self._apply_answer(event.ack.body, established=True))
             else:
                 self._move(Input.ESTABLISHED)
         elif isinstance(event, core.CallEnded):
@@ -634,7 +623,7 @@ class Call:
             reason = self._ending or recovering or end_reason(event.reason, event.status)
             self._finish(reason, event.status)
         elif isinstance(event, core.ReinviteReceived):
-            self._spawn(self._answer_reinvite(event.request))
+            self._tasks.spawn(self._answer_reinvite(event.request))
         elif isinstance(event, core.ReinviteAnswered):
             if self._reinvite is not None and not self._reinvite.done():
                 self._reinvite.set_result(event.response)
@@ -651,7 +640,7 @@ class Call:
         elif isinstance(event, update.UpdateAnswered):
             self._recovery.update_answered(event.response.status_code)
         elif isinstance(event, update.UpdateReceived) and not event.answered:
-            self._spawn(self._answer_offer(event.request, _reply_update))
+            self._tasks.spawn(self._answer_offer(event.request, _reply_update))
         elif isinstance(event, _TRANSFER_OUTCOMES):
             ok = isinstance(event, xfer.TransferCompleted) and event.ok
             if self._transfer is not None and not self._transfer.done():

@@ -64,7 +64,7 @@ class FlowRecovery:
         self.active = True
         logger.info("call %s: signalling flow lost, the call is kept", call.call_id)
         self._publish("lost")
-        call._spawn(self._deadline(call.phone.config.flow_recovery_timeout))
+        call._tasks.spawn(self._deadline(call.phone.config.flow_recovery_timeout))
 
     def flow_ready(self, flow: Flow) -> None:
         """The account is registered again over ``flow``: move the dialog there."""
@@ -73,7 +73,7 @@ class FlowRecovery:
             return
         self._refreshing = True
         call._sip(lambda ua, c, now: ua.rebind(c, flow))
-        call._spawn(self._refresh())
+        call._tasks.spawn(self._refresh())
 
     def update_answered(self, status: int) -> None:
         if self._answer is not None and not self._answer.done():
@@ -155,7 +155,7 @@ class FlowRecovery:
         self.active = False
         logger.info("call %s: %s", self.call.call_id, reason)
         self._publish("failed", reason=reason)
-        self.call._spawn(self.call._end_locally(EndReason.CONNECTION_LOST))
+        self.call._tasks.spawn(self.call._end_locally(EndReason.CONNECTION_LOST))
 
     def _publish(self, state: str, *, attempt: int = 0, reason: str | None = None) -> None:
         self.call._publish(
