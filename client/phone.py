@@ -122,13 +122,10 @@ class Phone:
                 token=token,
             )
             self.account.listeners.append(self._account_event)
-        credentials = None
-        if config.password is not None:
-            credentials = DigestClient(config.auth_user or config.uri.user or "", config.password)
         self.ua = UserAgent(
             self.stack.layer,
             self.account.identity if self.account is not None else self._identity,
-            credentials=credentials,
+            credentials=_digest(config),
             user_agent=config.user_agent,
             keep_calls=config.auto_reconnect and config.flow_recovery_timeout > 0,
         )
@@ -195,8 +192,7 @@ class Phone:
         self.config = dataclasses.replace(self.config, password=password)
         if self.account is not None:
             self.account.registration.set_password(password)
-        user = self.config.auth_user or self.config.uri.user or ""
-        self.ua.credentials = DigestClient(user, password)
+        self.ua.credentials = _digest(self.config)
 
     @property
     def registered(self) -> bool:
@@ -446,6 +442,13 @@ class Phone:
         else:
             return
         self._publish(changed)
+
+
+def _digest(config: PhoneConfig) -> DigestClient | None:
+    """The digest credentials of calls (the AOR user unless ``auth_user`` is set)."""
+    if config.password is None:
+        return None
+    return DigestClient(config.auth_user or config.uri.user or "", config.password)
 
 
 def _direct_target(uri: Uri) -> str:
