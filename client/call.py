@@ -6,13 +6,9 @@ The state machine is the table ``TRANSITIONS``; a local operation the state does
 raises :class:`~client.errors.CallStateError`, a network input it does not allow is logged and
 ignored (nothing raises out of a receive path).
 
-Media recovery: a watchdog follows inbound RTP while the peer is expected to send (not on hold
-either way). After ``media_timeout`` seconds without a packet the call is ``media_disrupted``;
-it then renews its media with a fresh ICE/DTLS session offered by re-INVITE (aiortc cannot
-restart ICE on a live connection), with jittered backoff between attempts, and is
-``established`` again once packets flow; past ``media_renewals`` attempts it ends with
-:attr:`EndReason.MEDIA_TIMEOUT`. A peer that renews its media the same way (new ICE
-credentials in a re-INVITE offer) gets a fresh session in the answer.
+A call that loses its media or its signalling flow recovers as :mod:`client.recovery` says. A
+peer that renews its media (new ICE credentials in a re-INVITE offer) gets a fresh session in
+the answer.
 """
 
 from __future__ import annotations
@@ -20,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
@@ -47,11 +42,10 @@ from .errors import CallFailed, CallStateError
 from .events import (
     CallStateChanged,
     DtmfReceived,
-    MediaRenewal,
     PhoneEvent,
     RemoteHoldChanged,
 )
-from .recovery import FlowRecovery
+from .recovery import FlowRecovery, MediaRecovery
 from .states import TRANSITIONS, UP, CallState, EndReason, Input, end_reason
 from .stream import EventHub, TaskSet
 
@@ -103,7 +97,8 @@ class Call:
         self.on_audio: Callable[[AudioFrame], None] | None = None
         """Called with every audio frame received (decoded PCM), whatever media session
         carries the call at the time."""
-        self._recovery = FlowRecovery(self)
+        self._flow_recovery = FlowRecovery(self)
+        self._media_recovery = MediaRecovery(self)
 
     def __repr__(self) -> str:
         return f"<Call {self.direction} {self.state.value} {self.remote_uri}>"
@@ -388,7 +383,7 @@ class Call:
             self._established.set()
             self._media_since = self._now()
             if self.phone.config.media_timeout > 0:
-                self._tasks.spawn(self._watchdog())
+                self._tasks.spawn(self._media_recovery.watch())
         self._publish(CallStateChanged(call=self, state=state, previous=previous, reason=reason))
         return True
 
@@ -429,11 +424,6 @@ class Call:
     def _now() -> float:
         return asyncio.get_running_loop().time()
 
-    def _last_activity(self) -> float:
-        """When inbound RTP (audio or events) last arrived, or when media started to be
-        expected, whichever is later."""
-        return max(self._media_since, self.media.last_rtp_at or 0.0)
-
     def _new_media(self) -> MediaSession:
         """A media session sending our source through a fresh mute gate (closing a session
         stops its tracks)."""
@@ -455,9 +445,6 @@ class Call:
         if self.on_audio is not None:
             self.on_audio(frame)
         self._audio.publish(frame)
-
-    def _expects_media(self) -> bool:
-        return not self.held and not self.remote_held
 
     async def _renegotiate(self, *, held: bool) -> None:
         """Offer by re-INVITE with the direction for ``held`` and apply the answer."""
@@ -527,63 +514,6 @@ class Call:
         self._move(Input.MEDIA_BACK)
         return await self.media.create_answer(offer)
 
-    async def _watchdog(self) -> None:
-        config = self.phone.config
-        period = min(0.5, config.media_timeout / 4)
-        while True:
-            await asyncio.sleep(period)
-            if self.state is not CallState.ESTABLISHED or not self._expects_media():
-                continue
-            if self._now() - self._last_activity() < config.media_timeout:
-                continue
-            logger.info("call %s: no media for %.1f s", self.call_id, config.media_timeout)
-            if self._recovery.media_lost():  # no renewal without signalling
-                return
-            self._move(Input.MEDIA_LOST)
-            await self._recover()
-
-    async def _recover(self) -> None:
-        """Renew the media with backoff; end the call when every attempt fails."""
-        config = self.phone.config
-        for attempt in range(1, config.media_renewals + 1):
-            self._move(Input.RENEW)
-            self._publish(MediaRenewal(call=self, attempt=attempt, outcome="started"))
-            if await self._renew_once():
-                self._move(Input.MEDIA_BACK)
-                self._publish(MediaRenewal(call=self, attempt=attempt, outcome="succeeded"))
-                return
-            self._publish(MediaRenewal(call=self, attempt=attempt, outcome="failed"))
-            self._move(Input.MEDIA_LOST)
-            await asyncio.sleep(min(8.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0))
-        await self._end_locally(EndReason.MEDIA_TIMEOUT)
-
-    async def _renew_once(self) -> bool:
-        """One renewal: a fresh session offered by re-INVITE; True once its packets flow."""
-        config = self.phone.config
-        async with self._media_lock:
-            fresh = self._new_media()
-            try:
-                offer = await fresh.create_offer()
-                response = await self._reinvite_with(offer)
-                if not 200 <= response.status_code < 300 or not response.body:
-                    await fresh.close()
-                    return False
-                await fresh.set_answer(response.body)
-            except (TimeoutError, CallFailed, ValueError, asyncio.CancelledError) as exc:
-                await fresh.close()
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                return False
-            old, self.media = self.media, fresh
-            self._remote_sdp = response.body
-            await old.close()
-        deadline = self._now() + config.media_timeout
-        while self._now() < deadline:
-            if fresh.frames_received:
-                return True
-            await asyncio.sleep(0.05)
-        return False
-
     async def _end_locally(self, reason: EndReason) -> None:
         if self.state in (CallState.ENDING, CallState.ENDED):
             return
@@ -619,7 +549,7 @@ class Call:
             else:
                 self._move(Input.ESTABLISHED)
         elif isinstance(event, core.CallEnded):
-            recovering = self._recovery.call_ended(event.status)
+            recovering = self._flow_recovery.call_ended(event.status)
             reason = self._ending or recovering or end_reason(event.reason, event.status)
             self._finish(reason, event.status)
         elif isinstance(event, core.ReinviteReceived):
@@ -636,9 +566,9 @@ class Call:
         elif isinstance(event, core.InfoAnswered) and self._info and not self._info.done():
             self._info.set_result(event.response)
         elif isinstance(event, core.CallFlowLost):
-            self._recovery.lost(self.phone._keeps(event.call))
+            self._flow_recovery.lost(self.phone._keeps(event.call))
         elif isinstance(event, update.UpdateAnswered):
-            self._recovery.update_answered(event.response.status_code)
+            self._flow_recovery.update_answered(event.response.status_code)
         elif isinstance(event, update.UpdateReceived) and not event.answered:
             self._tasks.spawn(self._answer_offer(event.request, _reply_update))
         elif isinstance(event, _TRANSFER_OUTCOMES):

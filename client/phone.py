@@ -426,7 +426,7 @@ class Phone:
             flow = self.registration.flow
             if flow is not None:  # calls kept across a lost flow move to this one
                 for call in list(self.calls):
-                    call._recovery.flow_ready(flow)
+                    call._flow_recovery.flow_ready(flow)
         elif isinstance(event, Unregistered):
             changed = RegistrationChanged(state="unregistered")
         elif isinstance(event, RegistrationTerminated):
