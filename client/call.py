@@ -387,12 +387,6 @@ class Call:
         self._publish(CallStateChanged(call=self, state=state, previous=previous, reason=reason))
         return True
 
-    def _begin(self, *, outgoing: bool) -> None:
-        self._move(Input.DIAL if outgoing else Input.RECEIVED)
-
-    def _invite_sent(self) -> None:
-        self._move(Input.INVITE_SENT)
-
     def _finish(self, reason: EndReason, status: int | None = None) -> None:
         if self.state is CallState.ENDED:
             return

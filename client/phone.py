@@ -63,6 +63,7 @@ from .events import (
     RegistrationChanged,
     TransferRequested,
 )
+from .states import Input
 from .stream import EventHub, Subscription
 
 __all__ = ["Phone"]
@@ -217,7 +218,7 @@ class Phone:
         self, uri: Uri, headers: list[tuple[str, str]] | None, source: MediaStreamTrack | None
     ) -> Call:
         call = Call(self, "outgoing", source)
-        call._begin(outgoing=True)
+        call._move(Input.DIAL)
         self.calls.append(call)
         try:
             flow = await self._dial_flow(uri)
@@ -241,7 +242,7 @@ class Phone:
         )
         call.core = core
         self._by_core[core.id] = call
-        call._invite_sent()
+        call._move(Input.INVITE_SENT)
         return call
 
     def incoming(self) -> Subscription[Call]:
@@ -336,7 +337,7 @@ class Phone:
         call.core = core
         self._by_core[core.id] = call
         self.calls.append(call)
-        call._begin(outgoing=False)
+        call._move(Input.RECEIVED)
         if replaced is not None:
             call.set_source(replaced._source)
             self.stack.spawn(call.answer())
