@@ -6,13 +6,9 @@ The state machine is the table ``TRANSITIONS``; a local operation the state does
 raises :class:`~client.errors.CallStateError`, a network input it does not allow is logged and
 ignored (nothing raises out of a receive path).
 
-Media recovery: a watchdog follows inbound RTP while the peer is expected to send (not on hold
-either way). After ``media_timeout`` seconds without a packet the call is ``media_disrupted``;
-it then renews its media with a fresh ICE/DTLS session offered by re-INVITE (aiortc cannot
-restart ICE on a live connection), with jittered backoff between attempts, and is
-``established`` again once packets flow; past ``media_renewals`` attempts it ends with
-:attr:`EndReason.MEDIA_TIMEOUT`. A peer that renews its media the same way (new ICE
-credentials in a re-INVITE offer) gets a fresh session in the answer.
+A call that loses its media or its signalling flow recovers as :mod:`client.recovery` says. A
+peer that renews its media (new ICE credentials in a re-INVITE offer) gets a fresh session in
+the answer.
 """
 
 from __future__ import annotations
@@ -20,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -47,13 +42,12 @@ from .errors import CallFailed, CallStateError
 from .events import (
     CallStateChanged,
     DtmfReceived,
-    MediaRenewal,
     PhoneEvent,
     RemoteHoldChanged,
 )
-from .recovery import FlowRecovery
+from .recovery import FlowRecovery, MediaRecovery
 from .states import TRANSITIONS, UP, CallState, EndReason, Input, end_reason
-from .stream import EventHub
+from .stream import EventHub, TaskSet
 
 if TYPE_CHECKING:
     from .phone import Phone
@@ -96,14 +90,15 @@ class Call:
         self._reinvite: asyncio.Future[Response] | None = None
         self._info: asyncio.Future[Response] | None = None
         self._transfer: asyncio.Future[bool] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(lambda exc: logger.error("call %s: %r", self.call_id, exc))
         self._media_since = 0.0  # media is judged from here on (answer, hold, renewal)
         self._audio = EventHub[AudioFrame](maxsize=250)  # 5 s of 20 ms frames
         self._recorders: list[WavRecorder] = []
         self.on_audio: Callable[[AudioFrame], None] | None = None
         """Called with every audio frame received (decoded PCM), whatever media session
         carries the call at the time."""
-        self._recovery = FlowRecovery(self)
+        self._flow_recovery = FlowRecovery(self)
+        self._media_recovery = MediaRecovery(self)
 
     def __repr__(self) -> str:
         return f"<Call {self.direction} {self.state.value} {self.remote_uri}>"
@@ -388,15 +383,9 @@ class Call:
             self._established.set()
             self._media_since = self._now()
             if self.phone.config.media_timeout > 0:
-                self._spawn(self._watchdog())
+                self._tasks.spawn(self._media_recovery.watch())
         self._publish(CallStateChanged(call=self, state=state, previous=previous, reason=reason))
         return True
-
-    def _begin(self, *, outgoing: bool) -> None:
-        self._move(Input.DIAL if outgoing else Input.RECEIVED)
-
-    def _invite_sent(self) -> None:
-        self._move(Input.INVITE_SENT)
 
     def _finish(self, reason: EndReason, status: int | None = None) -> None:
         if self.state is CallState.ENDED:
@@ -405,8 +394,7 @@ class Call:
         self.end_time = time.time()
         self._move(Input.ENDED, reason)
         self._ended.set()
-        for task in self._tasks:
-            task.cancel()
+        self._tasks.cancel()
         for future in (self._reinvite, self._info, self._transfer):
             if future is not None and not future.done():
                 future.cancel()
@@ -425,25 +413,10 @@ class Call:
         self._events.publish(event)
         self.phone._publish(event)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("call %s: %r", self.call_id, task.exception())
-
     # -- internals: media ---------------------------------------------------------------------
     @staticmethod
     def _now() -> float:
         return asyncio.get_running_loop().time()
-
-    def _last_activity(self) -> float:
-        """When inbound RTP (audio or events) last arrived, or when media started to be
-        expected, whichever is later."""
-        return max(self._media_since, self.media.last_rtp_at or 0.0)
 
     def _new_media(self) -> MediaSession:
         """A media session sending our source through a fresh mute gate (closing a session
@@ -466,9 +439,6 @@ class Call:
         if self.on_audio is not None:
             self.on_audio(frame)
         self._audio.publish(frame)
-
-    def _expects_media(self) -> bool:
-        return not self.held and not self.remote_held
 
     async def _renegotiate(self, *, held: bool) -> None:
         """Offer by re-INVITE with the direction for ``held`` and apply the answer."""
@@ -538,63 +508,6 @@ class Call:
         self._move(Input.MEDIA_BACK)
         return await self.media.create_answer(offer)
 
-    async def _watchdog(self) -> None:
-        config = self.phone.config
-        period = min(0.5, config.media_timeout / 4)
-        while True:
-            await asyncio.sleep(period)
-            if self.state is not CallState.ESTABLISHED or not self._expects_media():
-                continue
-            if self._now() - self._last_activity() < config.media_timeout:
-                continue
-            logger.info("call %s: no media for %.1f s", self.call_id, config.media_timeout)
-            if self._recovery.media_lost():  # no renewal without signalling
-                return
-            self._move(Input.MEDIA_LOST)
-            await self._recover()
-
-    async def _recover(self) -> None:
-        """Renew the media with backoff; end the call when every attempt fails."""
-        config = self.phone.config
-        for attempt in range(1, config.media_renewals + 1):
-            self._move(Input.RENEW)
-            self._publish(MediaRenewal(call=self, attempt=attempt, outcome="started"))
-            if await self._renew_once():
-                self._move(Input.MEDIA_BACK)
-                self._publish(MediaRenewal(call=self, attempt=attempt, outcome="succeeded"))
-                return
-            self._publish(MediaRenewal(call=self, attempt=attempt, outcome="failed"))
-            self._move(Input.MEDIA_LOST)
-            await asyncio.sleep(min(8.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0))
-        await self._end_locally(EndReason.MEDIA_TIMEOUT)
-
-    async def _renew_once(self) -> bool:
-        """One renewal: a fresh session offered by re-INVITE; True once its packets flow."""
-        config = self.phone.config
-        async with self._media_lock:
-            fresh = self._new_media()
-            try:
-                offer = await fresh.create_offer()
-                response = await self._reinvite_with(offer)
-                if not 200 <= response.status_code < 300 or not response.body:
-                    await fresh.close()
-                    return False
-                await fresh.set_answer(response.body)
-            except (TimeoutError, CallFailed, ValueError, asyncio.CancelledError) as exc:
-                await fresh.close()
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                return False
-            old, self.media = self.media, fresh
-            self._remote_sdp = response.body
-            await old.close()
-        deadline = self._now() + config.media_timeout
-        while self._now() < deadline:
-            if fresh.frames_received:
-                return True
-            await asyncio.sleep(0.05)
-        return False
-
     async def _end_locally(self, reason: EndReason) -> None:
         if self.state in (CallState.ENDING, CallState.ENDED):
             return
@@ -612,7 +525,7 @@ class Call:
                 self._answer_applied = True
                 self._remote_sdp = body
                 self._move(Input.EARLY_MEDIA)
-                self._spawn(self._apply_answer(body, established=False))
+                self._tasks.spawn(self._apply_answer(body, established=False))
             elif 180 <= status < 200:
                 self._move(Input.RINGING)
         elif isinstance(event, core.CallAnswered):
@@ -622,19 +535,19 @@ class Call:
             else:
                 self._answer_applied = True
                 self._remote_sdp = body
-                self._spawn(self._apply_answer(body, established=True))
+                self._tasks.spawn(self._apply_answer(body, established=True))
         elif isinstance(event, core.CallConfirmed):
             if not self._remote_sdp and event.ack is not None and event.ack.body:
                 self._remote_sdp = event.ack.body  # our 2xx made the offer (§13.2.1)
-                self._spawn(self._apply_answer(event.ack.body, established=True))
+                self._tasks.spawn(self._apply_answer(event.ack.body, established=True))
             else:
                 self._move(Input.ESTABLISHED)
         elif isinstance(event, core.CallEnded):
-            recovering = self._recovery.call_ended(event.status)
+            recovering = self._flow_recovery.call_ended(event.status)
             reason = self._ending or recovering or end_reason(event.reason, event.status)
             self._finish(reason, event.status)
         elif isinstance(event, core.ReinviteReceived):
-            self._spawn(self._answer_reinvite(event.request))
+            self._tasks.spawn(self._answer_reinvite(event.request))
         elif isinstance(event, core.ReinviteAnswered):
             if self._reinvite is not None and not self._reinvite.done():
                 self._reinvite.set_result(event.response)
@@ -647,11 +560,11 @@ class Call:
         elif isinstance(event, core.InfoAnswered) and self._info and not self._info.done():
             self._info.set_result(event.response)
         elif isinstance(event, core.CallFlowLost):
-            self._recovery.lost(self.phone._keeps(event.call))
+            self._flow_recovery.lost(self.phone._keeps(event.call))
         elif isinstance(event, update.UpdateAnswered):
-            self._recovery.update_answered(event.response.status_code)
+            self._flow_recovery.update_answered(event.response.status_code)
         elif isinstance(event, update.UpdateReceived) and not event.answered:
-            self._spawn(self._answer_offer(event.request, _reply_update))
+            self._tasks.spawn(self._answer_offer(event.request, _reply_update))
         elif isinstance(event, _TRANSFER_OUTCOMES):
             ok = isinstance(event, xfer.TransferCompleted) and event.ok
             if self._transfer is not None and not self._transfer.done():

@@ -63,6 +63,7 @@ from .events import (
     RegistrationChanged,
     TransferRequested,
 )
+from .states import Input
 from .stream import EventHub, Subscription
 
 __all__ = ["Phone"]
@@ -122,13 +123,10 @@ class Phone:
                 token=token,
             )
             self.account.listeners.append(self._account_event)
-        credentials = None
-        if config.password is not None:
-            credentials = DigestClient(config.auth_user or config.uri.user or "", config.password)
         self.ua = UserAgent(
             self.stack.layer,
             self.account.identity if self.account is not None else self._identity,
-            credentials=credentials,
+            credentials=_digest(config),
             user_agent=config.user_agent,
             keep_calls=config.auto_reconnect and config.flow_recovery_timeout > 0,
         )
@@ -195,8 +193,7 @@ class Phone:
         self.config = dataclasses.replace(self.config, password=password)
         if self.account is not None:
             self.account.registration.set_password(password)
-        user = self.config.auth_user or self.config.uri.user or ""
-        self.ua.credentials = DigestClient(user, password)
+        self.ua.credentials = _digest(self.config)
 
     @property
     def registered(self) -> bool:
@@ -221,7 +218,7 @@ class Phone:
         self, uri: Uri, headers: list[tuple[str, str]] | None, source: MediaStreamTrack | None
     ) -> Call:
         call = Call(self, "outgoing", source)
-        call._begin(outgoing=True)
+        call._move(Input.DIAL)
         self.calls.append(call)
         try:
             flow = await self._dial_flow(uri)
@@ -245,7 +242,7 @@ class Phone:
         )
         call.core = core
         self._by_core[core.id] = call
-        call._invite_sent()
+        call._move(Input.INVITE_SENT)
         return call
 
     def incoming(self) -> Subscription[Call]:
@@ -340,7 +337,7 @@ class Phone:
         call.core = core
         self._by_core[core.id] = call
         self.calls.append(call)
-        call._begin(outgoing=False)
+        call._move(Input.RECEIVED)
         if replaced is not None:
             call.set_source(replaced._source)
             self.stack.spawn(call.answer())
@@ -430,7 +427,7 @@ class Phone:
             flow = self.registration.flow
             if flow is not None:  # calls kept across a lost flow move to this one
                 for call in list(self.calls):
-                    call._recovery.flow_ready(flow)
+                    call._flow_recovery.flow_ready(flow)
         elif isinstance(event, Unregistered):
             changed = RegistrationChanged(state="unregistered")
         elif isinstance(event, RegistrationTerminated):
@@ -446,6 +443,13 @@ class Phone:
         else:
             return
         self._publish(changed)
+
+
+def _digest(config: PhoneConfig) -> DigestClient | None:
+    """The digest credentials of calls (the AOR user unless ``auth_user`` is set)."""
+    if config.password is None:
+        return None
+    return DigestClient(config.auth_user or config.uri.user or "", config.password)
 
 
 def _direct_target(uri: Uri) -> str:

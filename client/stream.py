@@ -1,18 +1,43 @@
 """Event fan-out: bounded async iterators for readers and callbacks (plain or async) for
-listeners. A reader that falls behind loses its oldest events, never the producer's time."""
+listeners. A reader that falls behind loses its oldest events, never the producer's time.
+:class:`TaskSet` keeps background tasks alive and logs how they fail."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
-__all__ = ["EventHub", "Subscription"]
+__all__ = ["EventHub", "Subscription", "TaskSet"]
 
 logger = logging.getLogger("client")
 E = TypeVar("E")
+
+
+class TaskSet:
+    """Tasks kept until they finish; the exception of one that fails goes to ``log`` (rather
+    than to the loop's "never retrieved" warning)."""
+
+    def __init__(self, log: Callable[[BaseException], object]) -> None:
+        self._log = log
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._log(exc)
 
 
 class Subscription(Generic[E]):
@@ -63,7 +88,7 @@ class EventHub(Generic[E]):
         self.maxsize = maxsize
         self.listeners: list[Callable[[E], object]] = []
         self._subscriptions: list[Subscription[E]] = []
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._tasks = TaskSet(lambda exc: logger.error("async event listener failed: %r", exc))
 
     @property
     def active(self) -> bool:
@@ -83,11 +108,4 @@ class EventHub(Generic[E]):
                 logger.exception("event listener failed on %s", type(event).__name__)
                 continue
             if inspect.isawaitable(result):
-                task = asyncio.ensure_future(result)
-                self._tasks.add(task)
-                task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[object]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("async event listener failed: %r", task.exception())
+                self._tasks.spawn(result)

@@ -100,7 +100,7 @@ def split_env(argv: list[str]) -> tuple[dict[str, str], list[str]]:
 
 def client_command(argv: list[str]) -> tuple[str, list[str]] | None:
     """(``phone`` or ``server``, its options) for ``python -m client phone|server ...``."""
-    if argv[:3] in (["python", "-m", "client"],) and len(argv) > 3:
+    if argv[:3] == ["python", "-m", "client"] and len(argv) > 3:
         return argv[3], argv[4:]
     return None
 

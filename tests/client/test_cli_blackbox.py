@@ -15,6 +15,7 @@ retransmissions of the TCP pass.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import time
@@ -210,7 +211,7 @@ class Peer:
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         framer = StreamFramer()
-        with _suppress_parse():
+        with contextlib.suppress(ParseError, ConnectionError):
             while data := await reader.read(65536):
                 for item in framer.feed(data):
                     if isinstance(item, bytes):
@@ -314,14 +315,6 @@ class Peer:
             self.udp.close()
         if self.shared is not None:
             self.shared[1].close()
-
-
-class _suppress_parse:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, *rest: object) -> bool:
-        return isinstance(kind, type) and issubclass(kind, ParseError | ConnectionError)
 
 
 def frames_cleanly(data: bytes) -> bool:
