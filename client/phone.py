@@ -287,7 +287,7 @@ class Phone:
         """How a phone without a server appears on ``flow``: on a connection it opened, the
         Contact names the listener of that transport (where requests reach it), if any."""
         same = [t for t in self.listeners if t.name == flow.transport]
-        if flow.transport != "UDP" and same and not any(flow in t.flows() for t in same):
+        if flow.transport != "UDP" and same and not any(t.carries(flow) for t in same):
             flow = Flow(flow.transport, flow.remote, same[0].local)
         return local_identity(flow, self.config.uri)
 
