@@ -39,7 +39,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from media.session import MediaConfig
 from media.tracks import ToneTrack, WavFileTrack
 from sipcore.errors import SipError, TransportError
-from sipcore.stack import parse_target
+from sipcore.stack import is_loopback, parse_target
 
 from .call import Call
 from .config import PhoneConfig, parse_listen
@@ -191,7 +191,7 @@ def _loopback_only(args: argparse.Namespace) -> bool:
     hosts = [parse_listen(spec)[1] for spec in args.listen]
     if args.server:
         hosts.append(parse_target(args.server)[1])
-    return bool(hosts) and all(h.startswith("127.") or h in ("::1", "localhost") for h in hosts)
+    return bool(hosts) and all(is_loopback(h) for h in hosts)
 
 
 def config_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> PhoneConfig:

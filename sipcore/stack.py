@@ -351,7 +351,7 @@ class SipStack:
         host = await self._resolve_udp(host, port, timeout)
         if self._udp is None:
             bind = "::1" if ":" in host and host.startswith(("::1", "0:0")) else "127.0.0.1"
-            if not _is_loopback(host):
+            if not is_loopback(host):
                 bind = "::" if ":" in host else "0.0.0.0"
             await self.listen("UDP", bind, 0)
         assert self._udp is not None
@@ -901,7 +901,8 @@ def parse_target(target: str) -> tuple[str, str, int, str]:
     return scheme, host.strip("[]"), int(port_text), target
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (127/8, ::1 or localhost)."""
     return host.startswith("127.") or host in ("::1", "localhost")
 
 
