@@ -78,7 +78,7 @@ from .transaction_layer import TransactionLayer
 from .transfer import DEFAULT_REFER, ReceivedRefer, ReferConfig, Transfer, Transfers
 from .ua_extensions import CallExtensions, with_extensions
 from .uas import DEFAULT_POLICY, UasPolicy, check_request
-from .update import UpdateAnswered, UpdateReceived, glare_retry
+from .update import UpdateAnswered, UpdateReceived, glare_response
 from .uri import NameAddr, Uri
 
 
@@ -207,7 +207,7 @@ class UserAgent:
             return False
         request = self._refresh_request(call, call.dialog, "INVITE", body, content_type)
         call.reinvite_out = request
-        call.retry_at = None
+        call.reinvite_retry.cancel()
         key = self.layer.send_request(request, call.flow, now)
         self._client[key] = (call, "REINVITE")
         return True
@@ -434,8 +434,9 @@ class UserAgent:
         return self._ext.update(call, now, b"", None)
 
     def get_timer(self) -> float | None:
-        deadlines = [c.retry_at for c in self.calls.values() if c.retry_at is not None]
-        deadlines += [c.retry_invite_at for c in self.calls.values() if c.retry_invite_at]
+        calls = self.calls.values()
+        deadlines = [c.reinvite_retry.at for c in calls if c.reinvite_retry.at is not None]
+        deadlines += [c.retry_invite_at for c in calls if c.retry_invite_at is not None]
         others = (
             self._successes.get_timer(),
             self._ext.get_timer(),
@@ -449,11 +450,11 @@ class UserAgent:
             if call.retry_invite_at is not None and call.retry_invite_at <= now:
                 call.retry_invite_at = None
                 self._resend_invite(call, now, [])
-            if call.retry_at is not None and call.retry_at <= now and call.retry_body:
-                body, content_type = call.retry_body
-                call.retry_at = call.retry_body = None
-                if not self.reinvite(call, now, body=body, content_type=content_type):
-                    self.events.append(ReinviteAnswered(call=call, response=_glare_response(call)))
+            offer = call.reinvite_retry.due(now)
+            if offer is not None and not self.reinvite(
+                call, now, body=offer[0], content_type=offer[1]
+            ):
+                self.events.append(ReinviteAnswered(call=call, response=glare_response(call)))
         for data, flow in self._successes.handle_timer(now):
             self.layer.send_bytes(data, flow)
         for event in self._successes.events:
@@ -663,7 +664,7 @@ class UserAgent:
         elif status == 491:
             # §14.1: the same offer goes again a little later
             owner = call.direction == "outgoing"
-            call.retry_at, call.retry_body = glare_retry(request, now, call_id_owner=owner)
+            call.reinvite_retry.schedule(request, now, call_id_owner=owner)
             return
         elif status in (408, 481):
             # §14.1: the dialog is gone
@@ -783,11 +784,6 @@ class UserAgent:
     @staticmethod
     def _via(me: LocalIdentity) -> Via:
         return Via(me.transport, me.host, me.port, {"branch": generate_branch(), "rport": None})
-
-
-def _glare_response(call: Call) -> Response:
-    """What a retry that could not be sent reports: 491 as if the peer had answered again."""
-    return build_response(call.invite, 491)
 
 
 def _uas_dialog_id(response: Response) -> DialogId:
