@@ -284,7 +284,7 @@ class CallExtensions:
         if call.timer is None or value is None or not call.timer.raise_min_se(value):
             return False
         headers = call.timer.request_headers(initial=True)
-        self.ua._resend_invite(call, now, headers)
+        self.ua._uac.resend_invite(call, now, headers)
         return True
 
     # -- PRACK and UPDATE received ----------------------------------------------------------------
