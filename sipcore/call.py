@@ -12,7 +12,7 @@ from .flow import Flow
 from .message import Request, Response, generate_tag
 from .prack import ReliableProvisionals, RseqOrder
 from .session_timer import SessionTimer
-from .update import Negotiation
+from .update import GlareRetry, Negotiation
 from .uri import SipUri
 
 
@@ -75,8 +75,7 @@ class Call:
         self.reinvite_out: Request | None = None  # our re-INVITE in progress
         self.reinvite_in: str | None = None  # the server transaction of the peer's re-INVITE
         self.reinvite_in_request: Request | None = None
-        self.retry_at: float | None = None  # §14.1: when to resend after a 491
-        self.retry_body: tuple[bytes, str | None] | None = None
+        self.reinvite_retry = GlareRetry()  # §14.1: our re-INVITE again after a 491
         self.retry_invite_at: float | None = None  # §21.5.4: the INVITE again after a 503
         self.invite_retries = 0
         # RFC 3262, RFC 3311, RFC 4028 (sipcore.prack, sipcore.update, sipcore.session_timer)

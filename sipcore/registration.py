@@ -244,13 +244,7 @@ class Registration:
     def failed(self, reason: str, status: int | None = None) -> None:
         """The transaction of the last REGISTER timed out (408) or the transport failed (503)."""
         self._pending = None
-        self._deadline = None
-        if self.state is RegState.UNREGISTERING:
-            self.state = RegState.UNREGISTERED
-            self.events.append(Unregistered(response=None))
-            return
-        self.state = RegState.TERMINATED
-        self.events.append(RegistrationTerminated(reason=reason, status=status))
+        self._end(reason, status, None)
 
     def flow_lost(self) -> None:
         """The flow is gone: the binding is no longer reachable; the driver reconnects and
@@ -343,15 +337,17 @@ class Registration:
         return self._send(retry)
 
     def _terminate(self, reason: str, response: Response) -> None:
+        self._end(reason, response.status_code, response)
+
+    def _end(self, reason: str, status: int | None, response: Response | None) -> None:
+        """No more REGISTERs: an unregistration is done, a registration terminated."""
         self._deadline = None
         if self.state is RegState.UNREGISTERING:
             self.state = RegState.UNREGISTERED
             self.events.append(Unregistered(response=response))
             return
         self.state = RegState.TERMINATED
-        self.events.append(
-            RegistrationTerminated(reason=reason, status=response.status_code, response=response)
-        )
+        self.events.append(RegistrationTerminated(reason=reason, status=status, response=response))
 
     def _send(self, request: Request) -> Request:
         self._pending = request

@@ -18,14 +18,13 @@ from . import _grammar as g
 from .errors import ParseError
 from .events import Event
 from .message import Message, Request
+from .uri import parse_delta_seconds
 
 if TYPE_CHECKING:
     from .ua import Call
 
 MIN_SE_FLOOR = 90
 """§4: no Session-Expires or Min-SE may be below 90 seconds."""
-
-_DELTA_MAX = 2**32 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +51,6 @@ class SessionTimerConfig:
 DEFAULT_SESSION_TIMER = SessionTimerConfig()
 
 
-def _delta(text: str, where: str) -> int:
-    text = text.strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 10 or int(text) > _DELTA_MAX:
-        raise ParseError(f"bad {where}: {text!r}")
-    return int(text)
-
-
 @dataclass(frozen=True, slots=True)
 class SessionExpires:
     """§4: ``Session-Expires = delta-seconds *(SEMI se-params)``, se-params being
@@ -70,7 +62,7 @@ class SessionExpires:
     @classmethod
     def parse(cls, value: str) -> SessionExpires:
         head, *params = value.split(";")
-        interval = _delta(head, "Session-Expires")
+        interval = parse_delta_seconds(head.strip(), "Session-Expires")
         refresher = None
         for param in params:
             name, _, arg = param.partition("=")
@@ -97,7 +89,7 @@ def session_expires(message: Message) -> SessionExpires | None:
 def min_se(message: Message) -> int | None:
     """§5: ``Min-SE = delta-seconds *(SEMI generic-param)``; ParseError when malformed."""
     value = message.headers.get("min-se")
-    return None if value is None else _delta(value.split(";", 1)[0], "Min-SE")
+    return None if value is None else parse_delta_seconds(value.split(";", 1)[0].strip(), "Min-SE")
 
 
 def supports_timer(message: Message) -> bool:

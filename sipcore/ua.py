@@ -14,7 +14,8 @@ unknown dialogs, re-INVITE both ways with 491 glare handling and retry (§14), I
 Reliable provisional responses and PRACK (RFC 3262), UPDATE (RFC 3311) and session timers
 (RFC 4028) are in :mod:`sipcore.ua_extensions`, with their state in :mod:`sipcore.prack`,
 :mod:`sipcore.update` and :mod:`sipcore.session_timer`; REFER and Replaces (RFC 3515,
-RFC 3891) are delegated to :mod:`sipcore.transfer`.
+RFC 3891) are delegated to :mod:`sipcore.transfer`. What comes back for the requests we sent
+(responses and timeouts) is handled in :mod:`sipcore.ua_client`.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ from .message import (
     generate_tag,
 )
 from .prack import PrackReceived
-from .registration import retry_after_delay
 from .session_timer import (
     DEFAULT_SESSION_TIMER,
     Negotiated,
@@ -76,9 +76,10 @@ from .timers import DEFAULT_TIMERS, TimerConfig
 from .transaction import build_cancel
 from .transaction_layer import TransactionLayer
 from .transfer import DEFAULT_REFER, ReceivedRefer, ReferConfig, Transfer, Transfers
+from .ua_client import UacResponses
 from .ua_extensions import CallExtensions, with_extensions
 from .uas import DEFAULT_POLICY, UasPolicy, check_request
-from .update import UpdateAnswered, UpdateReceived, glare_retry
+from .update import UpdateAnswered, UpdateReceived, glare_response
 from .uri import NameAddr, Uri
 
 
@@ -123,6 +124,7 @@ class UserAgent:
         self._ids = itertools.count(1)
         self._early: dict[DialogId, Call] = {}  # early dialogs that take PRACK and UPDATE
         self._ext = CallExtensions(self)
+        self._uac = UacResponses(self)
         self.transfers = Transfers(self, refer)
 
     def next_event(self) -> Event | None:
@@ -207,7 +209,7 @@ class UserAgent:
             return False
         request = self._refresh_request(call, call.dialog, "INVITE", body, content_type)
         call.reinvite_out = request
-        call.retry_at = None
+        call.reinvite_retry.cancel()
         key = self.layer.send_request(request, call.flow, now)
         self._client[key] = (call, "REINVITE")
         return True
@@ -369,36 +371,15 @@ class UserAgent:
             if entry is None:
                 return False
             call, method = entry
-            response = event.response
-            if method == "INVITE":
-                self._invite_response(call, response, now, isinstance(event, AdditionalSuccess))
-            elif method == "REINVITE":
-                self._reinvite_response(call, response, now)
-            elif method in ("PRACK", "UPDATE"):
-                self._ext.response(call, method, response, now)
-            elif method == "INFO" and response.status_code >= 200:
-                self.events.append(InfoAnswered(call=call, response=response))
-            elif method == "BYE" and response.status_code >= 200:
-                self._end(call, call.end_reason or EndReason.LOCAL_HANGUP)
+            additional = isinstance(event, AdditionalSuccess)
+            self._uac.response(call, method, event.response, now, additional=additional)
             return True
         if isinstance(event, TransactionTimedOut | TransportFailed):
             entry = self._client.get(event.transaction)
             if entry is None:
                 return event.transaction in self._server
             call, method = entry
-            if method == "INVITE" and not call.ended and call.state is not CallState.CONFIRMED:
-                status = 408 if isinstance(event, TransactionTimedOut) else 503
-                reason = EndReason.TIMEOUT if status == 408 else EndReason.FAILURE
-                self._end(call, reason, status)
-            elif method == "BYE":
-                self._end(call, call.end_reason or EndReason.LOCAL_HANGUP)
-            elif method == "REINVITE" and call.reinvite_out is not None:
-                # §14.1: a re-INVITE without answer ends the session with BYE
-                call.reinvite_out = None
-                call.end_reason = EndReason.TIMEOUT
-                self._bye(call, now)
-            else:
-                self._ext.timed_out(call, method, now)
+            self._uac.failed(call, method, now, timed_out=isinstance(event, TransactionTimedOut))
             return True
         if isinstance(event, TransactionTerminated):
             mine = self._client.pop(event.transaction, None) is not None
@@ -434,8 +415,9 @@ class UserAgent:
         return self._ext.update(call, now, b"", None)
 
     def get_timer(self) -> float | None:
-        deadlines = [c.retry_at for c in self.calls.values() if c.retry_at is not None]
-        deadlines += [c.retry_invite_at for c in self.calls.values() if c.retry_invite_at]
+        calls = self.calls.values()
+        deadlines = [c.reinvite_retry.at for c in calls if c.reinvite_retry.at is not None]
+        deadlines += [c.retry_invite_at for c in calls if c.retry_invite_at is not None]
         others = (
             self._successes.get_timer(),
             self._ext.get_timer(),
@@ -448,12 +430,12 @@ class UserAgent:
         for call in list(self.calls.values()):
             if call.retry_invite_at is not None and call.retry_invite_at <= now:
                 call.retry_invite_at = None
-                self._resend_invite(call, now, [])
-            if call.retry_at is not None and call.retry_at <= now and call.retry_body:
-                body, content_type = call.retry_body
-                call.retry_at = call.retry_body = None
-                if not self.reinvite(call, now, body=body, content_type=content_type):
-                    self.events.append(ReinviteAnswered(call=call, response=_glare_response(call)))
+                self._uac.resend_invite(call, now, [])
+            offer = call.reinvite_retry.due(now)
+            if offer is not None and not self.reinvite(
+                call, now, body=offer[0], content_type=offer[1]
+            ):
+                self.events.append(ReinviteAnswered(call=call, response=glare_response(call)))
         for data, flow in self._successes.handle_timer(now):
             self.layer.send_bytes(data, flow)
         for event in self._successes.events:
@@ -538,144 +520,6 @@ class UserAgent:
                 replaced.end_reason = EndReason.REPLACED
                 self.hangup(replaced, now)  # BYE, or CANCEL of our early dialog
         return True
-
-    def _invite_response(
-        self, call: Call, response: Response, now: float, additional: bool
-    ) -> None:
-        status = response.status_code
-        tag = response.to.tag
-        if status < 200:
-            if status > 100 and not self._ext.provisional(call, response, now):
-                return  # RFC 3262 §4: malformed, repeated or out of order
-            if status > 100:
-                call.provisional = True
-                if tag is not None and tag not in call.early and response.contacts:
-                    call.early[tag] = Dialog.from_uac(call.invite, response)
-                if call.state is CallState.INITIATING:
-                    call.state = CallState.EARLY
-                reliable = tag is not None and call.rseq.seen(tag)
-                self.events.append(CallProgress(call=call, response=response, reliable=reliable))
-                if call.cancel_pending:
-                    call.cancel_pending = False
-                    self.cancel(call, now)
-            return
-        if status in (401, 407) and self._authenticate(call, response, now):
-            return
-        if status == 422 and self._ext.retry_422(call, response, now):
-            return
-        if status == 503 and self._retry_later(call, response, now):
-            return
-        if status >= 300:
-            reason = EndReason.REJECTED
-            if call.end_reason in (EndReason.LOCAL_CANCEL, EndReason.REPLACED) and status == 487:
-                reason = call.end_reason
-            self._end(call, reason, status)
-            return
-        # 2xx: acknowledge every one (§13.2.2.4); the first confirms the call, another fork's
-        # is acknowledged and ended at once
-        if tag is None or not response.contacts:
-            return  # a 2xx that cannot make a dialog (§12.1.2): ignored
-        dialog = call.early.pop(tag, None)
-        if dialog is None:
-            dialog = Dialog.from_uac(call.invite, response)
-        else:
-            dialog.confirm(response)
-        current = call.dialog
-        if current is not None and current.id != dialog.id:
-            self._send_ack(dialog, call, call.invite)
-            self._send_bye(dialog, call, now)
-            return
-        if current is None:
-            call.dialog = dialog
-            self._dialogs[dialog.id] = call
-        self._send_ack(call.dialog or dialog, call, call.invite)
-        if additional or call.state is CallState.CONFIRMED:
-            return
-        call.state = CallState.CONFIRMED
-        self.events.append(CallAnswered(call=call, response=response))
-        self._ext.invite_answered(call, response, now)
-        if call.cancel_pending or call.end_reason in (EndReason.LOCAL_CANCEL, EndReason.REPLACED):
-            self._bye(call, now)  # answered although we cancelled: end it
-
-    def _retry_later(self, call: Call, response: Response, now: float) -> bool:
-        """§21.5.4: after a 503 with Retry-After the INVITE goes again that much later (a new
-        transaction, as for a challenge), ``invite_retries`` times at most."""
-        delay = retry_after_delay(response)
-        if (
-            delay is None
-            or delay > self.max_invite_retry_after
-            or call.invite_retries >= self.invite_retries
-            or call.end_reason is not None
-            or call.cancel_pending
-        ):
-            return False
-        call.invite_retries += 1
-        call.retry_invite_at = now + delay
-        return True
-
-    def _authenticate(self, call: Call, response: Response, now: float) -> bool:
-        """§22.2: resend the INVITE with credentials for the challenge (same Call-ID and From
-        tag, next CSeq, new branch); False when there is nothing (more) to answer with."""
-        if self.credentials is None or call.end_reason is EndReason.LOCAL_CANCEL:
-            return False
-        header = self.credentials.respond(response, call.invite)
-        if header is None:
-            return False
-        self._resend_invite(call, now, [header], remove=("Authorization", "Proxy-Authorization"))
-        return True
-
-    def _resend_invite(
-        self,
-        call: Call,
-        now: float,
-        fields: list[tuple[str, str]],
-        *,
-        remove: tuple[str, ...] = (),
-    ) -> None:
-        """The INVITE again (same Call-ID and From tag, next CSeq, new branch) with ``fields``
-        replacing the fields of those names and ``remove`` dropped (§22.2, RFC 4028 §7.3)."""
-        old = call.invite
-        headers = old.headers.copy()
-        headers.set("Via", str(self._via(self.identity(call.flow))))
-        headers.set("CSeq", f"{old.cseq.number + 1} INVITE")
-        for name in (*remove, *(name for name, _ in fields)):
-            headers.remove(name)
-        for field in fields:
-            headers.add(*field)
-        call.invite = Request("INVITE", old.uri, headers, old.body)
-        call.provisional = False
-        call.transaction = self.layer.send_request(call.invite, call.flow, now)
-        self._client[call.transaction] = (call, "INVITE")
-
-    def _reinvite_response(self, call: Call, response: Response, now: float) -> None:
-        request = call.reinvite_out
-        status = response.status_code
-        if request is None or status < 200:
-            return
-        call.reinvite_out = None
-        dialog = call.dialog
-        if dialog is None:
-            return
-        if status < 300:
-            dialog.receive_response(request, response)  # target refresh (§12.2.1.2)
-            self._send_ack(dialog, call, request)
-            self._ext.reinvite_answered(call, request, response, now)
-        elif status == 491:
-            # §14.1: the same offer goes again a little later
-            owner = call.direction == "outgoing"
-            call.retry_at, call.retry_body = glare_retry(request, now, call_id_owner=owner)
-            return
-        elif status in (408, 481):
-            # §14.1: the dialog is gone
-            self.events.append(ReinviteAnswered(call=call, response=response))
-            self._end(call, EndReason.FAILURE, status)
-            return
-        self.events.append(ReinviteAnswered(call=call, response=response))
-
-    def _send_ack(self, dialog: Dialog, call: Call, invite: Request) -> None:
-        """§13.2.2.4: the ACK of a 2xx to ``invite`` (the INVITE or a re-INVITE of ``call``)."""
-        ack = dialog.create_ack(invite.cseq.number, via=self._via(self.identity(call.flow)))
-        self.layer.send_stateless(ack, call.flow)
 
     def _send_bye(self, dialog: Dialog, call: Call, now: float) -> None:
         bye = dialog.create_request("BYE", via=self._via(self.identity(call.flow)))
@@ -783,11 +627,6 @@ class UserAgent:
     @staticmethod
     def _via(me: LocalIdentity) -> Via:
         return Via(me.transport, me.host, me.port, {"branch": generate_branch(), "rport": None})
-
-
-def _glare_response(call: Call) -> Response:
-    """What a retry that could not be sent reports: 491 as if the peer had answered again."""
-    return build_response(call.invite, 491)
 
 
 def _uas_dialog_id(response: Response) -> DialogId:

@@ -42,7 +42,7 @@ from .session_timer import (
     uas_negotiate,
 )
 from .uas import UasPolicy
-from .update import UpdateAnswered, UpdateReceived, retry_after
+from .update import UpdateAnswered, UpdateReceived, glare_response, retry_after
 
 if TYPE_CHECKING:
     from .ua import Call, UserAgent
@@ -284,7 +284,7 @@ class CallExtensions:
         if call.timer is None or value is None or not call.timer.raise_min_se(value):
             return False
         headers = call.timer.request_headers(initial=True)
-        self.ua._resend_invite(call, now, headers)
+        self.ua._uac.resend_invite(call, now, headers)
         return True
 
     # -- PRACK and UPDATE received ----------------------------------------------------------------
@@ -400,7 +400,7 @@ class CallExtensions:
             return False
         request = self.ua._refresh_request(call, dialog, "UPDATE", body, content_type)
         negotiation.update_out = request
-        negotiation.retry_at = negotiation.retry_body = None
+        negotiation.retry.cancel()
         key = self.ua.layer.send_request(request, call.flow, now)
         self.ua._client[key] = (call, "UPDATE")
         return True
@@ -444,7 +444,8 @@ class CallExtensions:
                 self._timer_started(call, self._outcome(response), now)
         elif status == 491:
             # RFC 3311 §5.2: retry as a re-INVITE would (RFC 3261 §14.1)
-            negotiation.schedule_retry(request, now, call_id_owner=call.direction == "outgoing")
+            owner = call.direction == "outgoing"
+            negotiation.retry.schedule(request, now, call_id_owner=owner)
             return
         elif status == 422 and call.timer is not None:
             try:
@@ -498,8 +499,8 @@ class CallExtensions:
         for call in self.ua.calls.values():
             if call.reliable is not None and (deadline := call.reliable.get_timer()) is not None:
                 deadlines.append(deadline)
-            if call.negotiation.retry_at is not None:
-                deadlines.append(call.negotiation.retry_at)
+            if call.negotiation.retry.at is not None:
+                deadlines.append(call.negotiation.retry.at)
             if call.timer is not None and call.timer.deadline is not None:
                 deadlines.append(call.timer.deadline)
         return min(deadlines) if deadlines else None
@@ -507,13 +508,9 @@ class CallExtensions:
     def handle_timer(self, now: float) -> None:
         for call in list(self.ua.calls.values()):
             self._reliable_timer(call, now)
-            negotiation = call.negotiation
-            if negotiation.retry_at is not None and negotiation.retry_at <= now:
-                body, content_type = negotiation.retry_body or (b"", None)
-                negotiation.retry_at = negotiation.retry_body = None
-                if not self.update(call, now, body, content_type):
-                    glare = build_response(call.invite, 491)
-                    self.ua.events.append(UpdateAnswered(call=call, response=glare))
+            offer = call.negotiation.retry.due(now)
+            if offer is not None and not self.update(call, now, *offer):
+                self.ua.events.append(UpdateAnswered(call=call, response=glare_response(call)))
             if call.timer is not None and not call.ended:
                 due = call.timer.due(now)
                 if due == "refresh":

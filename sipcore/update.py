@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .events import Event
-from .message import Request, Response
+from .message import Request, Response, build_response
 
 if TYPE_CHECKING:
     from .ua import Call
@@ -27,8 +27,7 @@ class Negotiation:
         self.offer_received = False  # the peer's INVITE or provisional offer awaits ours
         self.update_out: Request | None = None  # our UPDATE in progress
         self.update_in: tuple[str, Request] | None = None  # (server transaction, UPDATE)
-        self.retry_at: float | None = None  # §5.2 / RFC 3261 §14.1: resend after a 491
-        self.retry_body: tuple[bytes, str | None] | None = None
+        self.retry = GlareRetry()  # §5.2 / RFC 3261 §14.1: our UPDATE again after a 491
         # RFC 3262: UAS: a 2xx held until the PRACK (§3); UAC: the PRACK that must carry the
         # answer to an offer in a reliable provisional (remote tag, RSeq)
         self.held_answer: tuple[bytes, str | None] | None = None
@@ -41,19 +40,36 @@ class Negotiation:
     def their_offer_pending(self) -> bool:
         return self.offer_received or self.update_in is not None
 
-    def schedule_retry(self, request: Request, now: float, *, call_id_owner: bool) -> None:
-        """RFC 3261 §14.1 timing, as for a re-INVITE (:func:`glare_retry`)."""
-        self.retry_at, self.retry_body = glare_retry(request, now, call_id_owner=call_id_owner)
 
-
-def glare_retry(
-    request: Request, now: float, *, call_id_owner: bool
-) -> tuple[float, tuple[bytes, str | None]]:
-    """RFC 3261 §14.1: after a 491 the offer of ``request`` goes again at the returned time,
+class GlareRetry:
+    """RFC 3261 §14.1: after a 491 the offer of a re-INVITE or UPDATE goes again at ``at``,
     2.1-4 s later for the Call-ID owner (who sent the dialog's INVITE), 0-2 s otherwise."""
-    low, high = (2.1, 4.0) if call_id_owner else (0.0, 2.0)
-    at = now + low + (high - low) * secrets.randbelow(1000) / 1000
-    return at, (request.body, request.headers.get("content-type"))
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+        self.body: tuple[bytes, str | None] = (b"", None)  # the offer and its Content-Type
+
+    def schedule(self, request: Request, now: float, *, call_id_owner: bool) -> None:
+        low, high = (2.1, 4.0) if call_id_owner else (0.0, 2.0)
+        self.at = now + low + (high - low) * secrets.randbelow(1000) / 1000
+        self.body = (request.body, request.headers.get("content-type"))
+
+    def cancel(self) -> None:
+        self.at = None
+        self.body = (b"", None)
+
+    def due(self, now: float) -> tuple[bytes, str | None] | None:
+        """The offer to send now (the retry is then over), or None when none is due."""
+        if self.at is None or self.at > now:
+            return None
+        body = self.body
+        self.cancel()
+        return body
+
+
+def glare_response(call: Call) -> Response:
+    """What a retry that could not be sent reports: 491 as if the peer had answered again."""
+    return build_response(call.invite, 491)
 
 
 def retry_after() -> str:
@@ -79,4 +95,11 @@ class UpdateAnswered(Event):
     response: Response
 
 
-__all__ = ["Negotiation", "UpdateAnswered", "UpdateReceived", "glare_retry", "retry_after"]
+__all__ = [
+    "GlareRetry",
+    "Negotiation",
+    "UpdateAnswered",
+    "UpdateReceived",
+    "glare_response",
+    "retry_after",
+]

@@ -3,7 +3,7 @@ UserAgent): blind and attended transfer, Replaces matching, malformed REFER and 
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from sipcore import NameAddr, Request, Response, SipUri, parse_message
 from sipcore.errors import InvalidStateError, LocalProtocolError
-from sipcore.events import Event
 from sipcore.flow import Flow
 from sipcore.refer import (
     NotifierState,
@@ -20,7 +19,6 @@ from sipcore.refer import (
     Sipfrag,
     SubscriberState,
 )
-from sipcore.transaction_layer import TransactionLayer
 from sipcore.transfer import (
     ReceivedRefer,
     ReferConfig,
@@ -39,12 +37,9 @@ from sipcore.ua import (
     CallState,
     EndReason,
     IncomingCall,
-    LocalIdentity,
-    UserAgent,
 )
 from sipcore.uas import UasPolicy
-
-E = TypeVar("E", bound=Event)
+from tests.sipcore.ua_wire import UaWire
 
 # -- three UA cores over a fake wire ------------------------------------------------------------
 
@@ -60,68 +55,11 @@ def flow(me: str, peer: str) -> Flow:
     return Flow("UDP", ADDRS[peer], ADDRS[me])
 
 
-class Wire:
-    """Three UA cores; ``run`` moves bytes until nothing moves, ``drop`` loses some once."""
+class Wire(UaWire):
+    """Alice's, Bob's and Carol's UA cores (keyword arguments: options of each)."""
 
-    def __init__(self, **kwargs: object) -> None:
-        self.ua: dict[str, UserAgent] = {}
-        for name, (host, port) in ADDRS.items():
-            ident = LocalIdentity("UDP", host, port, uri(name))
-            self.ua[name] = UserAgent(
-                TransactionLayer(),
-                lambda _flow, ident=ident: ident,
-                **kwargs.get(name, {}),  # type: ignore[arg-type]
-            )
-        self.now = 0.0
-        self.events: dict[str, list[Event]] = {name: [] for name in ADDRS}
-        self.drop: list[str] = []
-        self.sent: list[tuple[str, bytes]] = []  # (sender, data)
-
-    def pump(self) -> bool:
-        moved = False
-        by_addr = {ADDRS[name]: name for name in ADDRS}
-        for name, ua in self.ua.items():
-            while (event := ua.layer.next_event()) is not None:
-                if not ua.handle_event(event, self.now):
-                    self.events[name].append(event)
-            while (event := ua.next_event()) is not None:
-                self.events[name].append(event)
-            for data, out in ua.layer.data_to_send():
-                moved = True
-                self.sent.append((name, data))
-                first = data.split(b" ", 2)
-                label = first[1].decode() if data.startswith(b"SIP/") else first[0].decode()
-                if label in self.drop:
-                    self.drop.remove(label)
-                    continue
-                peer = by_addr[out.remote]
-                self.ua[peer].layer.receive(data, flow(peer, name), self.now)
-        return moved
-
-    def run(self) -> None:
-        while self.pump():
-            pass
-
-    def advance(self, seconds: float) -> None:
-        end = self.now + seconds
-        while True:
-            deadlines = [
-                d
-                for ua in self.ua.values()
-                for d in (ua.layer.get_timer(), ua.get_timer())
-                if d is not None and d <= end
-            ]
-            if not deadlines:
-                break
-            self.now = min(deadlines)
-            for ua in self.ua.values():
-                ua.layer.handle_timer(self.now)
-                ua.handle_timer(self.now)
-            self.run()
-        self.now = end
-
-    def of(self, name: str, kind: type[E]) -> list[E]:
-        return [e for e in self.events[name] if isinstance(e, kind)]
+    def __init__(self, **options: dict[str, Any]) -> None:
+        super().__init__(ADDRS, options)
 
     def call(
         self,
@@ -153,7 +91,7 @@ class Wire:
 
     def messages(self, sender: str, start: str) -> list[Request | Response]:
         return [
-            parse_message(d) for s, d in self.sent if s == sender and d.startswith(start.encode())
+            parse_message(d) for _, s, d in self.log if s == sender and d.startswith(start.encode())
         ]
 
 

@@ -3,10 +3,9 @@ lost ACKs and forks."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from sipcore import NameAddr, Response, SipUri, build_response, parse_message
-from sipcore.events import Event
 from sipcore.flow import Flow
 from sipcore.transaction_layer import TransactionLayer
 from sipcore.ua import (
@@ -18,11 +17,9 @@ from sipcore.ua import (
     CallState,
     EndReason,
     IncomingCall,
-    LocalIdentity,
     UserAgent,
 )
-
-E = TypeVar("E", bound=Event)
+from tests.sipcore.ua_wire import UaWire, identity
 
 A_ADDR = ("192.0.2.1", 5060)
 B_ADDR = ("192.0.2.2", 5060)
@@ -30,75 +27,19 @@ A_FLOW = Flow("UDP", B_ADDR, A_ADDR)  # alice's view: the peer is bob
 B_FLOW = Flow("UDP", A_ADDR, B_ADDR)
 
 
-def identity(addr: tuple[str, int], user: str) -> LocalIdentity:
-    return LocalIdentity("UDP", addr[0], addr[1], SipUri(addr[0], user=user, port=addr[1]))
-
-
-class Wire:
-    """Alice's and Bob's UA cores; ``run`` moves bytes until nothing moves (``drop`` loses some)."""
+class Wire(UaWire):
+    """Alice's and Bob's UA cores (``alice`` and ``bob``: options of each)."""
 
     def __init__(
         self, alice: dict[str, Any] | None = None, bob: dict[str, Any] | None = None
     ) -> None:
-        self.alice = UserAgent(
-            TransactionLayer(), lambda flow: identity(A_ADDR, "alice"), **(alice or {})
-        )
-        self.bob = UserAgent(
-            TransactionLayer(), lambda flow: identity(B_ADDR, "bob"), **(bob or {})
-        )
-        self.now = 0.0
-        self.events: dict[str, list[Event]] = {"alice": [], "bob": []}
-        self.drop: list[str] = []  # methods or status codes to lose once
-        self.sent: list[bytes] = []
-        self.times: list[float] = []  # when each of ``sent`` went out
+        super().__init__({"alice": A_ADDR, "bob": B_ADDR}, {"alice": alice or {}, "bob": bob or {}})
+        self.alice = self.ua["alice"]
+        self.bob = self.ua["bob"]
 
-    def pump(self) -> bool:
-        moved = False
-        for name, ua, other, flow in (
-            ("alice", self.alice, self.bob, B_FLOW),
-            ("bob", self.bob, self.alice, A_FLOW),
-        ):
-            while (event := ua.layer.next_event()) is not None:
-                if not ua.handle_event(event, self.now):
-                    self.events[name].append(event)
-            while (event := ua.next_event()) is not None:
-                self.events[name].append(event)
-            for data, _ in ua.layer.data_to_send():
-                moved = True
-                self.sent.append(data)
-                self.times.append(self.now)
-                first = data.split(b" ", 2)
-                label = first[1].decode() if data.startswith(b"SIP/") else first[0].decode()
-                if label in self.drop:
-                    self.drop.remove(label)
-                    continue
-                other.layer.receive(data, flow, self.now)
-        return moved
-
-    def run(self) -> None:
-        while self.pump():
-            pass
-
-    def advance(self, seconds: float) -> None:
-        end = self.now + seconds
-        while True:
-            deadlines = [
-                d
-                for ua in (self.alice, self.bob)
-                for d in (ua.layer.get_timer(), ua.get_timer())
-                if d is not None and d <= end
-            ]
-            if not deadlines:
-                break
-            self.now = min(deadlines)
-            for ua in (self.alice, self.bob):
-                ua.layer.handle_timer(self.now)
-                ua.handle_timer(self.now)
-            self.run()
-        self.now = end
-
-    def of(self, name: str, kind: type[E]) -> list[E]:
-        return [e for e in self.events[name] if isinstance(e, kind)]
+    @property
+    def sent(self) -> list[bytes]:
+        return [data for _, _, data in self.log]
 
 
 def call_bob(wire: Wire) -> Call:

@@ -48,7 +48,7 @@ def dial(
 def sent(wire: Wire, label: str) -> list[tuple[float, Request | Response]]:
     """The messages that went out with this method or status, with their times."""
     out = []
-    for when, data in zip(wire.times, wire.sent, strict=True):
+    for when, _, data in wire.log:
         first = data.split(b" ", 2)
         name = first[1] if data.startswith(b"SIP/") else first[0]
         if name.decode() == label:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sipcore.update import Negotiation, retry_after
+from sipcore.update import GlareRetry, Negotiation, retry_after
 from tests.sipcore.helpers import request
 
 
@@ -26,9 +26,9 @@ def test_pending_offers() -> None:
 def test_retry_windows() -> None:
     offer = request("UPDATE")
     for owner, low, high in ((True, 2.1, 4.0), (False, 0.0, 2.0)):
-        negotiation = Negotiation()
-        negotiation.schedule_retry(offer, 10.0, call_id_owner=owner)
-        assert negotiation.retry_at is not None
-        assert 10.0 + low <= negotiation.retry_at <= 10.0 + high
-        assert negotiation.retry_body == (b"", None)
+        retry = GlareRetry()
+        retry.schedule(offer, 10.0, call_id_owner=owner)
+        assert retry.at is not None
+        assert 10.0 + low <= retry.at <= 10.0 + high
+        assert retry.body == (b"", None)
     assert all(0 <= int(retry_after()) <= 10 for _ in range(50))
