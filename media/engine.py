@@ -256,6 +256,7 @@ class AudioStream:
         self._dtmf_lock = asyncio.Lock()
         self._rtcp_due = math.inf
         self._rng = random.Random()
+        self.closed = False
         self._set_audio(audio)
         self.source = source
 
@@ -319,8 +320,8 @@ class AudioStream:
         """Take over the SRTP path of a connected aiortc DTLS transport and join the clock;
         ``sender``/``receiver`` are the transceiver's aiortc objects, whose own loops are
         stopped once they have started."""
-        if self._link is not None:
-            raise RuntimeError("stream already started")
+        if self._link is not None or self.closed:
+            raise RuntimeError("stream already started" if self._link else "stream closed")
         self._link = SrtpLink(dtls, self._on_rtp, self._on_rtcp)
         self._aiortc = (sender, receiver) if sender is not None or receiver is not None else None
         now = self.engine.loop.time()
@@ -332,7 +333,9 @@ class AudioStream:
         return self._link is not None
 
     def close(self) -> None:
-        """Leave the clock, send an RTCP BYE (RFC 3550 §6.6) and give the transport back."""
+        """Leave the clock, send an RTCP BYE (RFC 3550 §6.6) and give the transport back; the
+        codecs are freed, so a closed stream cannot start again."""
+        self.closed = True
         self.engine.remove(self)
         link, self._link = self._link, None
         if link is not None:

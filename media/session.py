@@ -254,8 +254,10 @@ class MediaSession:
     def _start_stream(self) -> None:
         stream = self.stream
         dtls = self.transceiver.sender.transport
-        if stream is not None and not stream.started and dtls.state == "connected":
-            stream.start(dtls, sender=self.transceiver.sender, receiver=self.transceiver.receiver)
+        # closed: a handshake that completes after close() must not start the stream again
+        if stream is None or stream.started or stream.closed or dtls.state != "connected":
+            return
+        stream.start(dtls, sender=self.transceiver.sender, receiver=self.transceiver.receiver)
 
     @property
     def on_frame(self) -> Callable[[AudioFrame], None] | None:

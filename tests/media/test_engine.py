@@ -269,6 +269,20 @@ async def test_close_releases_everything(loopback: None) -> None:
     alice.stream.close()  # idempotent
 
 
+async def test_closed_stream_never_starts_again(loopback: None) -> None:
+    # a DTLS handshake that completes after close() used to start the closed stream, whose
+    # freed codecs then failed on the clock
+    engine = AudioEngine()
+    alice, bob = await connect()
+    alice.stream = AudioStream(AUDIO, ssrc=alice.transceiver.sender._ssrc, engine=engine)
+    alice.stream.close()
+    with pytest.raises(RuntimeError, match="stream closed"):
+        alice.start()
+    assert not alice.stream.started and not engine.running
+    for end in (alice, bob):
+        await end.pc.close()
+
+
 async def test_late_clock_catches_up_without_burst(loopback: None) -> None:
     engine = AudioEngine(max_catch_up=3)
     alice, bob = await connect()
