@@ -33,6 +33,7 @@ from sipcore.stack import SipStack, StackConfig
 from sipcore.ua import EndReason as CoreEnd
 from tests.client.helpers import LOOPBACK, Ear, tone
 
+from .helpers import until
 from .load import Agent, open_fds, stack_config
 from .peers import Kamailio, make_cert
 
@@ -139,7 +140,7 @@ class Soak:
         heard(a_ear, 1000.0, "alice")
         heard(b_ear, 440.0, "bob")
         await out.send_dtmf("5")
-        await wait_for(lambda: any(isinstance(e, DtmfReceived) for e in bob_events), 10)
+        await until(lambda: any(isinstance(e, DtmfReceived) for e in bob_events), 10)
         await inc.hold()
         await inc.unhold()
         await asyncio.sleep(1.0)
@@ -147,7 +148,7 @@ class Soak:
         if number % 3 == 0:
             assert alice.account.flow is not None
             alice.stack.close_flow(alice.account.flow)
-            await wait_for(lambda: restored(events, out), 30)
+            await until(lambda: restored(events, out), 30)
             await asyncio.sleep(1.0)
             heard(a_ear, 1000.0, "alice after the reconnect")
             self.counts["flows dropped and restored"] += 1
@@ -163,7 +164,7 @@ class Soak:
         else:
             await out.hangup()
             assert await inc.wait_ended(10) is EndReason.REMOTE_HANGUP
-        await wait_for(lambda: not alice.calls and not bob.calls and not carol.calls, 15)
+        await until(lambda: not alice.calls and not bob.calls and not carol.calls, 15)
 
     # -- figures ---------------------------------------------------------------------------
     def report(self, final: bool = False) -> None:
@@ -201,15 +202,6 @@ def restored(events: list[PhoneEvent], call: Call) -> bool:
         isinstance(e, SignallingChanged) and e.call is call and e.state == "restored"
         for e in events
     )
-
-
-async def wait_for(predicate: object, timeout: float) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        if loop.time() > end:
-            raise TimeoutError("condition not reached")
-        await asyncio.sleep(0.05)
 
 
 def rss_mib() -> float:

@@ -18,6 +18,7 @@ from media.session import MediaConfig, MediaSession
 from media.tracks import ToneTrack
 from tests.client.helpers import Ear, connect, lab
 
+from .helpers import until
 from .turn import Turn, stun_binding
 
 
@@ -60,10 +61,7 @@ async def test_relay_only_call_through_coturn(turn: Turn, caplog: pytest.LogCapt
             assert {c.related_address for c in audio.candidates} <= {None, "0.0.0.0"}  # hidden
             assert all(low <= c.port <= high for c in audio.candidates)
         await alice.set_answer(answer)
-        for _ in range(250):
-            if len(heard["alice"]) > 60 and len(heard["bob"]) > 60:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: len(heard["alice"]) > 60 and len(heard["bob"]) > 60, 10)
         assert alice.connection_state == bob.connection_state == "connected"
         assert len(heard["alice"]) > 60 and len(heard["bob"]) > 60
         for who, own, other in (("bob", 1000.0, 440.0), ("alice", 440.0, 1000.0)):
