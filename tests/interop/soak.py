@@ -33,7 +33,7 @@ from sipcore.stack import SipStack, StackConfig
 from sipcore.ua import EndReason as CoreEnd
 from tests.client.helpers import LOOPBACK, Ear, tone
 
-from .helpers import until
+from .helpers import hear, until
 from .load import Agent, open_fds, stack_config
 from .peers import Kamailio, make_cert
 
@@ -136,21 +136,18 @@ class Soak:
         await out.wait_established(15)
         await inc.wait_established(15)
         a_ear, b_ear = Ear(out), Ear(inc)
-        await asyncio.sleep(1.0)
-        heard(a_ear, 1000.0, "alice")
-        heard(b_ear, 440.0, "bob")
+        await hear(a_ear, 1000.0, "alice")
+        await hear(b_ear, 440.0, "bob")
         await out.send_dtmf("5")
         await until(lambda: any(isinstance(e, DtmfReceived) for e in bob_events), 10)
         await inc.hold()
         await inc.unhold()
-        await asyncio.sleep(1.0)
-        heard(b_ear, 440.0, "bob after hold")
+        await hear(b_ear, 440.0, "bob after hold")
         if number % 3 == 0:
             assert alice.account.flow is not None
             alice.stack.close_flow(alice.account.flow)
             await until(lambda: restored(events, out), 30)
-            await asyncio.sleep(1.0)
-            heard(a_ear, 1000.0, "alice after the reconnect")
+            await hear(a_ear, 1000.0, "alice after the reconnect")
             self.counts["flows dropped and restored"] += 1
         if number % 4 == 0:
             transferring = asyncio.ensure_future(inc.transfer("carol"))
@@ -190,11 +187,6 @@ async def hang_up_all(*phones: Phone) -> None:
     for made in phones:
         for call in list(made.calls):
             await call.hangup()
-
-
-def heard(ear: Ear, frequency: float, who: str) -> None:
-    level = ear.tone(frequency)
-    assert level > 20, f"{who} hears {level:.0f} dB at {frequency:.0f} Hz"
 
 
 def restored(events: list[PhoneEvent], call: Call) -> bool:

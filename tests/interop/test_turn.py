@@ -4,7 +4,6 @@ relayed candidates, with tones flowing both ways through the relay."""
 from __future__ import annotations
 
 import array
-import asyncio
 import logging
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from media.session import MediaConfig, MediaSession
 from media.tracks import ToneTrack
 from tests.client.helpers import Ear, connect, lab
 
-from .helpers import until
+from .helpers import hear, until
 from .turn import Turn, stun_binding
 
 
@@ -93,8 +92,8 @@ async def test_sip_call_relayed_through_coturn(turn: Turn, tmp_path: Path) -> No
         bob = await net.phone("bob", media=relay)
         out, inc = await connect(alice, bob)
         a_ear, b_ear = Ear(out), Ear(inc)
-        await asyncio.sleep(1.5)
-        assert a_ear.tone(1000.0) > 20 and b_ear.tone(440.0) > 20
+        await hear(a_ear, 1000.0, "alice")
+        await hear(b_ear, 440.0, "bob")
         assert out.core is not None
         for body in (out.core.invite.body, inc.media.pc.localDescription.sdp.encode()):
             candidates = parse(body).media[0].candidates
