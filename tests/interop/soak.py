@@ -26,24 +26,23 @@ from collections import Counter
 from pathlib import Path
 
 from client.call import Call, EndReason
-from client.config import PhoneConfig
 from client.events import DtmfReceived, PhoneEvent, SignallingChanged
 from client.phone import Phone
-from sipcore.stack import SipStack, StackConfig
+from sipcore.stack import SipStack
 from sipcore.ua import EndReason as CoreEnd
-from tests.client.helpers import LOOPBACK, Ear, tone
+from tests.client.helpers import Ear, tone
 
 from .helpers import hear, until
 from .load import Agent, open_fds, stack_config
 from .peers import Kamailio, make_cert
+from .test_faults_kamailio import phones
 
 CALL_RATE = 5.0  # calls without media per second
 CHURN_PERIOD = 10.0  # seconds between two registration rounds
 
 
 class Soak:
-    def __init__(self, kam: Kamailio, minutes: float) -> None:
-        self.kam = kam
+    def __init__(self, minutes: float) -> None:
         self.deadline = time.monotonic() + minutes * 60
         self.started = time.monotonic()
         self.counts: Counter[str] = Counter()
@@ -203,22 +202,6 @@ def rss_mib() -> float:
     return 0.0
 
 
-async def phone(kam: Kamailio, name: str, transport: str) -> Phone:
-    assert kam.tls is not None
-    config = PhoneConfig(
-        aor=f"sip:{name}@{kam.domain}",
-        server=kam.uri(transport),  # type: ignore[arg-type]
-        password=f"{name}pw",
-        ca_file=str(kam.tls.ca),
-        media=LOOPBACK,
-    )
-    stack = StackConfig(ca_file=str(kam.tls.ca), reconnect_base=0.2, reconnect_max=1.0)
-    made = Phone(config, stack_config=stack)
-    await made.__aenter__()
-    await made.register()
-    return made
-
-
 async def run(minutes: float) -> int:
     tracemalloc.start(30 if os.environ.get("SOAK_TRACE") else 1)
     with tempfile.TemporaryDirectory(prefix="soak-") as workdir:
@@ -231,7 +214,7 @@ async def run(minutes: float) -> int:
 
 
 async def soak(kam: Kamailio, minutes: float) -> int:
-    run = Soak(kam, minutes)
+    run = Soak(minutes)
     kam.add_user("uac", "uacpw")
     kam.add_user("uas", "uaspw")
     host, port = kam.address("tcp")
@@ -246,23 +229,15 @@ async def soak(kam: Kamailio, minutes: float) -> int:
         callee = Agent(b_stack, kam.domain, "uas", target)
         for agent in (caller, callee, *agents):
             await agent.register()
-        phones = [
-            await phone(kam, "alice", "ws"),
-            await phone(kam, "bob", "wss"),
-            await phone(kam, "carol", "ws"),
-        ]
-        interval = min(60.0, max(10.0, minutes * 60 / 6))
-        print(f"soak: {minutes:g} min through Kamailio {target}, figures every {interval:g} s")
-        try:
+        async with phones(kam, "alice/ws", "bob/wss", "carol/ws") as (alice, bob, carol):
+            interval = min(60.0, max(10.0, minutes * 60 / 6))
+            print(f"soak: {minutes:g} min through Kamailio {target}, figures every {interval:g} s")
             await asyncio.gather(
                 run.plain_calls(caller, callee),
                 run.churn(agents),
-                run.media_calls(*phones),
+                run.media_calls(alice, bob, carol),
                 run.reporter(interval),
             )
-        finally:
-            for made in phones:
-                await made.close()
     run.report(final=True)
     for failure in run.failures:
         print("FAILED", failure)
