@@ -53,9 +53,10 @@ def registrations(events: Recorder) -> int:
 
 
 async def tones_flow(out: Call, inc: Call, out_ear: Ear, inc_ear: Ear) -> None:
-    """Both ends receive new audio and hear the other's tone in it."""
+    """Both ends receive new audio at a steady rate and hear the other's tone in it."""
     await hear(out_ear, 1000.0, "alice")
     await hear(inc_ear, 440.0, "bob")
+    assert await out_ear.frames_in(0.5) > 10 and await inc_ear.frames_in(0.5) > 10
     assert not out.ended and not inc.ended
 
 
