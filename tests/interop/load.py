@@ -91,8 +91,8 @@ class Agent:
         self._drain(now)
 
     def _drain(self, now: float) -> None:
-        for peer in ("127.0.0.1",):
-            self.peak_pending = max(self.peak_pending, self.stack.layer.pending_count(peer))
+        pending = self.stack.layer.pending_count("127.0.0.1")  # Kamailio, the only peer
+        self.peak_pending = max(self.peak_pending, pending)
         while (event := self.ua.next_event()) is not None:
             if isinstance(event, IncomingCall):
                 self.ua.answer(event.call, now, body=SDP, content_type="application/sdp")

@@ -565,10 +565,13 @@ class Kamailio:
         if self._proc is None:
             return None
         rc = _terminate(self._proc, grace=grace)
+        self._close_log()
+        return rc
+
+    def _close_log(self) -> None:
         if self._log is not None:
             self._log.close()
             self._log = None
-        return rc
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """SIGTERM, then SIGKILL to the process group after ``timeout`` s. Returns the
@@ -580,9 +583,7 @@ class Kamailio:
         if self._proc is None:
             return None
         rc = _kill(self._proc)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self._close_log()
         return rc
 
     def restart(self, defines: Mapping[str, Define] | None = None) -> Kamailio:

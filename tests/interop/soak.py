@@ -26,23 +26,23 @@ from collections import Counter
 from pathlib import Path
 
 from client.call import Call, EndReason
-from client.config import PhoneConfig
 from client.events import DtmfReceived, PhoneEvent, SignallingChanged
 from client.phone import Phone
-from sipcore.stack import SipStack, StackConfig
+from sipcore.stack import SipStack
 from sipcore.ua import EndReason as CoreEnd
-from tests.client.helpers import LOOPBACK, Ear, tone
+from tests.client.helpers import Ear, tone
 
+from .helpers import hear, until
 from .load import Agent, open_fds, stack_config
 from .peers import Kamailio, make_cert
+from .test_faults_kamailio import phones
 
 CALL_RATE = 5.0  # calls without media per second
 CHURN_PERIOD = 10.0  # seconds between two registration rounds
 
 
 class Soak:
-    def __init__(self, kam: Kamailio, minutes: float) -> None:
-        self.kam = kam
+    def __init__(self, minutes: float) -> None:
         self.deadline = time.monotonic() + minutes * 60
         self.started = time.monotonic()
         self.counts: Counter[str] = Counter()
@@ -135,21 +135,18 @@ class Soak:
         await out.wait_established(15)
         await inc.wait_established(15)
         a_ear, b_ear = Ear(out), Ear(inc)
-        await asyncio.sleep(1.0)
-        heard(a_ear, 1000.0, "alice")
-        heard(b_ear, 440.0, "bob")
+        await hear(a_ear, 1000.0, "alice")
+        await hear(b_ear, 440.0, "bob")
         await out.send_dtmf("5")
-        await wait_for(lambda: any(isinstance(e, DtmfReceived) for e in bob_events), 10)
+        await until(lambda: any(isinstance(e, DtmfReceived) for e in bob_events), 10)
         await inc.hold()
         await inc.unhold()
-        await asyncio.sleep(1.0)
-        heard(b_ear, 440.0, "bob after hold")
+        await hear(b_ear, 440.0, "bob after hold")
         if number % 3 == 0:
             assert alice.account.flow is not None
             alice.stack.close_flow(alice.account.flow)
-            await wait_for(lambda: restored(events, out), 30)
-            await asyncio.sleep(1.0)
-            heard(a_ear, 1000.0, "alice after the reconnect")
+            await until(lambda: restored(events, out), 30)
+            await hear(a_ear, 1000.0, "alice after the reconnect")
             self.counts["flows dropped and restored"] += 1
         if number % 4 == 0:
             transferring = asyncio.ensure_future(inc.transfer("carol"))
@@ -163,7 +160,7 @@ class Soak:
         else:
             await out.hangup()
             assert await inc.wait_ended(10) is EndReason.REMOTE_HANGUP
-        await wait_for(lambda: not alice.calls and not bob.calls and not carol.calls, 15)
+        await until(lambda: not alice.calls and not bob.calls and not carol.calls, 15)
 
     # -- figures ---------------------------------------------------------------------------
     def report(self, final: bool = False) -> None:
@@ -191,11 +188,6 @@ async def hang_up_all(*phones: Phone) -> None:
             await call.hangup()
 
 
-def heard(ear: Ear, frequency: float, who: str) -> None:
-    level = ear.tone(frequency)
-    assert level > 20, f"{who} hears {level:.0f} dB at {frequency:.0f} Hz"
-
-
 def restored(events: list[PhoneEvent], call: Call) -> bool:
     return any(
         isinstance(e, SignallingChanged) and e.call is call and e.state == "restored"
@@ -203,36 +195,11 @@ def restored(events: list[PhoneEvent], call: Call) -> bool:
     )
 
 
-async def wait_for(predicate: object, timeout: float) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        if loop.time() > end:
-            raise TimeoutError("condition not reached")
-        await asyncio.sleep(0.05)
-
-
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-async def phone(kam: Kamailio, name: str, transport: str) -> Phone:
-    assert kam.tls is not None
-    config = PhoneConfig(
-        aor=f"sip:{name}@{kam.domain}",
-        server=kam.uri(transport),  # type: ignore[arg-type]
-        password=f"{name}pw",
-        ca_file=str(kam.tls.ca),
-        media=LOOPBACK,
-    )
-    stack = StackConfig(ca_file=str(kam.tls.ca), reconnect_base=0.2, reconnect_max=1.0)
-    made = Phone(config, stack_config=stack)
-    await made.__aenter__()
-    await made.register()
-    return made
 
 
 async def run(minutes: float) -> int:
@@ -247,7 +214,7 @@ async def run(minutes: float) -> int:
 
 
 async def soak(kam: Kamailio, minutes: float) -> int:
-    run = Soak(kam, minutes)
+    run = Soak(minutes)
     kam.add_user("uac", "uacpw")
     kam.add_user("uas", "uaspw")
     host, port = kam.address("tcp")
@@ -262,23 +229,15 @@ async def soak(kam: Kamailio, minutes: float) -> int:
         callee = Agent(b_stack, kam.domain, "uas", target)
         for agent in (caller, callee, *agents):
             await agent.register()
-        phones = [
-            await phone(kam, "alice", "ws"),
-            await phone(kam, "bob", "wss"),
-            await phone(kam, "carol", "ws"),
-        ]
-        interval = min(60.0, max(10.0, minutes * 60 / 6))
-        print(f"soak: {minutes:g} min through Kamailio {target}, figures every {interval:g} s")
-        try:
+        async with phones(kam, "alice/ws", "bob/wss", "carol/ws") as (alice, bob, carol):
+            interval = min(60.0, max(10.0, minutes * 60 / 6))
+            print(f"soak: {minutes:g} min through Kamailio {target}, figures every {interval:g} s")
             await asyncio.gather(
                 run.plain_calls(caller, callee),
                 run.churn(agents),
-                run.media_calls(*phones),
+                run.media_calls(alice, bob, carol),
                 run.reporter(interval),
             )
-        finally:
-            for made in phones:
-                await made.close()
     run.report(final=True)
     for failure in run.failures:
         print("FAILED", failure)

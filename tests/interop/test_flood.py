@@ -17,6 +17,8 @@ from sipcore.message import Limits, Response
 from sipcore.stack import IncomingRequest, SipStack, StackConfig
 from sipcore.timers import TimerConfig
 
+from .helpers import until
+
 FLOODER = "127.0.0.1"
 OTHER = "127.0.0.2"
 PER_PEER = 200
@@ -52,12 +54,6 @@ class Peer(asyncio.DatagramProtocol):
             self.got.set()
 
 
-async def wait_for(condition: object, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]
-            await asyncio.sleep(0.01)
-
-
 async def test_half_open_invite_flood(caplog: pytest.LogCaptureFixture) -> None:
     config = StackConfig(
         timers=TimerConfig(t1=0.5),
@@ -90,15 +86,13 @@ async def test_half_open_invite_flood(caplog: pytest.LogCaptureFixture) -> None:
                     # datagrams that a busy receiver has no buffer for, and a lost INVITE
                     # tests nothing
                     sent = n + 1
-                    await wait_for(
-                        lambda s=sent: flooder.statuses.count(503) + len(held) >= s - 100
-                    )
+                    await until(lambda s=sent: flooder.statuses.count(503) + len(held) >= s - 100)
                 if n == INVITES // 2:
                     # another peer, mid-flood: OPTIONS, REGISTER and INVITE are served
                     for i, method in enumerate(("OPTIONS", "REGISTER", "INVITE")):
                         other_t.sendto(invite(10**6 + i, port, method, OTHER), ("127.0.0.1", port))
-            await wait_for(lambda: flooder.statuses.count(503) + len(held) >= INVITES * 0.95)
-            await wait_for(lambda: len(other.finals) == 3)
+            await until(lambda: flooder.statuses.count(503) + len(held) >= INVITES * 0.95)
+            await until(lambda: len(other.finals) == 3)
             gc.collect()
             after = tracemalloc.take_snapshot()
         finally:
@@ -137,7 +131,7 @@ async def test_many_connections_from_one_address() -> None:
                 sock.setblocking(False)
                 await asyncio.get_running_loop().sock_connect(sock, listener.local)
                 socks.append(sock)
-            await wait_for(lambda: len(listener.flows()) >= 20)
+            await until(lambda: len(listener.flows()) >= 20)
             await asyncio.sleep(0.2)
             assert len(listener.flows()) == 20
             # another address still connects and is answered
@@ -178,7 +172,7 @@ async def test_oversize_and_endless_headers(transport: str) -> None:
             t.sendto(huge, (host, port))
             t.sendto(endless, (host, port))
             t.sendto(good, (host, port))
-            await wait_for(lambda: len(peer.statuses) == 2)
+            await until(lambda: len(peer.statuses) == 2)
             assert sorted(peer.statuses) == [200, 513]  # the huge one dropped unanswered
             t.close()
         elif transport == "TCP":

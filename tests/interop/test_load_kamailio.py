@@ -18,6 +18,7 @@ from sipcore.stack import SipStack
 from sipcore.ua import EndReason
 from tests.client.helpers import Ear, connect
 
+from .helpers import hear
 from .load import Agent, drained, open_fds, stack_config
 from .peers import Kamailio
 from .test_calls_kamailio import phones
@@ -37,8 +38,8 @@ async def media_calls(kam: Kamailio, count: int) -> None:
         for _ in range(count):
             out, inc = await connect(alice, bob, "bob")
             out_ear, inc_ear = Ear(out), Ear(inc)
-            await asyncio.sleep(1.0)
-            assert out_ear.tone(1000.0) > 20 and inc_ear.tone(440.0) > 20
+            await hear(out_ear, 1000.0, "alice")
+            await hear(inc_ear, 440.0, "bob")
             await out.hangup()
             assert await inc.wait_ended(10) is CallEnd.REMOTE_HANGUP
 

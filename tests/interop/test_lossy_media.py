@@ -17,6 +17,7 @@ from client.states import CallState
 from media.session import MediaConfig
 from tests.client.helpers import TONES, Ear, Recorder, connect, lab, tone_db
 
+from .helpers import until
 from .lossy_relay import LossyRelay
 from .turn import Turn
 
@@ -124,7 +125,9 @@ async def test_audio_through_a_lossy_relay_then_a_stall(turn: Turn, tmp_path: Pa
             assert out.state is CallState.ESTABLISHED and inc.state is CallState.ESTABLISHED
             assert a_events.of(MediaRenewal)[-1].outcome == "succeeded"
             a_start, b_start = len(a_ear.frames), len(b_ear.frames)
-            await asyncio.sleep(2.0)
+            await until(lambda: len(a_ear.frames) > a_start and len(b_ear.frames) > b_start)
+            a_start, b_start = len(a_ear.frames), len(b_ear.frames)
+            await asyncio.sleep(2.0)  # a rate: over 60 frames in 2 s on both ends
             assert len(a_ear.frames) - a_start > 60 and len(b_ear.frames) - b_start > 60
             assert a_ear.tone(TONES["bob"]) > 10 and b_ear.tone(TONES["alice"]) > 10
             await out.hangup()

@@ -18,6 +18,7 @@ from sipcore.registration import (
 )
 from sipcore.stack import Connected, Disconnected, Reconnecting, SipStack, StackConfig
 
+from .helpers import until
 from .peers import Kamailio, KamailioFactory
 
 TRANSPORTS = ["udp", "tcp", "ws", "wss"]
@@ -44,15 +45,6 @@ def account_config(kam: Kamailio, user: str, **changes: object) -> RegistrationC
         expires=60,
     )
     return replace(config, **changes)  # type: ignore[arg-type]
-
-
-async def until(predicate: object, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        if loop.time() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -4,7 +4,6 @@ relayed candidates, with tones flowing both ways through the relay."""
 from __future__ import annotations
 
 import array
-import asyncio
 import logging
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from media.session import MediaConfig, MediaSession
 from media.tracks import ToneTrack
 from tests.client.helpers import Ear, connect, lab
 
+from .helpers import hear, until
 from .turn import Turn, stun_binding
 
 
@@ -60,10 +60,7 @@ async def test_relay_only_call_through_coturn(turn: Turn, caplog: pytest.LogCapt
             assert {c.related_address for c in audio.candidates} <= {None, "0.0.0.0"}  # hidden
             assert all(low <= c.port <= high for c in audio.candidates)
         await alice.set_answer(answer)
-        for _ in range(250):
-            if len(heard["alice"]) > 60 and len(heard["bob"]) > 60:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: len(heard["alice"]) > 60 and len(heard["bob"]) > 60, 10)
         assert alice.connection_state == bob.connection_state == "connected"
         assert len(heard["alice"]) > 60 and len(heard["bob"]) > 60
         for who, own, other in (("bob", 1000.0, 440.0), ("alice", 440.0, 1000.0)):
@@ -95,8 +92,8 @@ async def test_sip_call_relayed_through_coturn(turn: Turn, tmp_path: Path) -> No
         bob = await net.phone("bob", media=relay)
         out, inc = await connect(alice, bob)
         a_ear, b_ear = Ear(out), Ear(inc)
-        await asyncio.sleep(1.5)
-        assert a_ear.tone(1000.0) > 20 and b_ear.tone(440.0) > 20
+        await hear(a_ear, 1000.0, "alice")
+        await hear(b_ear, 440.0, "bob")
         assert out.core is not None
         for body in (out.core.invite.body, inc.media.pc.localDescription.sdp.encode()):
             candidates = parse(body).media[0].candidates

@@ -15,6 +15,7 @@ from client.web import WebClient
 from tests.client.helpers import LOOPBACK, Recorder
 from tests.client.web.helpers import Callbacks
 
+from .helpers import until
 from .peers import Kamailio
 
 
@@ -63,10 +64,7 @@ async def test_web_facade_through_kamailio(
         await b_events.wait(DtmfReceived, lambda e: e.digit == "7")
         # and towards the facade: its call hears the digits in order
         # (once bob's audio flows: before its first RTP packet RFC 4733 falls back to INFO)
-        for _ in range(500):
-            if web_call.call.media.rtp_packets_received:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: web_call.call.media.rtp_packets_received)
         assert await inbound_call.send_dtmf("4*") == "rfc4733"
         await a_events.wait(DtmfReceived, lambda e: e.digit == "*")
         received = [e for e in a_events.of(DtmfReceived) if e.call is web_call.call]

@@ -1,0 +1,47 @@
+"""Waits shared by the interop tests and the soak run: for a condition, and for a tone in a
+call's audio. They poll instead of sleeping a fixed time, so that a loaded machine only makes
+them slower, not fail."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from tests.client.helpers import Ear
+
+
+async def until(
+    condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.01
+) -> None:
+    """Return once ``condition()`` is true, checking every ``interval`` seconds;
+    AssertionError after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError(f"condition not reached in {timeout} s")
+        await asyncio.sleep(interval)
+
+
+async def hear(ear: Ear, frequency: float, who: str, timeout: float = 10.0) -> None:
+    """Wait until the frames ``ear`` receives from now on hold ``frequency`` more than
+    20 dB over the noise (:meth:`Ear.tone`, over 25 frames that all arrived after this
+    call); AssertionError with the last level after ``timeout`` seconds. The level is
+    measured every 0.1 s: a measurement costs a few milliseconds of Python."""
+    start = len(ear.frames)
+    heard = float("-inf")
+
+    def loud() -> bool:
+        nonlocal heard
+        if len(ear.frames) - start < 25:
+            return False
+        heard = ear.tone(frequency)
+        return heard > 20
+
+    try:
+        await until(loud, timeout, 0.1)
+    except AssertionError:
+        new = len(ear.frames) - start
+        raise AssertionError(
+            f"{who} hears {heard:.0f} dB at {frequency:.0f} Hz ({new} new frames)"
+        ) from None
