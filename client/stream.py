@@ -6,13 +6,44 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, Generic, TypeVar
 
-__all__ = ["EventHub", "Subscription"]
+__all__ = ["EventHub", "Subscription", "TaskSet"]
 
 logger = logging.getLogger("client")
 E = TypeVar("E")
+T = TypeVar("T")
+
+
+class TaskSet:
+    """Tasks nobody may await (fire and forget): each is kept referenced until it ends, and
+    what it raised goes to ``on_error`` (instead of asyncio's "never retrieved" warning)."""
+
+    def __init__(self, on_error: Callable[[BaseException], object]) -> None:
+        self.on_error = on_error
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run ``coro`` as a task of the running loop (RuntimeError without one)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.track(task)
+        return task
+
+    def track(self, awaitable: Awaitable[Any]) -> None:
+        """Run ``awaitable`` (e.g. what an async callback returned) as a task."""
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def cancel(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.on_error(exc)
 
 
 class Subscription(Generic[E]):
@@ -63,7 +94,7 @@ class EventHub(Generic[E]):
         self.maxsize = maxsize
         self.listeners: list[Callable[[E], object]] = []
         self._subscriptions: list[Subscription[E]] = []
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._tasks = TaskSet(lambda exc: logger.error("async event listener failed: %r", exc))
 
     @property
     def active(self) -> bool:
@@ -83,11 +114,4 @@ class EventHub(Generic[E]):
                 logger.exception("event listener failed on %s", type(event).__name__)
                 continue
             if inspect.isawaitable(result):
-                task = asyncio.ensure_future(result)
-                self._tasks.add(task)
-                task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[object]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("async event listener failed: %r", task.exception())
+                self._tasks.track(result)

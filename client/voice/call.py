@@ -142,10 +142,10 @@ class VoiceCall:
 
     # -- control ------------------------------------------------------------------------------
     def answer(self) -> asyncio.Task[None]:
-        return self._client._spawn(self.call.answer())
+        return self._client._tasks.spawn(self.call.answer())
 
     def hangup(self) -> asyncio.Task[None]:
-        return self._client._spawn(self.call.hangup())
+        return self._client._tasks.spawn(self.call.hangup())
 
     def mute(self) -> None:
         self.call.mute()
@@ -163,7 +163,7 @@ class VoiceCall:
 
     def sendDtmf(self, digit: str) -> asyncio.Task[str]:
         """Send DTMF (RFC 4733, or SIP INFO when the peer has no telephone-event)."""
-        return self._client._spawn(self.call.send_dtmf(digit))
+        return self._client._tasks.spawn(self.call.send_dtmf(digit))
 
     # -- information ----------------------------------------------------------------------------
     async def getStatistics(self) -> CallStatistics:
@@ -223,7 +223,7 @@ class VoiceCall:
             "issue": kind.value,
             "time": time.time(),
         }
-        return self._client._spawn(self._post_feedback(url, body))
+        return self._client._tasks.spawn(self._post_feedback(url, body))
 
     async def _post_feedback(self, url: str, body: dict[str, object]) -> int:
         ctx = self._client.context

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -52,7 +52,7 @@ from client.events import (
 )
 from client.phone import Phone
 from client.states import CallState, EndReason
-from client.stream import EventHub
+from client.stream import EventHub, TaskSet
 from sipcore import stack as driver
 from sipcore.events import Event
 from sipcore.registration import RegState
@@ -74,7 +74,6 @@ from .multi import SessionCoordinator
 __all__ = ["STATUSES", "WebClient"]
 
 logger = logging.getLogger("client.web")
-T = TypeVar("T")
 
 REGISTER_STATES = ("sent_request", "registered", "unregistered", "terminated")
 STATUSES = (
@@ -141,7 +140,7 @@ class WebClient(ClientExtras):
         self._registration = "initial"
         self._started = False
         self._closed = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(lambda exc: logger.warning("%s: %r", self.userName, exc))
         self._input_id = ""
         self._output_id = ""
         self._device_callbacks: tuple[Callable[..., object] | None, ...] = (None, None, None)
@@ -186,7 +185,7 @@ class WebClient(ClientExtras):
         """Connect and register; ``RegisterEventCallBack`` reports ``sent_request``, then
         ``registered`` or ``terminated``."""
         phone = self._phone()
-        return self._spawn(self._register(phone))
+        return self._tasks.spawn(self._register(phone))
 
     async def _register(self, phone: Phone) -> None:
         await self._start(phone)
@@ -200,7 +199,7 @@ class WebClient(ClientExtras):
         a binding (registered, or a REGISTER under way). Without one nothing is sent and no
         callback runs: there is no registration state to leave."""
         phone = self._phone()
-        return self._spawn(self._unregister(phone))
+        return self._tasks.spawn(self._unregister(phone))
 
     async def _unregister(self, phone: Phone) -> None:
         bound = self._registration == "registered" or phone.registration.state in (
@@ -225,7 +224,7 @@ class WebClient(ClientExtras):
         """Call ``target`` (a user of our domain or a SIP URI) with the current audio
         devices; ``connected`` follows when it is answered."""
         phone = self._phone()
-        return self._spawn(self._dial(phone, target))
+        return self._tasks.spawn(self._dial(phone, target))
 
     async def _dial(self, phone: Phone, target: str) -> WebCall:
         await self._start(phone)
@@ -277,7 +276,7 @@ class WebClient(ClientExtras):
     def close(self) -> asyncio.Task[None]:
         """Hang up, unregister and stop the stack; ``terminated`` follows."""
         phone = self._phone()
-        return self._spawn(self._close(phone))
+        return self._tasks.spawn(self._close(phone))
 
     async def _close(self, phone: Phone) -> None:
         if self._closed:
@@ -428,17 +427,6 @@ class WebClient(ClientExtras):
         if not self._started:
             self._started = True
             await phone.__aenter__()
-
-    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("%s: %r", self.userName, task.exception())
 
     def _call(self, callback: Callable[..., object], *args: Any) -> None:
         """Run an application callback (plain or coroutine function); errors are logged."""
