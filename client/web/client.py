@@ -53,6 +53,7 @@ from client.events import (
 from client.phone import Phone
 from client.states import CallState, EndReason
 from client.stream import EventHub, TaskSet
+from media.tracks import FrameSink
 from sipcore import stack as driver
 from sipcore.events import Event
 from sipcore.registration import RegState
@@ -352,10 +353,8 @@ class WebClient(ClientExtras):
                 self._call(callback, default)
             if change_cb is not None:
                 self._call(change_cb, kind, default)
-            elif kind == "input":
-                self.changeAudioInputDevice(default)
             else:
-                self.changeAudioOutputDevice(default)
+                self._change_device(kind, default, None, None)
 
     def changeAudioInputDevice(
         self,
@@ -366,22 +365,7 @@ class WebClient(ClientExtras):
     ) -> None:
         """Use ``deviceId`` for the microphone from now on, in the current call too (no
         renegotiation). ``onError(message)`` when it is unknown or cannot be opened."""
-        account = self._account()
-        spec = account.inputs.get(deviceId)
-        if spec is None:
-            self._fail(onError, f"unknown audio input device {deviceId!r}")
-            return
-        call = self.getCall()
-        if call is not None:
-            try:
-                track = open_input(spec)
-            except Exception as exc:
-                self._fail(onError, f"audio input {deviceId!r} cannot be opened: {exc}")
-                return
-            self._use_source(call, track)
-        self._input_id = deviceId
-        if onSuccess is not None:
-            self._call(onSuccess)
+        self._change_device("input", deviceId, onSuccess, onError)
 
     def changeAudioOutputDevice(
         self,
@@ -391,20 +375,35 @@ class WebClient(ClientExtras):
         forceDeviceChange: bool = False,
     ) -> None:
         """Play received audio on ``deviceId`` from now on, in the current call too."""
+        self._change_device("output", deviceId, onSuccess, onError)
+
+    def _change_device(
+        self,
+        kind: str,
+        deviceId: str,
+        onSuccess: Callable[[], object] | None,
+        onError: Callable[[str], object] | None,
+    ) -> None:
         account = self._account()
-        if deviceId not in account.outputs:
-            self._fail(onError, f"unknown audio output device {deviceId!r}")
+        spec = (account.inputs if kind == "input" else account.outputs).get(deviceId)
+        if spec is None:
+            self._fail(onError, f"unknown audio {kind} device {deviceId!r}")
             return
-        previous = self._output_id
-        self._output_id = deviceId
         call = self.getCall()
         if call is not None:
             try:
-                self._attach_output(call)
+                device = open_input(spec) if kind == "input" else open_output(spec)
             except Exception as exc:
-                self._output_id = previous
-                self._fail(onError, f"audio output {deviceId!r} cannot be opened: {exc}")
+                self._fail(onError, f"audio {kind} {deviceId!r} cannot be opened: {exc}")
                 return
+            if isinstance(device, FrameSink):
+                self._use_sink(call, device)
+            else:
+                self._use_source(call, device)
+        if kind == "input":
+            self._input_id = deviceId
+        else:
+            self._output_id = deviceId
         if onSuccess is not None:
             self._call(onSuccess)
 
@@ -514,8 +513,12 @@ class WebClient(ClientExtras):
             old.stop()
 
     def _attach_output(self, web: WebCall) -> None:
-        account = self._account()
-        sink = open_output(account.outputs[self._output_id])
+        """Play ``web``'s received audio on the current output."""
+        self._use_sink(web, open_output(self._account().outputs[self._output_id]))
+
+    @staticmethod
+    def _use_sink(web: WebCall, sink: FrameSink) -> None:
+        """Play ``web``'s received audio on ``sink``; the sink it had before is closed."""
         old, web.sink = web.sink, sink
         web.call.on_audio = frame_writer(sink)
         if old is not None:
