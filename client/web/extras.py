@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from client.errors import CallStateError
 from client.stream import TaskSet
@@ -17,11 +17,9 @@ from .multi import REREGISTER, SessionCoordinator
 
 __all__ = ["ClientExtras"]
 
-T = TypeVar("T")
-
 
 class ClientExtras:
-    """Mixed into WebClient, which provides the hooks below."""
+    """Mixed into WebClient, which provides the attributes and methods declared here."""
 
     session: SessionCoordinator | None
     """The coordination with this user's other processes (after ``SessionListener``)."""
@@ -31,15 +29,13 @@ class ClientExtras:
     _closed: bool
     _tasks: TaskSet
 
-    # -- hooks WebClient provides -----------------------------------------------------------------
-    def _account(self) -> WebAccount:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # WebClient's, declared for the type checker only
 
-    def _emit_session(self, state: str, detail: dict[str, Any] | None = None) -> None:
-        raise NotImplementedError
+        def _account(self) -> WebAccount: ...
 
-    def DoRegister(self) -> asyncio.Task[None]:
-        raise NotImplementedError
+        def _emit_session(self, state: str, detail: dict[str, Any] | None = None) -> None: ...
+
+        def DoRegister(self) -> asyncio.Task[None]: ...
 
     # -- several processes of one user (client.web.multi) ---------------------------------------
     def SessionListener(
