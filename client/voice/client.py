@@ -434,7 +434,7 @@ class VoiceClient:
             self._auth_failures.append(event.kind)
             logger.warning("authentication failed: %s", event.kind)
             if not self._initializing and self._initialized and not self._refreshing:
-                if event.kind == "expired" or (event.kind == "credentials" and self._digest()):
+                if self._stale():
                     self._tasks.spawn(self._refresh_after_expiry())
                 else:
                     error = VoiceError(
