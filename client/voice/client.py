@@ -351,18 +351,13 @@ class VoiceClient:
         if self._log is not None:
             self._log.close()
             self._log = None
-        for route, sink in list(self._sinks.items()):
-            if (
-                sink is not None
-                and self.context is not None
-                and sink
-                not in (
-                    self.context.speaker_sink,
-                    self.context.earpiece_sink,
-                )
-            ):
+        # sinks we opened are closed; the context's own are the application's
+        ctx = self.context
+        given = (ctx.speaker_sink, ctx.earpiece_sink) if ctx is not None else ()
+        for sink in self._sinks.values():
+            if sink is not None and sink not in given:
                 sink.close()
-            self._sinks.pop(route)
+        self._sinks.clear()
 
     async def suspend(self) -> None:
         """What the OS does to a backgrounded app: the connection drops without an
