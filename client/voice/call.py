@@ -10,7 +10,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from av import AudioFrame
@@ -211,14 +211,14 @@ class VoiceCall:
         url = self._client.context.feedback_url if self._client.context else None
         if url is None:
             raise VoiceError(ErrorType.INVALID_PARAMETER, "no feedback_url in the context")
-        details = dict(asdict(self.getCallDetails()).items())
+        details = self.getCallDetails()
         body = {
             "account_sid": self._client.account_sid,
             "subscriber": self._client.subscriber_name,
-            "call_id": details["call_id"],
-            "session_id": details["session_id"],
-            "remote_id": details["remote_id"],
-            "duration": details["duration"],
+            "call_id": details.call_id,
+            "session_id": details.session_id,
+            "remote_id": details.remote_id,
+            "duration": details.duration,
             "rating": rating,
             "issue": kind.value,
             "time": time.time(),
