@@ -191,9 +191,8 @@ class VoiceClient:
         self.context = context
         self._remember_token(token)
         self._open_log(context)
-        missing = [n for n, v in (("hostname", hostname), ("subscriberName", name)) if not v]
-        if not token:
-            missing.append("subscriberToken")
+        given = (("hostname", hostname), ("subscriberName", name), ("subscriberToken", token))
+        missing = [key for key, value in given if not value]
         if missing:
             return self._init_failed(
                 VoiceError(ErrorType.INVALID_PARAMETER, f"missing {', '.join(missing)}")
