@@ -7,37 +7,44 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 __all__ = ["EventHub", "Subscription", "TaskSet"]
 
 logger = logging.getLogger("client")
 E = TypeVar("E")
+T = TypeVar("T")
 
 
 class TaskSet:
-    """Tasks kept until they finish; the exception of one that fails goes to ``log`` (rather
-    than to the loop's "never retrieved" warning)."""
+    """Tasks nobody may await (fire and forget): each is kept referenced until it ends, and
+    what it raised goes to ``on_error`` (instead of asyncio's "never retrieved" warning)."""
 
-    def __init__(self, log: Callable[[BaseException], object]) -> None:
-        self._log = log
-        self._tasks: set[asyncio.Task[Any]] = set()
+    def __init__(self, on_error: Callable[[BaseException], object]) -> None:
+        self.on_error = on_error
+        self._tasks: set[asyncio.Future[Any]] = set()
 
-    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run ``coro`` as a task of the running loop (RuntimeError without one)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.track(task)
         return task
 
+    def track(self, awaitable: Awaitable[Any]) -> None:
+        """Run ``awaitable`` (e.g. what an async callback returned) as a task."""
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
     def cancel(self) -> None:
-        for task in self._tasks:
+        for task in list(self._tasks):
             task.cancel()
 
-    def _done(self, task: asyncio.Task[Any]) -> None:
+    def _done(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
-            self._log(exc)
+            self.on_error(exc)
 
 
 class Subscription(Generic[E]):
@@ -108,4 +115,4 @@ class EventHub(Generic[E]):
                 logger.exception("event listener failed on %s", type(event).__name__)
                 continue
             if inspect.isawaitable(result):
-                self._tasks.spawn(result)
+                self._tasks.track(result)

@@ -10,7 +10,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from av import AudioFrame
@@ -142,10 +142,10 @@ class VoiceCall:
 
     # -- control ------------------------------------------------------------------------------
     def answer(self) -> asyncio.Task[None]:
-        return self._client._spawn(self.call.answer())
+        return self._client._tasks.spawn(self.call.answer())
 
     def hangup(self) -> asyncio.Task[None]:
-        return self._client._spawn(self.call.hangup())
+        return self._client._tasks.spawn(self.call.hangup())
 
     def mute(self) -> None:
         self.call.mute()
@@ -163,7 +163,7 @@ class VoiceCall:
 
     def sendDtmf(self, digit: str) -> asyncio.Task[str]:
         """Send DTMF (RFC 4733, or SIP INFO when the peer has no telephone-event)."""
-        return self._client._spawn(self.call.send_dtmf(digit))
+        return self._client._tasks.spawn(self.call.send_dtmf(digit))
 
     # -- information ----------------------------------------------------------------------------
     async def getStatistics(self) -> CallStatistics:
@@ -211,19 +211,19 @@ class VoiceCall:
         url = self._client.context.feedback_url if self._client.context else None
         if url is None:
             raise VoiceError(ErrorType.INVALID_PARAMETER, "no feedback_url in the context")
-        details = dict(asdict(self.getCallDetails()).items())
+        details = self.getCallDetails()
         body = {
             "account_sid": self._client.account_sid,
             "subscriber": self._client.subscriber_name,
-            "call_id": details["call_id"],
-            "session_id": details["session_id"],
-            "remote_id": details["remote_id"],
-            "duration": details["duration"],
+            "call_id": details.call_id,
+            "session_id": details.session_id,
+            "remote_id": details.remote_id,
+            "duration": details.duration,
             "rating": rating,
             "issue": kind.value,
             "time": time.time(),
         }
-        return self._client._spawn(self._post_feedback(url, body))
+        return self._client._tasks.spawn(self._post_feedback(url, body))
 
     async def _post_feedback(self, url: str, body: dict[str, object]) -> int:
         ctx = self._client.context

@@ -24,9 +24,8 @@ import inspect
 import json
 import logging
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeVar
 
 from client.call import Call
 from client.config import PhoneConfig
@@ -34,6 +33,7 @@ from client.errors import ConfigError
 from client.events import CallStateChanged, IncomingCallReceived, MissedCall, PhoneEvent
 from client.phone import Phone
 from client.states import CallState
+from client.stream import TaskSet
 from media.devices import SpeakerSink
 from media.tracks import FrameSink
 from sipcore.errors import LocalProtocolError
@@ -51,7 +51,6 @@ from .logs import VoiceLog, redact
 __all__ = ["CallController", "VoiceClient"]
 
 logger = logging.getLogger("client.voice")
-T = TypeVar("T")
 
 
 _STATE_CALLBACKS = {
@@ -86,7 +85,7 @@ class CallController:
     def dial(self, remoteId: str, message: str = "") -> asyncio.Task[VoiceCall]:
         """Call the subscriber ``remoteId``; ``message`` travels to the platform in the
         context's ``dial_header`` (``X-Dial-Message``) for its dial-whom lookup."""
-        return self._client._spawn(self._client._dial(remoteId, message))
+        return self._client._tasks.spawn(self._client._dial(remoteId, message))
 
     def getLatestCallDetails(self) -> CallDetails | None:
         latest = self._client._latest
@@ -116,7 +115,8 @@ class VoiceClient:
         self._initializing = False
         self._calls: dict[Call, VoiceCall] = {}
         self._latest: VoiceCall | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # a failure is logged so that fire-and-forget callers get a log line
+        self._tasks = TaskSet(lambda exc: logger.info("%s", exc))
         self._sinks: dict[AudioRoute, FrameSink | None] = {}
         self._refreshing = False
         self._auth_failures: list[str] = []
@@ -145,7 +145,7 @@ class VoiceClient:
         ``wss://...`` / ``tls:host:port``) and register ``subscriberName`` with its token.
         Ends in ``onInitializationSuccess`` or ``onInitializationFailure``; the task gives
         True on success. Initializing again replaces the previous session."""
-        return self._spawn(
+        return self._tasks.spawn(
             self._initialize(
                 context, hostname, subscriberName, displayName, accountSid, subscriberToken
             )
@@ -153,19 +153,19 @@ class VoiceClient:
 
     def stop(self) -> asyncio.Task[None]:
         """Hang up, unregister, close the log; then ``onDeinitialized``."""
-        return self._spawn(self._stop())
+        return self._tasks.spawn(self._stop())
 
     def relaySessionData(self, payload: Mapping[str, str]) -> asyncio.Task[bool]:
         """Hand over a push message's data (RFC 8599): the client connects and registers
         again, and the platform then delivers the waiting call (``onIncomingCall``)."""
-        return self._spawn(self._relay(payload))
+        return self._tasks.spawn(self._relay(payload))
 
     def uploadLogs(
         self, startDate: datetime, endDate: datetime, description: str
     ) -> asyncio.Task[None]:
         """Post the log lines of [startDate, endDate] to the context's ``log_upload_url``;
         then ``onUploadLogSuccess`` or ``onUploadLogFailure``."""
-        return self._spawn(self._upload(startDate, endDate, description))
+        return self._tasks.spawn(self._upload(startDate, endDate, description))
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def _initialize(
@@ -191,9 +191,8 @@ class VoiceClient:
         self.context = context
         self._remember_token(token)
         self._open_log(context)
-        missing = [n for n, v in (("hostname", hostname), ("subscriberName", name)) if not v]
-        if not token:
-            missing.append("subscriberToken")
+        given = (("hostname", hostname), ("subscriberName", name), ("subscriberToken", token))
+        missing = [key for key, value in given if not value]
         if missing:
             return self._init_failed(
                 VoiceError(ErrorType.INVALID_PARAMETER, f"missing {', '.join(missing)}")
@@ -351,18 +350,13 @@ class VoiceClient:
         if self._log is not None:
             self._log.close()
             self._log = None
-        for route, sink in list(self._sinks.items()):
-            if (
-                sink is not None
-                and self.context is not None
-                and sink
-                not in (
-                    self.context.speaker_sink,
-                    self.context.earpiece_sink,
-                )
-            ):
+        # sinks we opened are closed; the context's own are the application's
+        ctx = self.context
+        given = (ctx.speaker_sink, ctx.earpiece_sink) if ctx is not None else ()
+        for sink in self._sinks.values():
+            if sink is not None and sink not in given:
                 sink.close()
-            self._sinks.pop(route)
+        self._sinks.clear()
 
     async def suspend(self) -> None:
         """What the OS does to a backgrounded app: the connection drops without an
@@ -434,8 +428,8 @@ class VoiceClient:
             self._auth_failures.append(event.kind)
             logger.warning("authentication failed: %s", event.kind)
             if not self._initializing and self._initialized and not self._refreshing:
-                if event.kind == "expired" or (event.kind == "credentials" and self._digest()):
-                    self._spawn(self._refresh_after_expiry())
+                if self._stale():
+                    self._tasks.spawn(self._refresh_after_expiry())
                 else:
                     error = VoiceError(
                         _AUTH_ERRORS.get(event.kind, ErrorType.REGISTRATION_FAILED), event.reason
@@ -499,18 +493,6 @@ class VoiceClient:
         if self.phone is None or not self._initialized:
             raise VoiceError(ErrorType.NOT_INITIALIZED, "initialize first")
         return self.phone
-
-    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # retrieved here so that fire-and-forget callers get a log line, not a warning
-            logger.info("%s", task.exception())
 
     def _sink(self, route: AudioRoute) -> FrameSink | None:
         if route in self._sinks:

@@ -3,10 +3,11 @@ override what you need. Any method may be ``async``; its coroutine runs as a tas
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from client.stream import TaskSet
 
 if TYPE_CHECKING:
     from .call import VoiceCall
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["CallListener", "VoiceClientEventListener", "notify"]
 
 logger = logging.getLogger("client.voice")
-_tasks: set[asyncio.Task[Any]] = set()
+_tasks = TaskSet(lambda exc: logger.error("async listener failed: %r", exc))
 
 
 class VoiceClientEventListener:
@@ -83,12 +84,4 @@ def notify(listener: object | None, name: str, *args: object) -> None:
         logger.exception("listener %s failed", name)
         return
     if inspect.isawaitable(result):
-        task = asyncio.ensure_future(result)
-        _tasks.add(task)
-        task.add_done_callback(_done)
-
-
-def _done(task: asyncio.Task[Any]) -> None:
-    _tasks.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("async listener failed: %r", task.exception())
+        _tasks.track(result)

@@ -58,14 +58,16 @@ class _Redacting(logging.Formatter):
 class _Forward(logging.Handler):
     """Hands each redacted record to ``onLog``."""
 
-    def __init__(self, sink: Callable[[str, str, str], None], formatter: _Redacting) -> None:
+    def __init__(
+        self, sink: Callable[[str, str, str], None], secrets: Callable[[], Iterable[str]]
+    ) -> None:
         super().__init__()
         self._sink = sink
-        self._redact = formatter
+        self._secrets = secrets
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            message = redact(record.getMessage(), self._redact._secrets())
+            message = redact(record.getMessage(), self._secrets())
             self._sink(record.levelname, record.name, message)
         except Exception:
             self.handleError(record)
@@ -88,6 +90,7 @@ class VoiceLog:
         self._max_bytes = max_bytes
         self._backups = backups
         self._level = logging.getLevelName(level.upper())
+        self._secrets = secrets
         self._formatter = _Redacting(secrets)
         self._on_log = on_log
         self._handlers: list[logging.Handler] = []
@@ -104,7 +107,7 @@ class VoiceLog:
         handler.setLevel(self._level)
         self._handlers = [handler]
         if self._on_log is not None:
-            forward = _Forward(self._on_log, self._formatter)
+            forward = _Forward(self._on_log, self._secrets)
             forward.setLevel(self._level)
             self._handlers.append(forward)
         for name in LOGGERS:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["WebCall"]
 
 logger = logging.getLogger("client.web")
-T = TypeVar("T")
 
 
 class WebCall:
@@ -89,13 +87,13 @@ class WebCall:
     # -- operations ---------------------------------------------------------------------------
     def Answer(self) -> asyncio.Task[None]:
         """Accept the incoming call; ``connected`` follows."""
-        return self._spawn(self.call.answer())
+        return self.client._tasks.spawn(self.call.answer())
 
     def Hangup(self) -> asyncio.Task[None]:
         """End the call: reject it while it rings (486), cancel it while it is being set
         up, BYE once up. Reported as ``callEnded``."""
         self.hungUp = True
-        return self._spawn(self.call.hangup())
+        return self.client._tasks.spawn(self.call.hangup())
 
     def Mute(self) -> None:
         """Send silence instead of the microphone (no renegotiation; no callback)."""
@@ -110,14 +108,14 @@ class WebCall:
     def Hold(self) -> asyncio.Task[None]:
         """Put the peer on hold (re-INVITE, sendonly). Idempotent, unlike the SDK's toggle:
         holding a held call changes nothing. No callback; ``held`` tells the state."""
-        return self._spawn(self.call.hold())
+        return self.client._tasks.spawn(self.call.hold())
 
     def UnHold(self) -> asyncio.Task[None]:
         """Resume a held call (idempotent)."""
-        return self._spawn(self.call.unhold())
+        return self.client._tasks.spawn(self.call.unhold())
 
     def HoldToggle(self) -> asyncio.Task[None]:
-        return self._spawn(self.call.hold_toggle())
+        return self.client._tasks.spawn(self.call.hold_toggle())
 
     def sendDTMF(self, digit: str) -> asyncio.Task[str]:
         """Send DTMF (0-9, A-D, * and #; several digits in a row are sent in order) by RFC
@@ -125,7 +123,4 @@ class WebCall:
         anything else."""
         if not isinstance(digit, str) or not digit or any(d not in DIGITS for d in digit.upper()):
             raise ValueError(f"not a DTMF digit: {digit!r} (use 0-9, A-D, * and #)")
-        return self._spawn(self.call.send_dtmf(digit))
-
-    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        return self.client._spawn(coro)
+        return self.client._tasks.spawn(self.call.send_dtmf(digit))

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -52,7 +52,8 @@ from client.events import (
 )
 from client.phone import Phone
 from client.states import CallState, EndReason
-from client.stream import EventHub
+from client.stream import EventHub, TaskSet
+from media.tracks import FrameSink
 from sipcore import stack as driver
 from sipcore.events import Event
 from sipcore.registration import RegState
@@ -74,7 +75,6 @@ from .multi import SessionCoordinator
 __all__ = ["STATUSES", "WebClient"]
 
 logger = logging.getLogger("client.web")
-T = TypeVar("T")
 
 REGISTER_STATES = ("sent_request", "registered", "unregistered", "terminated")
 STATUSES = (
@@ -141,7 +141,7 @@ class WebClient(ClientExtras):
         self._registration = "initial"
         self._started = False
         self._closed = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(lambda exc: logger.warning("%s: %r", self.userName, exc))
         self._input_id = ""
         self._output_id = ""
         self._device_callbacks: tuple[Callable[..., object] | None, ...] = (None, None, None)
@@ -186,7 +186,7 @@ class WebClient(ClientExtras):
         """Connect and register; ``RegisterEventCallBack`` reports ``sent_request``, then
         ``registered`` or ``terminated``."""
         phone = self._phone()
-        return self._spawn(self._register(phone))
+        return self._tasks.spawn(self._register(phone))
 
     async def _register(self, phone: Phone) -> None:
         await self._start(phone)
@@ -200,7 +200,7 @@ class WebClient(ClientExtras):
         a binding (registered, or a REGISTER under way). Without one nothing is sent and no
         callback runs: there is no registration state to leave."""
         phone = self._phone()
-        return self._spawn(self._unregister(phone))
+        return self._tasks.spawn(self._unregister(phone))
 
     async def _unregister(self, phone: Phone) -> None:
         bound = self._registration == "registered" or phone.registration.state in (
@@ -225,7 +225,7 @@ class WebClient(ClientExtras):
         """Call ``target`` (a user of our domain or a SIP URI) with the current audio
         devices; ``connected`` follows when it is answered."""
         phone = self._phone()
-        return self._spawn(self._dial(phone, target))
+        return self._tasks.spawn(self._dial(phone, target))
 
     async def _dial(self, phone: Phone, target: str) -> WebCall:
         await self._start(phone)
@@ -277,7 +277,7 @@ class WebClient(ClientExtras):
     def close(self) -> asyncio.Task[None]:
         """Hang up, unregister and stop the stack; ``terminated`` follows."""
         phone = self._phone()
-        return self._spawn(self._close(phone))
+        return self._tasks.spawn(self._close(phone))
 
     async def _close(self, phone: Phone) -> None:
         if self._closed:
@@ -353,10 +353,8 @@ class WebClient(ClientExtras):
                 self._call(callback, default)
             if change_cb is not None:
                 self._call(change_cb, kind, default)
-            elif kind == "input":
-                self.changeAudioInputDevice(default)
             else:
-                self.changeAudioOutputDevice(default)
+                self._change_device(kind, default, None, None)
 
     def changeAudioInputDevice(
         self,
@@ -367,22 +365,7 @@ class WebClient(ClientExtras):
     ) -> None:
         """Use ``deviceId`` for the microphone from now on, in the current call too (no
         renegotiation). ``onError(message)`` when it is unknown or cannot be opened."""
-        account = self._account()
-        spec = account.inputs.get(deviceId)
-        if spec is None:
-            self._fail(onError, f"unknown audio input device {deviceId!r}")
-            return
-        call = self.getCall()
-        if call is not None:
-            try:
-                track = open_input(spec)
-            except Exception as exc:
-                self._fail(onError, f"audio input {deviceId!r} cannot be opened: {exc}")
-                return
-            self._use_source(call, track)
-        self._input_id = deviceId
-        if onSuccess is not None:
-            self._call(onSuccess)
+        self._change_device("input", deviceId, onSuccess, onError)
 
     def changeAudioOutputDevice(
         self,
@@ -392,20 +375,35 @@ class WebClient(ClientExtras):
         forceDeviceChange: bool = False,
     ) -> None:
         """Play received audio on ``deviceId`` from now on, in the current call too."""
+        self._change_device("output", deviceId, onSuccess, onError)
+
+    def _change_device(
+        self,
+        kind: str,
+        deviceId: str,
+        onSuccess: Callable[[], object] | None,
+        onError: Callable[[str], object] | None,
+    ) -> None:
         account = self._account()
-        if deviceId not in account.outputs:
-            self._fail(onError, f"unknown audio output device {deviceId!r}")
+        spec = (account.inputs if kind == "input" else account.outputs).get(deviceId)
+        if spec is None:
+            self._fail(onError, f"unknown audio {kind} device {deviceId!r}")
             return
-        previous = self._output_id
-        self._output_id = deviceId
         call = self.getCall()
         if call is not None:
             try:
-                self._attach_output(call)
+                device = open_input(spec) if kind == "input" else open_output(spec)
             except Exception as exc:
-                self._output_id = previous
-                self._fail(onError, f"audio output {deviceId!r} cannot be opened: {exc}")
+                self._fail(onError, f"audio {kind} {deviceId!r} cannot be opened: {exc}")
                 return
+            if isinstance(device, FrameSink):
+                self._use_sink(call, device)
+            else:
+                self._use_source(call, device)
+        if kind == "input":
+            self._input_id = deviceId
+        else:
+            self._output_id = deviceId
         if onSuccess is not None:
             self._call(onSuccess)
 
@@ -428,17 +426,6 @@ class WebClient(ClientExtras):
         if not self._started:
             self._started = True
             await phone.__aenter__()
-
-    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("%s: %r", self.userName, task.exception())
 
     def _call(self, callback: Callable[..., object], *args: Any) -> None:
         """Run an application callback (plain or coroutine function); errors are logged."""
@@ -526,8 +513,12 @@ class WebClient(ClientExtras):
             old.stop()
 
     def _attach_output(self, web: WebCall) -> None:
-        account = self._account()
-        sink = open_output(account.outputs[self._output_id])
+        """Play ``web``'s received audio on the current output."""
+        self._use_sink(web, open_output(self._account().outputs[self._output_id]))
+
+    @staticmethod
+    def _use_sink(web: WebCall, sink: FrameSink) -> None:
+        """Play ``web``'s received audio on ``sink``; the sink it had before is closed."""
         old, web.sink = web.sink, sink
         web.call.on_audio = frame_writer(sink)
         if old is not None:

@@ -35,7 +35,6 @@ import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
@@ -43,6 +42,7 @@ from av import AudioFrame
 from client.config import PhoneConfig
 from client.errors import ConfigError, RegistrationFailed
 from client.phone import Phone
+from client.stream import TaskSet
 from client.web import netcheck
 from client.web.netcheck import Check
 from media.devices import AudioDeviceError, MicrophoneTrack, SpeakerSink, default_device_names
@@ -111,7 +111,9 @@ class Diagnostics:
         self._speaker_task: asyncio.Task[None] | None = None
         self._mic_task: asyncio.Task[None] | None = None
         self._levels: dict[str, list[float]] = {"speakerLevel": [], "micLevel": []}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(
+            lambda exc: logger.error("async diagnostics callback failed: %r", exc)
+        )
 
     # -- runtime --------------------------------------------------------------------------------
     def init(self) -> None:
@@ -372,9 +374,7 @@ class Diagnostics:
             logger.exception("diagnostics callback failed")
             return
         if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.track(result)
 
 
 def _version(package: str) -> str:

@@ -5,10 +5,11 @@ diagnostics calls (:mod:`client.web.diagnostics`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from client.errors import CallStateError
+from client.stream import TaskSet
 
 from .account import WebAccount
 from .diagnostics import AudioInput, AudioOutput, Diagnostics
@@ -16,11 +17,9 @@ from .multi import REREGISTER, SessionCoordinator
 
 __all__ = ["ClientExtras"]
 
-T = TypeVar("T")
-
 
 class ClientExtras:
-    """Mixed into WebClient, which provides the hooks below."""
+    """Mixed into WebClient, which provides the attributes and methods declared here."""
 
     session: SessionCoordinator | None
     """The coordination with this user's other processes (after ``SessionListener``)."""
@@ -28,19 +27,15 @@ class ClientExtras:
     """The diagnostics (after ``initDiagnostics``)."""
     _auto_takeover: bool
     _closed: bool
+    _tasks: TaskSet
 
-    # -- hooks WebClient provides -----------------------------------------------------------------
-    def _account(self) -> WebAccount:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # WebClient's, declared for the type checker only
 
-    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        raise NotImplementedError
+        def _account(self) -> WebAccount: ...
 
-    def _emit_session(self, state: str, detail: dict[str, Any] | None = None) -> None:
-        raise NotImplementedError
+        def _emit_session(self, state: str, detail: dict[str, Any] | None = None) -> None: ...
 
-    def DoRegister(self) -> asyncio.Task[None]:
-        raise NotImplementedError
+        def DoRegister(self) -> asyncio.Task[None]: ...
 
     # -- several processes of one user (client.web.multi) ---------------------------------------
     def SessionListener(
@@ -59,7 +54,7 @@ class ClientExtras:
         self.session = SessionCoordinator(
             account.phone.aor, account.server, self._session_state, directory=directory
         )
-        return self._spawn(self._listen(self.session))
+        return self._tasks.spawn(self._listen(self.session))
 
     async def _listen(self, session: SessionCoordinator) -> str:
         return str(await session.start())
@@ -94,17 +89,17 @@ class ClientExtras:
         self._diagnostics().start_speaker_test()
 
     def stopSpeakerDiagnosticsTest(self, answer: bool | str) -> asyncio.Task[None]:
-        return self._spawn(self._diagnostics().stop_speaker_test(answer))
+        return self._tasks.spawn(self._diagnostics().stop_speaker_test(answer))
 
     def startMicDiagnosticsTest(self) -> None:
         self._diagnostics().start_mic_test()
 
     def stopMicDiagnosticsTest(self, answer: bool | str) -> asyncio.Task[None]:
-        return self._spawn(self._diagnostics().stop_mic_test(answer))
+        return self._tasks.spawn(self._diagnostics().stop_mic_test(answer))
 
     def startNetworkDiagnostics(self) -> asyncio.Task[dict[str, str]]:
         """wss/ws, userReg, tcp, udp, host, srflx and relay; the task gives the results."""
-        return self._spawn(self._diagnostics().run_network())
+        return self._tasks.spawn(self._diagnostics().run_network())
 
     def _diagnostics(self) -> Diagnostics:
         if self.diagnostics is None:

@@ -47,6 +47,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from client.stream import TaskSet
 from sipcore.errors import SipError
 
 __all__ = [
@@ -150,7 +151,7 @@ class SessionCoordinator:
         self._children: set[asyncio.StreamWriter] = set()
         self._parent: asyncio.StreamWriter | None = None
         self._follower: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(lambda exc: logger.error("async session callback failed: %r", exc))
         self._closed = False
 
     @property
@@ -191,8 +192,7 @@ class SessionCoordinator:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
         self._unlock()
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
 
     # -- parent ------------------------------------------------------------------------------------
     def publish(self, state: str, phone: str | None = None) -> None:
@@ -336,14 +336,7 @@ class SessionCoordinator:
             logger.exception("session callback failed for %s", state)
             return
         if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("async session callback failed: %r", task.exception())
+            self._tasks.track(result)
 
     def _lock(self) -> bool:
         """Take the election lock without waiting; True if it is ours (now or already)."""
