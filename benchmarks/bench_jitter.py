@@ -3,7 +3,7 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/bench_jitter.py            # 100 k packets, 7 timed rounds
+    .venv/bin/python benchmarks/bench_jitter.py            # 100 k packets, 9 timed rounds
     .venv/bin/python benchmarks/bench_jitter.py --quick    # 20 k packets, 3 rounds
 
 The trace (fixed seed): 20 ms PCMU packets (160 samples, 160 bytes) sent every 20 ms, a
@@ -15,16 +15,18 @@ prefetch=4)`` fed ``aiortc.rtp.RtpPacket`` objects made beforehand; its frames a
 fields through ``push()`` and drained by ``pop(now)`` every 20 ms, as a playout clock does.
 
 Throughput is packets per second over the whole replay (ours: pushes and pops), the median of
-several rounds that alternate the two buffers, after one warm-up round of each. Every round
-starts with ``gc.collect()``; the rounds are run once with the garbage collector off while
-timed (``timeit``'s convention: what the buffers cost) and once with it on (the harness keeps
-every frame out, so collections walk a growing heap: a cost of the harness as much as of the
-buffers). Added delay is the time a frame leaves the
-buffer minus its packet's arrival. A second trace without loss or jitter loses one packet at
-10 s and shows, for both buffers, the longest gap between frames with a payload around the
-loss, the frames that arrived but never came out, and the added delay a second later (aiortc:
-the 4 frames held before the hole are discarded, output stops for 16 packets, and the buffer
-keeps 14 to 15 packets, about 300 ms, for the rest of the call).
+several rounds after one warm-up round of each buffer; the ratio is the median of the ratios of
+the rounds, each round running the two buffers back to back. The rounds alternate the buffers
+and the collector setting: off while timed (``timeit``'s convention: what the buffers cost) and
+on (the harness keeps every frame out, so collections walk a growing heap: a cost of the
+harness as much as of the buffers). Every round starts with ``gc.collect()``.
+
+Added delay is the time a frame leaves the buffer minus its packet's arrival. A second trace
+without loss or jitter loses one packet at 10 s and shows, for both buffers, the longest gap
+between frames with a payload around the loss, the frames that arrived but never came out, and
+the added delay a second later (aiortc: the 4 frames held before the hole are discarded,
+output stops for 16 packets, and the buffer keeps 14 to 15 packets, about 300 ms, for the rest
+of the call).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ if str(ROOT) not in sys.path:
 from aiortc.jitterbuffer import JitterBuffer as AiortcJitterBuffer  # noqa: E402
 from aiortc.rtp import RtpPacket  # noqa: E402
 
-from media.jitter import JitterBuffer  # noqa: E402
+from media.jitter import JitterBuffer, PlayoutFrame  # noqa: E402
 
 RATE = 8000
 FRAME = 160
@@ -154,7 +156,7 @@ def replay_ours(
     """Push in arrival order, pop at every tick; ``probe``: also read the delays then."""
     jb = JitterBuffer(RATE)
     push, pop = jb.push, jb.pop
-    frames: list[object] = []
+    frames: list[PlayoutFrame | None] = []
     append = frames.append
     info: dict[str, object] = {}
     start = _start_timing(gc_on)
@@ -178,11 +180,11 @@ def replay_ours(
     arrival_of = {p[1]: p[4] for p in packets}
     all_ticks = [tick for _, ticks in plan for tick in ticks]
     delays = [
-        tick - arrival_of[f.timestamp]
+        tick - arrival_of[f[0]]
         for tick, f in zip(all_ticks, frames, strict=True)
-        if f is not None and f.payload is not None  # type: ignore[attr-defined]
+        if f is not None and f[1] is not None
     ]
-    concealed = sum(1 for f in frames if f is not None and f.payload is None)  # type: ignore[attr-defined]
+    concealed = sum(1 for f in frames if f is not None and f[1] is None)
     info["stats"] = jb.stats()
     return Outcome(len(delays), concealed, delays, seconds), info
 
@@ -263,10 +265,10 @@ def after_one_loss(lost: int = 500, tail: int = 200) -> dict[str, AfterLoss]:
                 held = jb.packets
             frame = jb.pop(tick)
             if frame is not None:
-                if frame.payload is None:
+                if frame[1] is None:
                     concealed += 1
                 else:
-                    out.append((tick, frame.timestamp))
+                    out.append((tick, frame[0]))
         jb.push(seq, ts, ssrc, payload, arrival, marker)
     ours = _after_loss(out, concealed, held, near, arrival_of, lost_at, probe)
 
@@ -321,26 +323,34 @@ def _pct(values: list[float], q: float) -> float:
 def rows(quick: bool = False) -> list[Row]:
     """Measure and return the results as data (for a summary table)."""
     count = 20_000 if quick else 100_000
-    rounds = 3 if quick else 7
+    rounds = 3 if quick else 9
     packets = make_trace(count)
     plan = schedule(packets)
     rtp = aiortc_packets(packets)
     replay_ours(packets, plan)  # warm-up: the interpreter specializes the hot paths
     replay_aiortc(packets, rtp)
-    rates: dict[bool, tuple[float, float]] = {}
+    # the rounds interleave both buffers and both collector settings, so that a slow spell
+    # of the machine falls on all four series alike
+    times: dict[tuple[str, bool], list[float]] = {}
     ours = peer = None
-    for gc_on in (False, True):
-        ours_t: list[float] = []
-        peer_t: list[float] = []
-        for _ in range(rounds):
+    for _ in range(rounds):
+        for gc_on in (False, True):
             ours, _ = replay_ours(packets, plan, gc_on=gc_on)
             peer = replay_aiortc(packets, rtp, gc_on=gc_on)
-            ours_t.append(ours.seconds)
-            peer_t.append(peer.seconds)
-        rates[gc_on] = (
-            len(packets) / statistics.median(ours_t),
-            len(packets) / statistics.median(peer_t),
+            times.setdefault(("ours", gc_on), []).append(ours.seconds)
+            times.setdefault(("aiortc", gc_on), []).append(peer.seconds)
+    rates = {
+        gc_on: (
+            len(packets) / statistics.median(times["ours", gc_on]),
+            len(packets) / statistics.median(times["aiortc", gc_on]),
+            # the ratio of each round's pair, run back to back, then the median of those
+            statistics.median(
+                peer_s / ours_s
+                for ours_s, peer_s in zip(times["ours", gc_on], times["aiortc", gc_on], strict=True)
+            ),
         )
+        for gc_on in (False, True)
+    }
     assert ours is not None and peer is not None
     ours_share = (ours.frames + ours.concealed) / count
     peer_share = peer.frames / count
@@ -359,7 +369,7 @@ def rows(quick: bool = False) -> list[Row]:
                 f"throughput (packets/s, median), garbage collector {'on' if gc_on else 'off'}",
                 f"{rates[gc_on][0]:,.0f}",
                 f"{rates[gc_on][1]:,.0f}",
-                f"{rates[gc_on][0] / rates[gc_on][1]:.2f}×",
+                f"{rates[gc_on][2]:.2f}×",
             )
             for gc_on in (False, True)
         ),

@@ -123,8 +123,10 @@ def jitter(quick: bool) -> Table:
     throughput = delivered = None
     for row in bench_jitter.rows(quick):
         table.rows.append([row.name, row.ours, row.peer, row.ratio])
-        if row.name.startswith("throughput"):
-            throughput = _leading_float(row.ratio)
+        if row.name.startswith("throughput"):  # the collector off and on: both must hold
+            ratio = _leading_float(row.ratio)
+            if ratio is not None:
+                throughput = ratio if throughput is None else min(throughput, ratio)
         elif row.name.startswith("frames delivered or concealed"):
             delivered = _leading_float(row.ours)
     met = None

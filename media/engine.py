@@ -405,13 +405,14 @@ class AudioStream:
         if frame is not None:
             self.frames_played += 1
             sink = self.on_pcm
-            if frame.payload is None:
+            received = frame[1]
+            if received is None:
                 self.frames_concealed += 1
                 if sink is not None:
                     sink(self._decoder.conceal(), self._decoder.sample_rate)
             elif sink is not None:
                 try:
-                    pcm = self._decoder.decode(frame.payload)
+                    pcm = self._decoder.decode(received)
                 except ValueError:  # a payload the codec rejects is a lost frame
                     self.frames_concealed += 1
                     pcm = self._decoder.conceal()

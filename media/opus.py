@@ -8,7 +8,7 @@ over a long loss. Calling libopus directly is also faster than PyAV for one fram
 ``benchmarks/bench_rtp.py``).
 
 In-band FEC (RFC 6716 §2.1.7, ``decode_fec=1`` with the packet after the lost one) is not used:
-the jitter buffer hands the decoder one frame at a time (``PlayoutFrame.payload is None`` for a
+the jitter buffer hands the decoder one frame at a time (a ``PlayoutFrame`` payload of None for a
 loss) and does not offer the next packet, so a loss is concealed with PLC only.
 
 The native state is freed by :meth:`close` or, failing that, when the object is collected.

@@ -474,11 +474,11 @@ def jitter(data: bytes) -> None:
             frame = buf.pop(now)
             if buf.stats().resets != resets:
                 resets, last = buf.stats().resets, None
-            if frame is None or frame.payload is None:
+            if frame is None or frame[1] is None:
                 continue  # concealment frames carry the playout position, not a packet's
             if last is not None:
-                assert 0 < (frame.timestamp - last) & 0xFFFFFFFF < 1 << 31, "out of order"
-            last = frame.timestamp
+                assert 0 < (frame[0] - last) & 0xFFFFFFFF < 1 << 31, "out of order"
+            last = frame[0]
             played += 1
     stats = buf.stats()
     assert stats.played == played

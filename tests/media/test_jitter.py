@@ -38,7 +38,7 @@ class Stream:
         )
 
     def index(self, frame: PlayoutFrame) -> int:
-        return ((frame.timestamp - self.ts0) & 0xFFFFFFFF) // F
+        return ((frame[0] - self.ts0) & 0xFFFFFFFF) // F
 
 
 def run(
@@ -57,9 +57,9 @@ def run(
         if frame is None:
             out.append((tick, "none", None))
         else:
-            kind = "play" if frame.payload is not None else "conceal"
-            if frame.payload is not None:
-                assert frame.payload == payload(stream.index(frame))
+            kind = "play" if frame[1] is not None else "conceal"
+            if frame[1] is not None:
+                assert frame[1] == payload(stream.index(frame))
             out.append((tick, kind, stream.index(frame)))
         k += 1
     return out
@@ -125,7 +125,7 @@ class TestPlayout:
         jb.push(3, 160, SSRC, b"c", 0.001)
         jb.push(2, 100, SSRC, b"b", 0.002)
         out = [jb.pop(now) for now in (0.07, 0.09, 0.11, 0.13)]
-        assert [(f.timestamp, f.payload) if f else None for f in out] == [
+        assert [(f[0], f[1]) if f else None for f in out] == [
             (0, b"a"), (160, b"c"), None, None,
         ]  # fmt: skip
         st_ = jb.stats()
@@ -160,7 +160,7 @@ class TestResets:
         for i in range(10):
             other.push(i, 0.6 + i * T, ssrc=0x55)
         frames = [jb.pop(0.6 + k * T) for k in range(15)]
-        got = [other.index(f) for f in frames if f is not None and f.payload is not None]
+        got = [other.index(f) for f in frames if f is not None and f[1] is not None]
         assert got == list(range(10))
         assert jb.stats().resets == 1
 
@@ -175,7 +175,7 @@ class TestResets:
             jumped.push(i, 0.6 + i * T)
         assert jb.stats().resets == 1
         frames = [jb.pop(0.6 + k * T) for k in range(15)]
-        got = [jumped.index(f) for f in frames if f is not None and f.payload is not None]
+        got = [jumped.index(f) for f in frames if f is not None and f[1] is not None]
         assert got == list(range(10))
 
     def test_timestamp_jump_restarts(self) -> None:
@@ -199,8 +199,8 @@ class TestSilence:
         tail = [jb.pop(0.52 + k * T) for k in range(gap_frames + 30)]
         frames = [f for f in tail if f is not None]
         assert [s.index(f) for f in frames] == second
-        assert all(f.payload is not None for f in frames)
-        assert frames[0].marker
+        assert all(f[1] is not None for f in frames)
+        assert frames[0][2]
         assert played(out) == [("play", i) for i in first]
         assert jb.stats().lost == 0
 
@@ -305,7 +305,7 @@ def test_any_sequence_keeps_order_and_bounds(
             if jb.stats().resets != resets:
                 resets, last = jb.stats().resets, None
             if frame is not None:
-                ext = (frame.timestamp - ts0) & 0xFFFFFFFF
+                ext = (frame[0] - ts0) & 0xFFFFFFFF
                 if last is not None:
                     assert ext >= last
                 last = ext
@@ -342,5 +342,5 @@ class TestAccounting:
         jb.push(12, 1920, SSRC, b"c", 0.01)
         jb.push(11, 1000, SSRC, b"b", 0.02)
         frames = [jb.pop(0.2 + k * T) for k in range(3)]
-        assert [f.payload for f in frames if f is not None][:1] == [b"b"]
+        assert [f[1] for f in frames if f is not None][:1] == [b"b"]
         assert jb.stats().late == 0 and jb.stats().reordered == 1
