@@ -102,7 +102,7 @@ class Soak:
                             for line in stat.traceback.format()[-16:]:
                                 print("   ", line, flush=True)
             except Exception as exc:  # report and go on with the next call
-                self.fail(f"media call: #{number}: {exc!r}")
+                self.fail(f"media call: #{number}: {exc!r}; {await media_state(alice, bob)}")
                 await hang_up_all(alice, bob, carol)
                 await asyncio.sleep(1.0)
 
@@ -186,6 +186,21 @@ async def hang_up_all(*phones: Phone) -> None:
     for made in phones:
         for call in list(made.calls):
             await call.hangup()
+
+
+async def media_state(*phones: Phone) -> str:
+    """What the media of the phones' calls did, for a failure report."""
+    parts = []
+    for made in phones:
+        for call in made.calls:
+            st = await call.stats()
+            parts.append(
+                f"{made.config.aor}: {st.codec} sent {st.packets_sent} received"
+                f" {st.packets_received} lost {st.local_packets_lost} concealed"
+                f" {st.concealed_frames} buffered {st.jitter_buffer_delay_ms} ms,"
+                f" no packet for {st.no_packet_time} s"
+            )
+    return "; ".join(parts) or "no calls left"
 
 
 def restored(events: list[PhoneEvent], call: Call) -> bool:
