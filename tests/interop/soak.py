@@ -168,9 +168,11 @@ class Soak:
         traced = tracemalloc.get_traced_memory()[0] / 2**20
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
         label = "end" if final else "now"
+        tasks = Counter(task_name(task) for task in asyncio.all_tasks())
+        kinds = ", ".join(f"{name} {n}" for name, n in tasks.most_common(6))
         print(
             f"[{elapsed:7.1f}s {label}] {counts}; traced {traced:.1f} MiB, rss {rss_mib():.1f} MiB,"
-            f" tasks {len(asyncio.all_tasks())}, fds {open_fds()}",
+            f" tasks {tasks.total()} ({kinds}), fds {open_fds()}",
             flush=True,
         )
 
@@ -208,6 +210,11 @@ def restored(events: list[PhoneEvent], call: Call) -> bool:
         isinstance(e, SignallingChanged) and e.call is call and e.state == "restored"
         for e in events
     )
+
+
+def task_name(task: asyncio.Task[object]) -> str:
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", type(coro).__name__)
 
 
 def rss_mib() -> float:
