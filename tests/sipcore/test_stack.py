@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sipcore import NameAddr, Request, Response, SipUri, Via, build_request, generate_branch
-from sipcore.auth import make_challenge, verify
+from sipcore.digest_server import make_challenge, verify
 from sipcore.events import Event
 from sipcore.flow import Flow
 from sipcore.message import Limits
