@@ -11,7 +11,7 @@
         async for call in phone.incoming():
             await call.answer()
 
-The phone owns a :class:`~sipcore.stack.SipStack`, an :class:`~sipcore.stack.Account` (the
+The phone owns a :class:`~sipcore.stack.SipStack`, an :class:`~sipcore.account.Account` (the
 registration, kept alive and re-established after connection loss) and the UA core
 (:class:`~sipcore.ua.UserAgent`); it turns the UA core's events into :class:`~client.call.Call`
 state and :mod:`client.events`. Call policy: one call at a time unless ``multi_call`` is set;
@@ -30,7 +30,8 @@ from typing import TypeVar
 
 from aiortc.mediastreams import MediaStreamTrack
 
-from sipcore import stack as driver
+from sipcore import account as driver
+from sipcore.account import Account, local_identity
 from sipcore.auth import DigestClient
 from sipcore.call import LocalIdentity
 from sipcore.errors import ParseError
@@ -45,7 +46,7 @@ from sipcore.registration import (
     RegState,
     Unregistered,
 )
-from sipcore.stack import Account, SipStack, StackConfig, local_identity
+from sipcore.stack import SipStack, StackConfig
 from sipcore.transfer import ReferReceived
 from sipcore.transport import Transport
 from sipcore.ua import Call as CoreCall

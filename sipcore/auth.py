@@ -1,23 +1,16 @@
-"""HTTP authentication for SIP: Digest and Bearer (RFC 3261 §22, RFC 7616, RFC 8760, RFC 8898).
+"""HTTP Digest authentication for SIP, client side (RFC 3261 §22, RFC 7616, RFC 8760).
 
-Pure functions and small classes; nothing here does I/O or reads a clock (time comes in as ``now``).
-
-Client side:
+Pure functions and small classes; nothing here does I/O or reads a clock.
 
 - :func:`authorization` answers one challenge header value with a credentials header value.
 - :func:`select_challenge` picks the challenge to answer among several Digest challenges.
 - :class:`DigestClient` keeps the per-realm state a UAC needs: it answers 401/407 at most once per
   nonce, retries silently on ``stale=true`` and authorizes later requests pre-emptively with the
   cached nonce and an increasing nonce count.
-- :func:`bearer` builds a Bearer credential (RFC 8898) and :func:`bearer_error` reads why a Bearer
-  token was refused (RFC 6750 §3).
 
-Server side (for a loopback registrar or proxy):
-
-- :func:`make_challenge` builds a WWW-Authenticate / Proxy-Authenticate value.
-- :func:`verify` checks Digest credentials in constant time.
-- :func:`make_nonce` / :func:`check_nonce` form a stateless nonce scheme: a timestamp and a random
-  salt, authenticated with an HMAC under a server secret.
+The digest computation itself (:func:`request_digest`, :func:`digest_algorithm`) is shared with
+the server side, :mod:`sipcore.digest_server` (challenges, verification, stateless nonces). The
+Bearer scheme (RFC 8898) is in :mod:`sipcore.bearer`.
 
 Every failure to answer a challenge raises :class:`AuthenticationError`; its messages never
 contain a password or a token.
@@ -25,16 +18,13 @@ contain a password or a token.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import secrets
-import struct
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from .errors import AuthenticationError, ParseError
 from .headers import AuthHeader
@@ -43,17 +33,17 @@ from .uri import quote_string
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
+    "SUPPORTED_QOPS",
     "CredentialLookup",
+    "DigestAlgorithm",
     "DigestClient",
     "authorization",
-    "bearer",
-    "bearer_error",
-    "check_nonce",
-    "make_challenge",
-    "make_nonce",
+    "digest_algorithm",
+    "is_digest",
+    "quote_param",
+    "request_digest",
     "select_challenge",
     "userhash",
-    "verify",
 ]
 
 
@@ -61,7 +51,9 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class _Algorithm:
+class DigestAlgorithm:
+    """A Digest ``algorithm``: its name, its hash function and how strong it is."""
+
     name: str
     """The canonical token, as written in the IANA registry."""
     hash_name: str
@@ -88,14 +80,14 @@ def _hash_available(name: str) -> bool:
 
 
 _ALL_ALGORITHMS = (
-    _Algorithm("MD5", "md5", 1, False),
-    _Algorithm("MD5-sess", "md5", 1, True),
-    _Algorithm("SHA-256", "sha256", 2, False),
-    _Algorithm("SHA-256-sess", "sha256", 2, True),
+    DigestAlgorithm("MD5", "md5", 1, False),
+    DigestAlgorithm("MD5-sess", "md5", 1, True),
+    DigestAlgorithm("SHA-256", "sha256", 2, False),
+    DigestAlgorithm("SHA-256-sess", "sha256", 2, True),
     # SHA-512/256 (FIPS 180-4 §5.3.6, RFC 8760 §2.1) is OpenSSL's "sha512_256"; hashlib has no
     # named constructor for it, only hashlib.new(). Without it the two names are unsupported.
-    _Algorithm("SHA-512-256", "sha512_256", 3, False),
-    _Algorithm("SHA-512-256-sess", "sha512_256", 3, True),
+    DigestAlgorithm("SHA-512-256", "sha512_256", 3, False),
+    DigestAlgorithm("SHA-512-256-sess", "sha512_256", 3, True),
 )
 _ALGORITHMS = {alg.name.upper(): alg for alg in _ALL_ALGORITHMS if _hash_available(alg.hash_name)}
 
@@ -103,11 +95,16 @@ SUPPORTED_ALGORITHMS: tuple[str, ...] = tuple(alg.name for alg in _ALGORITHMS.va
 """The Digest ``algorithm`` values this module can answer and verify, weakest first."""
 
 _MD5 = _ALGORITHMS["MD5"]
-_QOPS = ("auth", "auth-int")
+SUPPORTED_QOPS = ("auth", "auth-int")
+"""The qop values this module can answer and verify (RFC 7616 §3.3)."""
 _NC_MAX = 0xFFFFFFFF  # nc-value = 8LHEX (RFC 7616 §3.4)
 
 
-def _algorithm(token: str | None) -> _Algorithm:
+def digest_algorithm(token: str | None) -> DigestAlgorithm:
+    """The algorithm named by an ``algorithm`` parameter (any case), MD5 when absent.
+
+    Raises :class:`AuthenticationError` for an unsupported algorithm.
+    """
     # RFC 7616 §3.3: "If the algorithm parameter is not present, it is assumed to be MD5"
     if token is None:
         return _MD5
@@ -126,7 +123,7 @@ class _Challenge:
 
     realm: str
     nonce: str
-    algorithm: _Algorithm
+    algorithm: DigestAlgorithm
     algorithm_token: str | None
     """``algorithm`` as the server wrote it (echoed verbatim), None when absent."""
     qop: str | None
@@ -137,7 +134,8 @@ class _Challenge:
     utf8: bool
 
 
-def _is_digest(header: AuthHeader) -> bool:
+def is_digest(header: AuthHeader) -> bool:
+    """Whether a challenge or credentials header uses the Digest scheme (any case)."""
     return header.scheme.lower() == "digest"
 
 
@@ -154,14 +152,14 @@ def _choose_qop(offered: str | None) -> str | None:
     values = [v.strip().lower() for v in offered.split(",") if v.strip()]
     if not values:
         return None  # qop="" from a broken server: the same as no qop
-    for qop in _QOPS:
+    for qop in SUPPORTED_QOPS:
         if qop in values:
             return qop
     raise AuthenticationError(f"no supported qop in {offered[:40]!r}")
 
 
 def _read_challenge(header: AuthHeader) -> _Challenge:
-    if not _is_digest(header):
+    if not is_digest(header):
         raise AuthenticationError(f"unsupported authentication scheme: {header.scheme[:40]!r}")
     params = header.params
     realm = params.get("realm")
@@ -170,7 +168,7 @@ def _read_challenge(header: AuthHeader) -> _Challenge:
         # RFC 7616 §3.3: realm and nonce are required in a challenge
         raise AuthenticationError("digest challenge without realm or nonce")
     token = params.get("algorithm")
-    algorithm = _algorithm(token)
+    algorithm = digest_algorithm(token)
     qop = _choose_qop(params.get("qop"))
     if algorithm.sess and qop is None:
         # RFC 3261 §22.4 item 8: algorithms that depend on the cnonce need a qop, since no
@@ -234,8 +232,8 @@ def _prepare(text: str, utf8: bool) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _response(
-    algorithm: _Algorithm,
+def request_digest(
+    algorithm: DigestAlgorithm,
     *,
     username: str,
     realm: str,
@@ -248,7 +246,7 @@ def _response(
     cnonce: str,
     body: bytes,
 ) -> str:
-    """The request-digest (the ``response`` parameter)."""
+    """The request-digest (the ``response`` parameter) computed from its inputs as written."""
     # RFC 7616 §3.4.2: A1 = unq(username) ":" unq(realm) ":" passwd; for -sess,
     # A1 = H(unq(username) ":" unq(realm) ":" passwd) ":" unq(nonce) ":" unq(cnonce)
     ha1 = algorithm.hash(f"{username}:{realm}:{password}")
@@ -273,11 +271,12 @@ def userhash(username: str, realm: str, algorithm: str = "SHA-256") -> str:
     A server that offers ``userhash=true`` keeps this value to find the account. Raises
     :class:`AuthenticationError` for an unsupported algorithm.
     """
-    return _algorithm(algorithm).hash(f"{username}:{realm}")
+    return digest_algorithm(algorithm).hash(f"{username}:{realm}")
 
 
-def _quote(value: str) -> str:
-    """A quoted-string (RFC 3261 §25.1) that cannot break the header line."""
+def quote_param(value: str) -> str:
+    """A quoted-string (RFC 3261 §25.1) that cannot break the header line: raises
+    :class:`AuthenticationError` for CR, LF or NUL."""
     if "\r" in value or "\n" in value or "\0" in value:
         raise AuthenticationError("a credential value contains a line break or NUL")
     return quote_string(value)
@@ -305,7 +304,7 @@ def _credentials(
     nc_value = f"{nc:08x}"  # RFC 7616 §3.4: exactly 8 hex digits
     utf8 = challenge.utf8
     user = _prepare(username, utf8)
-    response = _response(
+    response = request_digest(
         challenge.algorithm,
         username=user,
         realm=challenge.realm,
@@ -325,18 +324,18 @@ def _credentials(
     # RFC 7616 §3.4: username, realm, nonce, uri, response, cnonce and opaque are quoted
     # strings; algorithm, qop, nc and userhash are tokens
     parts = [
-        f"username={_quote(user)}",
-        f"realm={_quote(challenge.realm)}",
-        f"nonce={_quote(challenge.nonce)}",
-        f"uri={_quote(uri)}",
-        f"response={_quote(response)}",
+        f"username={quote_param(user)}",
+        f"realm={quote_param(challenge.realm)}",
+        f"nonce={quote_param(challenge.nonce)}",
+        f"uri={quote_param(uri)}",
+        f"response={quote_param(response)}",
     ]
     if challenge.algorithm_token is not None:
         parts.append(f"algorithm={challenge.algorithm_token}")
     if qop is not None and cnonce is not None:
-        parts += [f"cnonce={_quote(cnonce)}", f"qop={qop}", f"nc={nc_value}"]
+        parts += [f"cnonce={quote_param(cnonce)}", f"qop={qop}", f"nc={nc_value}"]
     if challenge.opaque is not None:
-        parts.append(f"opaque={_quote(challenge.opaque)}")  # RFC 7616 §3.4: echoed unchanged
+        parts.append(f"opaque={quote_param(challenge.opaque)}")  # RFC 7616 §3.4: echoed unchanged
     if challenge.userhash:
         parts.append("userhash=true")
     return "Digest " + ", ".join(parts)
@@ -525,12 +524,12 @@ class DigestClient:
         by_realm: dict[str, list[AuthHeader]] = {}
         for header in _parse_lines(response.headers.get_lines(challenge_name)):
             realm = header.params.get("realm")
-            if _is_digest(header) and realm is not None:
+            if is_digest(header) and realm is not None:
                 by_realm.setdefault(realm, []).append(header)
         sent: dict[str, AuthHeader] = {}
         for header in _parse_lines(request.headers.get_lines(credentials_name)):
             realm = header.params.get("realm")
-            if _is_digest(header) and realm is not None:
+            if is_digest(header) and realm is not None:
                 sent.setdefault(realm, header)
         answers: list[tuple[str, str]] = []
         for realm, headers in by_realm.items():
@@ -647,253 +646,7 @@ def _parse_lines(lines: Iterable[str]) -> list[AuthHeader]:
     return headers
 
 
-def _parse_nc(value: str | None) -> int:
-    if value is None or len(value) != 8:
-        return 0
-    try:
-        return int(value, 16)
-    except ValueError:
-        return 0
-
-
 def _response_param(credentials: str) -> str:
     """The response digest of credentials this client wrote: it names them uniquely (with or
     without qop, where nc is absent)."""
     return AuthHeader.parse(credentials).params.get("response", "")
-
-
-# -- server side ------------------------------------------------------------------------------
-
-
-def make_challenge(
-    realm: str,
-    *,
-    algorithm: str = "SHA-256",
-    qop: str = "auth",
-    stale: bool = False,
-    opaque: str | None = None,
-    nonce: str | None = None,
-    userhash: bool = False,
-) -> str:
-    """A WWW-Authenticate / Proxy-Authenticate value (RFC 7616 §3.3, RFC 8760 §2.3).
-
-    ``qop`` is "auth", "auth-int", "auth,auth-int" or "" (no qop: the RFC 2069 form, which a
-    ``-sess`` algorithm cannot use). ``nonce`` defaults to a random one; see :func:`make_nonce`
-    for nonces a stateless server can check. Raises :class:`AuthenticationError` for an
-    unsupported algorithm or qop.
-    """
-    alg = _algorithm(algorithm)
-    qops = [q.strip() for q in qop.split(",") if q.strip()]
-    for value in qops:
-        if value not in _QOPS:
-            raise AuthenticationError(f"unsupported qop: {value[:40]!r}")
-    if alg.sess and not qops:
-        raise AuthenticationError(f"{alg.name} needs a qop")
-    if nonce is None:
-        nonce = secrets.token_urlsafe(24)
-    # RFC 7616 §3.3: realm, nonce, opaque and qop are quoted strings; algorithm, stale and
-    # userhash are tokens
-    parts = [
-        f"realm={_quote(realm)}",
-        f"nonce={_quote(nonce)}",
-        f"algorithm={alg.name}",
-    ]
-    if qops:
-        parts.append(f"qop={_quote(','.join(qops))}")
-    if opaque is not None:
-        parts.append(f"opaque={_quote(opaque)}")
-    if stale:
-        parts.append("stale=true")
-    if userhash:
-        parts.append("userhash=true")
-    return "Digest " + ", ".join(parts)
-
-
-def verify(
-    credentials: AuthHeader,
-    *,
-    method: str,
-    password: str,
-    body: bytes = b"",
-    expected_realm: str | None = None,
-    username: str | None = None,
-    uri: str | None = None,
-) -> bool:
-    """Whether Digest ``credentials`` are right for ``password`` (RFC 7616 §3.4, §3.5).
-
-    ``method`` and ``body`` are the request's. ``expected_realm``, when given, must equal the
-    credentials' realm; ``uri``, when given, must equal their ``uri`` (off by default: in SIP a
-    proxy may have retargeted the Request-URI, so RFC 3261 §22.4 item 6 makes a mismatch "not
-    necessarily a failure"). ``username`` is the account name: required when the credentials use
-    ``userhash=true`` (it is then checked against the hash, RFC 7616 §3.4.4), and compared with
-    the ``username`` parameter otherwise.
-
-    The nonce is not checked here: use :func:`check_nonce` for nonces from :func:`make_nonce`,
-    and answer a stale nonce with correct credentials by a new challenge with ``stale=true``
-    (RFC 7616 §3.3). Malformed credentials give False, never an exception; the digests are
-    compared in constant time.
-    """
-    if not _is_digest(credentials):
-        return False
-    params = credentials.params
-    sent_username = params.get("username")
-    realm = params.get("realm")
-    nonce = params.get("nonce")
-    digest_uri = params.get("uri")
-    response = params.get("response")
-    if (
-        sent_username is None
-        or realm is None
-        or nonce is None
-        or digest_uri is None
-        or response is None
-    ):
-        return False
-    if expected_realm is not None and realm != expected_realm:
-        return False
-    if uri is not None and digest_uri != uri:
-        return False
-    try:
-        alg = _algorithm(params.get("algorithm"))
-    except AuthenticationError:
-        return False
-    qop = params.get("qop")  # hashed as sent; its value is case-insensitive
-    cnonce = params.get("cnonce", "")
-    nc = params.get("nc", "")
-    if qop is not None:
-        if qop.lower() not in _QOPS or not cnonce or _parse_nc(nc) == 0:
-            return False
-    elif alg.sess:
-        return False
-    if params.get("userhash", "").lower() == "true":
-        if username is None:
-            return False
-        if not _equal(alg.hash(f"{username}:{realm}"), sent_username):
-            return False
-        account = username
-    else:
-        if username is not None and username != sent_username:
-            return False
-        account = sent_username
-    expected = _response(
-        alg,
-        username=account,
-        realm=realm,
-        password=password,
-        nonce=nonce,
-        method=method,
-        uri=digest_uri,
-        qop=qop,
-        nc=nc,
-        cnonce=cnonce,
-        body=body,
-    )
-    return _equal(expected, response)
-
-
-def _equal(expected_hex: str, given: str) -> bool:
-    """Constant-time comparison of a hex digest with a received value (any case)."""
-    return hmac.compare_digest(
-        expected_hex.encode("ascii"), given.lower().encode("utf-8", "surrogateescape")
-    )
-
-
-# -- stateless nonces -------------------------------------------------------------------------
-# nonce = base64url(timestamp_ms (8 octets, big-endian) || salt (8) || HMAC-SHA256(secret,
-# timestamp_ms || salt)[:16]). RFC 7616 §3.3 suggests a time stamp and a hash of it with private
-# data, so that a server can check a nonce without keeping state and limit its age (§5.4); the
-# ETag of its example does not apply to SIP (RFC 3261 §22.4 item 4).
-
-_NONCE_TIME = struct.Struct(">Q")
-_NONCE_SALT = 8
-_NONCE_MAC = 16
-_NONCE_RAW = _NONCE_TIME.size + _NONCE_SALT + _NONCE_MAC
-_NONCE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-def _nonce_mac(secret: bytes, signed: bytes) -> bytes:
-    return hmac.new(secret, signed, hashlib.sha256).digest()[:_NONCE_MAC]
-
-
-def make_nonce(secret: bytes, now: float) -> str:
-    """A nonce that :func:`check_nonce` can check with ``secret`` alone.
-
-    ``now`` is the caller's clock in seconds (kept to the millisecond; it must not be negative).
-    The nonce is made of token characters, so it needs no escaping.
-    """
-    if now < 0:
-        raise ValueError("now must not be negative")
-    signed = _NONCE_TIME.pack(int(now * 1000)) + secrets.token_bytes(_NONCE_SALT)
-    raw = signed + _nonce_mac(secret, signed)
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def check_nonce(
-    secret: bytes, nonce: str, now: float, max_age: float
-) -> Literal["ok", "stale", "invalid"]:
-    """Whether ``nonce`` came from :func:`make_nonce` with ``secret`` and is still fresh.
-
-    "invalid": not one of ours (malformed or a wrong HMAC) - answer with a new challenge.
-    "stale": ours, but older than ``max_age`` seconds, or dated after ``now`` (the clock the
-    nonce was made with was not this one) - challenge again with ``stale=true`` when the
-    credentials were otherwise right (RFC 7616 §3.3).
-    "ok": ours and fresh. Replays within ``max_age`` are not detected here; a server that needs
-    that keeps the nonce counts it has seen.
-    """
-    if not 0 < len(nonce) <= 64 or not _NONCE_CHARS.issuperset(nonce):
-        return "invalid"
-    try:
-        raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
-    except ValueError:
-        return "invalid"
-    if len(raw) != _NONCE_RAW:
-        return "invalid"
-    signed, mac = raw[:-_NONCE_MAC], raw[-_NONCE_MAC:]
-    if not hmac.compare_digest(mac, _nonce_mac(secret, signed)):
-        return "invalid"
-    (millis,) = _NONCE_TIME.unpack_from(signed)
-    age = now - millis / 1000
-    if age > max_age or age < -0.001:
-        return "stale"
-    return "ok"
-
-
-# -- Bearer (RFC 8898, RFC 6750) --------------------------------------------------------------
-
-
-def _is_token68(token: str) -> bool:
-    # RFC 7235 §2.1: token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-    body = token.rstrip("=")
-    return bool(body) and body.isascii() and all(c.isalnum() or c in "-._~+/" for c in body)
-
-
-def bearer(token: str) -> str:
-    """The Authorization value carrying an access token (RFC 8898 §2, RFC 6750 §2.1).
-
-    Raises :class:`AuthenticationError` when ``token`` is not a token68 (the message does not
-    repeat the token).
-    """
-    if not _is_token68(token):
-        raise AuthenticationError("the bearer token is not a token68 (RFC 7235 §2.1)")
-    return f"Bearer {token}"
-
-
-def bearer_error(challenge: AuthHeader) -> str | None:
-    """Why a Bearer challenge refused the token (RFC 6750 §3, RFC 8898 §2).
-
-    "expired" when ``error_description`` says the token expired, "invalid" for
-    ``error="invalid_token"`` otherwise, any other error code as sent (``invalid_request``,
-    ``insufficient_scope`` ...), and None for a challenge without an error (no token was sent,
-    RFC 6750 §3.1) or one that is not Bearer.
-    """
-    if challenge.scheme.lower() != "bearer":
-        return None
-    error = challenge.params.get("error")
-    description = challenge.params.get("error_description", "")
-    if "expired" in description.lower():
-        return "expired"
-    if error is None:
-        return None
-    if error == "invalid_token":
-        return "invalid"
-    return error

@@ -281,6 +281,18 @@ class Headers:
             del self._map[key]
 
 
+def pop_first_value(headers: Headers, name: str) -> None:
+    """Remove the first value of a list header, whose first line may hold several."""
+    lines = headers.get_lines(name)
+    if not lines:
+        return
+    values = split_list(lines[0])
+    if len(values) > 1:
+        headers.replace_line(name, 0, ", ".join(values[1:]))
+    else:
+        headers.remove_first(name)
+
+
 def _check_field(name: str, value: str) -> None:
     """Refuse header lines that would corrupt the wire form (local misuse)."""
     if not g.TOKEN_RE.fullmatch(name):

@@ -10,9 +10,11 @@ The parts:
 
 - :mod:`sipcore.registrar`: the location table, digest authentication and REGISTER.
 - :class:`Proxy`: consumes the events of a :class:`~sipcore.transaction_layer.TransactionLayer`
-  and acts on the same layer: answers, forwards requests on new client transactions, forwards
-  responses back through the server transactions. It reads no clock: ``now`` comes with every
-  input and Timer C leaves as ``get_timer()``.
+  and acts on the same layer: answers, routes requests (§16.3 - §16.6, §16.11, §16.12) and
+  forwards them on new client transactions. It reads no clock: ``now`` comes with every input
+  and Timer C leaves as ``get_timer()``.
+- :mod:`sipcore.forking`: the response context of each forwarded request (§16.7 - §16.10):
+  its branches, the best response, Timer C and CANCEL.
 
 Supported: digest authentication of REGISTER (401) and of initial requests (407, switchable);
 bindings keyed by Contact URI, or by +sip.instance / reg-id (RFC 5626 §6), with Min-Expires
@@ -35,28 +37,22 @@ the user part alone (Kamailio's ``use_domain`` off): ``sip:bob@anything`` reache
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import secrets
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Protocol
 
-from .errors import InvalidStateError, LocalProtocolError, ParseError
+from .errors import ParseError
 from .events import (
     AckReceived,
-    AdditionalSuccess,
     CancelReceived,
     Event,
     RequestReceived,
-    ResponseReceived,
-    TransactionTerminated,
-    TransactionTimedOut,
-    TransportFailed,
 )
 from .flow import Flow
-from .headers import Headers, Via, split_list
+from .forking import Forker, send_response
+from .headers import Headers, Via, pop_first_value, split_list
 from .message import (
     MAGIC_COOKIE,
     Request,
@@ -74,7 +70,6 @@ from .registrar import (
     bad_request_reason,
     reply,
 )
-from .transaction import build_cancel
 from .transaction_layer import TransactionLayer
 from .uri import SipUri, Uri
 
@@ -113,40 +108,6 @@ class FlowDirectory(Protocol):
 # -- proxy ----------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True, eq=False)
-class _Branch:
-    """One forwarded copy of a request: a client transaction of its response context."""
-
-    ctx: _Context
-    key: str
-    request: Request
-    flow: Flow
-    provisional: bool = False
-    done: bool = False
-    cancel_pending: bool = False
-    cancel_sent: bool = False
-    cancel_reason: str | None = None
-    timer_c: float | None = None
-    cancel_deadline: float | None = None
-
-
-@dataclass(slots=True, eq=False)
-class _Context:
-    """The response context of one server transaction (§16.7)."""
-
-    server: str
-    request: Request
-    flow: Flow
-    branches: list[_Branch] = field(default_factory=list)
-    finals: list[Response] = field(default_factory=list)
-    final_sent: bool = False
-    success: bool = False
-
-    @property
-    def invite(self) -> bool:
-        return self.request.method == "INVITE"
-
-
 class Proxy:
     """The stateful proxy and registrar on one :class:`TransactionLayer`.
 
@@ -180,9 +141,7 @@ class Proxy:
         self.flows = flows
         self._listeners: list[tuple[str, str, int]] = []
         self._local: set[tuple[str, int]] = set()
-        self._contexts: dict[str, _Context] = {}
-        self._branches: dict[str, _Branch] = {}
-        self._timed: set[_Branch] = set()  # branches that may have a deadline
+        self.forker = Forker(layer, cfg)
         self._token_flows: OrderedDict[str, Flow] = OrderedDict()
         self._flow_tokens: dict[Flow, str] = {}
         self.push = PushRegistry()
@@ -202,7 +161,7 @@ class Proxy:
     @property
     def context_count(self) -> int:
         """Response contexts alive (one per server transaction being proxied)."""
-        return len(self._contexts)
+        return self.forker.context_count
 
     # -- inputs -------------------------------------------------------------------------------
     def receive(self, data: bytes, flow: Flow, now: float) -> None:
@@ -219,24 +178,12 @@ class Proxy:
         """One event of the transaction layer."""
         if isinstance(event, RequestReceived):
             self._request(event.transaction, event.request, event.flow, now)
-        elif isinstance(event, ResponseReceived):
-            self._response(event.transaction, event.response, now)
         elif isinstance(event, AckReceived):
             self._ack(event.request, event.flow, now)
         elif isinstance(event, CancelReceived):
             self._cancel(event.cancelled, now)
-        elif isinstance(event, AdditionalSuccess):
-            self._additional_success(event.transaction, event.response, now)
-        elif isinstance(event, TransactionTimedOut):
-            branch = self._branches.get(event.transaction)
-            if branch is not None:
-                self._branch_failed(branch, 408, now)  # §16.8: as if 408 came
-        elif isinstance(event, TransportFailed):
-            branch = self._branches.get(event.transaction)
-            if branch is not None:
-                self._branch_failed(branch, 503, now)  # §16.9: as if 503 came
-        elif isinstance(event, TransactionTerminated):
-            self._terminated(event.transaction, now)
+        else:  # responses, timeouts and failures of the branches, ends of transactions
+            self.forker.handle_event(event, now)
         # StrayResponse: RFC 6026 changes §16.7 step 3 so that a response matching no client
         # transaction is dropped, not forwarded statelessly; MessageDropped: the layer has
         # answered what it could.
@@ -253,38 +200,17 @@ class Proxy:
             self._token_flows.pop(token, None)
 
     def get_timer(self) -> float | None:
-        """The earliest Timer C or CANCEL deadline of any branch."""
-        deadlines: list[float] = []
-        for branch in list(self._timed):
-            due = [d for d in (branch.timer_c, branch.cancel_deadline) if d is not None]
-            if branch.done or not due:
-                self._timed.discard(branch)
-            else:
-                deadlines.extend(due)
-        held = self.push.get_timer()
-        if held is not None:
-            deadlines.append(held)
+        """The earliest Timer C or CANCEL deadline of any branch, or the end of the wait of an
+        INVITE held for a push."""
+        deadlines = [d for d in (self.forker.get_timer(), self.push.get_timer()) if d is not None]
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
         for key, request, *_ in self.push.expired(now):
-            self._send_response(
-                key, reply(self.config, request, 480, "Pushed UA did not register"), now
+            send_response(
+                self.layer, key, reply(self.config, request, 480, "Pushed UA did not register"), now
             )
-        for branch in list(self._timed):
-            if branch.done:
-                continue
-            if branch.timer_c is not None and branch.timer_c <= now:
-                # §16.8: Timer C: CANCEL a branch that answered provisionally, else 408
-                branch.timer_c = None
-                if branch.provisional:
-                    self._cancel_branch(branch, now)
-                else:
-                    self._branch_failed(branch, 408, now)
-            elif branch.cancel_deadline is not None and branch.cancel_deadline <= now:
-                # §9.1: no final response 64*T1 after the CANCEL: the branch is given up
-                branch.cancel_deadline = None
-                self._branch_failed(branch, 408, now)
+        self.forker.handle_timer(now)
 
     # -- requests -----------------------------------------------------------------------------
     def _request(self, key: str, request: Request, flow: Flow, now: float) -> None:
@@ -293,7 +219,7 @@ class Proxy:
         except ParseError as exc:
             response = reply(self.config, request, 400, bad_request_reason(exc))
         if response is not None:
-            self._send_response(key, response, now)
+            send_response(self.layer, key, response, now)
             if request.method == "REGISTER" and 200 <= response.status_code < 300:
                 self._registered(request, now)
 
@@ -461,7 +387,7 @@ class Proxy:
             assert isinstance(route_uri, SipUri)
             if route_uri.user:
                 tokens.append(route_uri.user)
-            _pop_first_value(request.headers, "Route")
+            pop_first_value(request.headers, "Route")
         return tokens
 
     def _next_hop(
@@ -516,8 +442,7 @@ class Proxy:
         now: float,
         record_route: bool,
     ) -> None:
-        ctx = _Context(key, request, arrival)
-        self._contexts[key] = ctx
+        copies: list[tuple[Request, Flow]] = []
         for uri, out in targets:
             forwarded = _copy(prepared)  # §16.6 step 1
             if uri is not None:
@@ -528,18 +453,8 @@ class Proxy:
             host, port = self._sent_by(out)
             via = Via(out.transport, host, port, {"branch": generate_branch()})
             forwarded.headers.prepend("Via", str(via))  # §16.6 step 8
-            ctx.branches.append(_Branch(ctx, "", forwarded, out))
-        for branch in ctx.branches:
-            try:
-                branch.key = self.layer.send_request(branch.request, branch.flow, now)
-            except LocalProtocolError:  # §16.6 step 10, and §16.9 when it cannot be sent
-                self._branch_failed(branch, 503, now, finish=False)
-                continue
-            self._branches[branch.key] = branch
-            if ctx.invite:
-                branch.timer_c = now + self.config.timer_c  # §16.6 step 11
-                self._timed.add(branch)
-        self._maybe_finish(ctx, now)
+            copies.append((forwarded, out))
+        self.forker.fork(key, request, arrival, copies, now)  # §16.6 steps 10 and 11
 
     def _record_route(self, request: Request, inbound: Flow, outbound: Flow) -> None:
         """§16.6 step 4: our URI on top of Record-Route. When the request changes transport or
@@ -589,159 +504,14 @@ class Proxy:
         port = uri.port or _DEFAULT_PORTS.get(transport, 5060)
         return (_bare(uri.host).lower(), port) in self._local
 
-    # -- responses (§16.7) ----------------------------------------------------------------------
-    def _response(self, key: str, response: Response, now: float) -> None:
-        branch = self._branches.get(key)
-        if branch is None or branch.done:
-            return  # e.g. the answer to a CANCEL we sent
-        ctx = branch.ctx
-        status = response.status_code
-        upstream = _strip_via(response)  # §16.7 step 3
-        if status < 200:
-            branch.provisional = True
-            if branch.cancel_pending:
-                self._cancel_branch(branch, now)
-            if status == 100:
-                return  # §16.7 step 5: 100 Trying is hop-by-hop (the layer sent ours)
-            if branch.timer_c is not None:
-                branch.timer_c = now + self.config.timer_c  # §16.7 step 2
-            if upstream is not None and not ctx.final_sent:
-                self._send_response(ctx.server, upstream, now)
-            return
-        branch.done = True
-        branch.timer_c = branch.cancel_deadline = None
-        if status < 300:
-            # §16.7 step 5 / RFC 6026: every 2xx is forwarded at once
-            if upstream is not None and (ctx.success or not ctx.final_sent):
-                ctx.final_sent = ctx.success = True
-                self._send_response(ctx.server, upstream, now)
-            # §16.7 step 10: the other branches are cancelled
-            self._cancel_pending(ctx, now, 'SIP;cause=200;text="Call completed elsewhere"')
-            return
-        if upstream is not None:
-            ctx.finals.append(upstream)
-        if status >= 600:
-            self._cancel_pending(ctx, now)  # §16.7 step 5: 6xx ends the search
-        self._maybe_finish(ctx, now)
-
-    def _additional_success(self, key: str, response: Response, now: float) -> None:
-        """A further 2xx on a branch (a retransmission, or another fork behind it): forwarded
-        while the server transaction accepts 2xx (RFC 6026 §8.4, §8.7)."""
-        branch = self._branches.get(key)
-        if branch is None:
-            return
-        upstream = _strip_via(response)
-        if upstream is not None and branch.ctx.success:
-            self._send_response(branch.ctx.server, upstream, now)
-
-    def _branch_failed(
-        self, branch: _Branch, status: int, now: float, *, finish: bool = True
-    ) -> None:
-        """The branch ended without a response: it counts as ``status`` (408 or 503)."""
-        if branch.done:
-            return
-        branch.done = True
-        branch.timer_c = branch.cancel_deadline = None
-        ctx = branch.ctx
-        ctx.finals.append(reply(self.config, ctx.request, status))
-        if finish:
-            self._maybe_finish(ctx, now)
-
-    def _maybe_finish(self, ctx: _Context, now: float) -> None:
-        """§16.7 step 6: once every branch has ended without a 2xx, send the best response."""
-        if ctx.final_sent or any(not b.done for b in ctx.branches):
-            return
-        ctx.final_sent = True
-        self._send_response(ctx.server, self._best(ctx), now)
-
-    def _best(self, ctx: _Context) -> Response:
-        finals = ctx.finals
-        if not finals:
-            return reply(self.config, ctx.request, 408)
-        chosen = next((r for r in finals if r.status_code >= 600), None)
-        if chosen is None:
-            lowest = min(r.status_code // 100 for r in finals)
-            candidates = [r for r in finals if r.status_code // 100 == lowest]
-            chosen = candidates[0]
-            for preferred in (401, 407, 415, 420, 484):  # §16.7 step 6: these help the UAC
-                found = next((r for r in candidates if r.status_code == preferred), None)
-                if found is not None:
-                    chosen = found
-                    break
-        if chosen.status_code == 503:
-            # §16.7 step 6: a 503 from downstream becomes 500 (the service is not ours)
-            return reply(self.config, ctx.request, 500)
-        if chosen.status_code in (401, 407):
-            # §16.7 step 7: the challenges of every branch go up in one response
-            chosen = _copy_response(chosen)
-            for name in ("WWW-Authenticate", "Proxy-Authenticate"):
-                lines = [
-                    line
-                    for r in finals
-                    if r.status_code in (401, 407)
-                    for line in r.headers.get_lines(name)
-                ]
-                chosen.headers.remove(name)
-                for line in dict.fromkeys(lines):
-                    chosen.headers.add(name, line)
-        return chosen
-
-    # -- CANCEL (§9.1, §16.10) ------------------------------------------------------------------
+    # -- CANCEL (§16.10) -----------------------------------------------------------------------
     def _cancel(self, invite_key: str, now: float) -> None:
         """A CANCEL matched a server transaction (the layer has answered it 200)."""
         held = self.push.drop(invite_key)
         if held is not None:
-            self._send_response(invite_key, reply(self.config, held[1], 487), now)
+            send_response(self.layer, invite_key, reply(self.config, held[1], 487), now)
             return
-        ctx = self._contexts.get(invite_key)
-        if ctx is None or ctx.final_sent:
-            return
-        self._cancel_pending(ctx, now)
-
-    def _cancel_pending(self, ctx: _Context, now: float, reason: str | None = None) -> None:
-        if not ctx.invite:
-            return
-        for branch in ctx.branches:
-            if not branch.done:
-                self._cancel_branch(branch, now, reason)
-
-    def _cancel_branch(self, branch: _Branch, now: float, reason: str | None = None) -> None:
-        if branch.done or branch.cancel_sent:
-            return
-        if reason is not None:
-            branch.cancel_reason = reason
-        if not branch.provisional:
-            # §9.1: no CANCEL before a provisional response; it goes when one comes
-            branch.cancel_pending = True
-            return
-        branch.cancel_pending = False
-        branch.cancel_sent = True
-        branch.timer_c = None
-        cancel = build_cancel(branch.request, branch.cancel_reason)
-        with contextlib.suppress(LocalProtocolError):
-            self.layer.send_request(cancel, branch.flow, now)
-        branch.cancel_deadline = now + 64 * self.layer.timers.t1
-        self._timed.add(branch)
-
-    def _terminated(self, key: str, now: float) -> None:
-        branch = self._branches.pop(key, None)
-        if branch is not None:
-            self._branch_failed(branch, 408, now)  # ended without a final response
-            return
-        ctx = self._contexts.pop(key, None)
-        if ctx is None:
-            return
-        # the server transaction is gone: nothing more can go upstream
-        self._cancel_pending(ctx, now)
-        for branch in ctx.branches:
-            if branch.done or branch.cancel_sent:
-                self._branches.pop(branch.key, None)
-
-    # -- helpers --------------------------------------------------------------------------------
-    def _send_response(self, key: str, response: Response, now: float) -> None:
-        # InvalidStateError: the server transaction has ended or has already answered finally
-        with contextlib.suppress(InvalidStateError):
-            self.layer.send_response(key, response, now)
+        self.forker.cancel(invite_key, now)
 
 
 # -- message helpers ------------------------------------------------------------------------------
@@ -755,26 +525,10 @@ def _copy(request: Request) -> Request:
     return Request(request.method, request.uri, request.headers.copy(), request.body)
 
 
-def _copy_response(response: Response) -> Response:
-    return Response(response.status_code, response.reason, response.headers.copy(), response.body)
-
-
 def _decrement_max_forwards(request: Request) -> None:
     """§16.6 step 3: decrement Max-Forwards, adding it with 70 when absent."""
     value = request.max_forwards
     request.headers.set("Max-Forwards", str(70 if value is None else value - 1))
-
-
-def _pop_first_value(headers: Headers, name: str) -> None:
-    """Remove the first value of a list header, whose first line may hold several."""
-    lines = headers.get_lines(name)
-    if not lines:
-        return
-    values = split_list(lines[0])
-    if len(values) > 1:
-        headers.replace_line(name, 0, ", ".join(values[1:]))
-    else:
-        headers.remove_first(name)
 
 
 def _pop_last_value(headers: Headers, name: str) -> None:
@@ -788,13 +542,3 @@ def _pop_last_value(headers: Headers, name: str) -> None:
     headers.remove(name)
     for line in lines[:-1]:
         headers.add(name, line)
-
-
-def _strip_via(response: Response) -> Response | None:
-    """§16.7 step 3: the response without our Via; None when no Via would remain (it was
-    meant for us)."""
-    if len(response.vias) < 2:
-        return None
-    upstream = _copy_response(response)
-    _pop_first_value(upstream.headers, "Via")
-    return upstream

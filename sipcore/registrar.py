@@ -9,7 +9,7 @@ behaviour followed here. :mod:`sipcore.proxy` routes requests to the bindings ke
 - :class:`LocationTable`: bindings per address of record, each with its expiry (absolute, on the
   caller's clock) and the flow its REGISTER came from.
 - :class:`DigestAuthenticator`: Digest challenges (MD5 and SHA-256, RFC 8760) with stateless
-  nonces (:func:`~sipcore.auth.make_nonce`) and their verification.
+  nonces (:func:`~sipcore.digest_server.make_nonce`) and their verification.
 - :class:`Registrar`: REGISTER in, response out (§10.3): bindings keyed by Contact URI, or by
   +sip.instance / reg-id, with Min-Expires (423), ``*`` removal and out-of-order detection.
 
@@ -23,8 +23,8 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .auth import check_nonce, make_challenge, make_nonce, verify
 from .bearer import BearerAuthenticator, TokenValidator
+from .digest_server import check_nonce, make_challenge, make_nonce, verify
 from .errors import ParseError
 from .flow import Flow
 from .headers import AuthHeader

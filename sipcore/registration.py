@@ -19,7 +19,8 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .auth import DigestClient, bearer
+from .auth import DigestClient
+from .bearer import bearer
 from .events import Event
 from .headers import AuthHeader, Via
 from .message import (

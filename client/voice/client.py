@@ -1,6 +1,6 @@
 """The mobile voice SDK's client: :class:`VoiceClient` and its :class:`CallController`, a thin
 mapping onto :class:`client.phone.Phone`. Protocol pieces live in ``sipcore`` (Bearer tokens
-in :mod:`sipcore.auth` / :mod:`sipcore.registration`, push parameters in :mod:`sipcore.push`).
+in :mod:`sipcore.bearer` / :mod:`sipcore.registration`, push parameters in :mod:`sipcore.push`).
 
 Operations that start network work return an ``asyncio.Task``: fire and forget as on Android,
 or ``await`` it. Outcomes are also reported to the listeners, which may be plain or async.

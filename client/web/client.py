@@ -54,7 +54,7 @@ from client.phone import Phone
 from client.states import CallState, EndReason
 from client.stream import EventHub, TaskSet
 from media.tracks import FrameSink
-from sipcore import stack as driver
+from sipcore import account as driver
 from sipcore.events import Event
 from sipcore.registration import RegState
 

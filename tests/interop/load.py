@@ -8,11 +8,12 @@ import os
 from collections import Counter
 from typing import Any
 
+from sipcore.account import Account
 from sipcore.auth import DigestClient
 from sipcore.events import Event
 from sipcore.flow import Flow
 from sipcore.registration import Registered, RegistrationConfig
-from sipcore.stack import Account, SipStack, StackConfig
+from sipcore.stack import SipStack, StackConfig
 from sipcore.timers import TimerConfig
 from sipcore.ua import CallAnswered, CallEnded, EndReason, IncomingCall, UserAgent
 from sipcore.uri import NameAddr, SipUri

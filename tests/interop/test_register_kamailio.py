@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from sipcore import SipUri
+from sipcore.account import Connected, Disconnected, Reconnecting
 from sipcore.registration import (
     AuthenticationFailed,
     Registered,
@@ -16,7 +17,7 @@ from sipcore.registration import (
     RegistrationTerminated,
     Unregistered,
 )
-from sipcore.stack import Connected, Disconnected, Reconnecting, SipStack, StackConfig
+from sipcore.stack import SipStack, StackConfig
 
 from .helpers import until
 from .peers import Kamailio, KamailioFactory

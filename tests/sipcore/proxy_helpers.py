@@ -153,6 +153,15 @@ def reversed_route(response: Response) -> list[str]:
     return [str(r) for r in reversed(response.record_routes)]
 
 
+def call_setup(net: Net) -> tuple[Request, Request]:
+    """alice (UDP) INVITEs bob (TCP); returns (alice's INVITE, the INVITE bob got)."""
+    invite = request("INVITE")
+    sent = net.send(invite, ALICE)
+    assert statuses(sent, ALICE) == [100]
+    (forwarded,) = requests_to(sent, BOB)
+    return invite, forwarded
+
+
 # -- registrar ------------------------------------------------------------------------------------
 
 

@@ -1,13 +1,17 @@
-"""Bearer tokens at the registrar (RFC 8898 §2.3, RFC 6750 §3)."""
+"""Bearer tokens (RFC 8898, RFC 6750 §3): the client's credential and the registrar's check."""
 
 from __future__ import annotations
 
-from sipcore.auth import bearer_error
+import pytest
+
+from sipcore import AuthenticationError
 from sipcore.bearer import (
     EXPIRED_DESCRIPTION,
     BearerAuthenticator,
     TokenVerdict,
+    bearer,
     bearer_challenge,
+    bearer_error,
     bearer_token,
 )
 from sipcore.headers import AuthHeader
@@ -46,3 +50,38 @@ def test_token_read_from_authorization_and_validated_per_user() -> None:
     assert len(seen) == 2
     name, value = auth.challenge("invalid")
     assert name == "WWW-Authenticate" and 'error="invalid_token"' in value
+
+
+class TestBearer:
+    @pytest.mark.parametrize("token", ["abc", "eyJhbGciOi.J9.x-y_z~+/", "abc==", "A1"])
+    def test_bearer(self, token: str) -> None:
+        assert bearer(token) == f"Bearer {token}"
+        assert AuthHeader.parse(bearer(token)).token68 == token
+
+    @pytest.mark.parametrize("token", ["", "a b", "abc\r\n", "=abc", "a=b", "t\u00f6ken", '"x"'])
+    def test_invalid_token(self, token: str) -> None:
+        with pytest.raises(AuthenticationError) as info:
+            bearer(token)
+        if token:
+            assert token not in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("challenge", "verdict"),
+        [
+            (
+                'Bearer realm="r", error="invalid_token", error_description="The token expired"',
+                "expired",
+            ),
+            ('Bearer error="invalid_token", error_description="Token EXPIRED at 12:00"', "expired"),
+            ('Bearer realm="r", error="invalid_token"', "invalid"),
+            ('Bearer error="invalid_token", error_description="bad signature"', "invalid"),
+            ('Bearer realm="r", error="insufficient_scope", scope="sip"', "insufficient_scope"),
+            ('Bearer error="invalid_request"', "invalid_request"),
+            ('Bearer realm="r"', None),
+            ('bearer realm="r", error="invalid_token"', "invalid"),
+            ('Digest realm="r", nonce="n", error="invalid_token"', None),
+            ("Bearer abcdef", None),
+        ],
+    )
+    def test_bearer_error(self, challenge: str, verdict: str | None) -> None:
+        assert bearer_error(AuthHeader.parse(challenge)) == verdict

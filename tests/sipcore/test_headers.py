@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from sipcore import AuthHeader, CSeq, Headers, MediaType, ParseError, Via
-from sipcore.headers import split_list
+from sipcore.headers import pop_first_value, split_list
 
 
 class TestHeaders:
@@ -62,6 +62,18 @@ class TestHeaders:
     def test_split_list_quotes_and_brackets(self) -> None:
         assert split_list('a, "b,\\"c", <d,e>') == ["a", '"b,\\"c"', "<d,e>"]
         assert split_list("one") == ["one"]
+
+    def test_pop_first_value(self) -> None:
+        h = Headers(
+            [("Route", "<sip:p1;lr>, <sip:p2;lr>"), ("To", "<sip:b@c>"), ("Route", "<sip:p3>")]
+        )
+        pop_first_value(h, "Route")  # the first line holds two values: only one goes
+        assert h.get_lines("Route") == ["<sip:p2;lr>", "<sip:p3>"]
+        pop_first_value(h, "Route")
+        assert list(h) == [("To", "<sip:b@c>"), ("Route", "<sip:p3>")]
+        pop_first_value(h, "Route")
+        pop_first_value(h, "Route")  # nothing left: no error
+        assert list(h) == [("To", "<sip:b@c>")]
 
 
 class TestVia:

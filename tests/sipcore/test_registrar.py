@@ -7,7 +7,8 @@ from sipcore import (
     Request,
     Response,
 )
-from sipcore.auth import authorization, bearer_error
+from sipcore.auth import authorization
+from sipcore.bearer import bearer_error
 from sipcore.headers import AuthHeader
 from sipcore.proxy import (
     AuthResult,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sipcore import Response, SipUri, build_response, parse_message
-from sipcore.auth import make_challenge
+from sipcore.digest_server import make_challenge
 from sipcore.message import Request
 from sipcore.registration import (
     AuthenticationFailed,
@@ -276,7 +276,7 @@ def test_bearer_challenge_answered_once_with_a_token() -> None:
 
 
 def test_extra_headers_and_a_rotated_password() -> None:
-    from sipcore.auth import verify
+    from sipcore.digest_server import verify
 
     reg = machine(headers=(("X-Account-Sid", "AC1"),))
     first = reg.register(0.0)
