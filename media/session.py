@@ -9,6 +9,10 @@ Host candidates: aioice offers every interface address except loopback. ``host_a
 offers; the choice is scoped to that session's gathering through a context variable, so
 sessions with different settings can gather at the same time.
 
+A session closed while aioice's ``Connection.connect()`` still runs would leave a consent
+freshness task running for ever (see ``_query_consent``); it is not started on a closed
+connection.
+
 Relay-only ICE: ``ice_transport_policy="relay"`` in :class:`MediaConfig` goes to aiortc's
 ``RTCConfiguration.iceTransportPolicy``, which aioice's ``Connection`` applies: it gathers
 no host or server-reflexive candidate and pairs only its relayed ones.
@@ -66,6 +70,23 @@ def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 
 
 aioice.ice.get_host_addresses = _host_addresses  # consults the context variable above
+
+_original_query_consent = aioice.ice.Connection.query_consent
+
+
+async def _query_consent(self: aioice.ice.Connection) -> None:
+    """aioice's consent freshness checks (RFC 7675), never started on a closed connection.
+
+    ``Connection.connect()`` starts them once its check list is done, which can be after the
+    nominated pair already carries DTLS and media. A ``close()`` while ``connect()`` still runs (a
+    call hung up soon after it was answered) finds no task to cancel, and the task started after
+    it loops for ever over the emptied nominated pairs, keeping the connection alive."""
+    if getattr(self, "_closing", False):
+        return
+    await _original_query_consent(self)
+
+
+aioice.ice.Connection.query_consent = _query_consent  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager

@@ -227,3 +227,35 @@ async def test_plain_rtp_is_never_offered_nor_accepted() -> None:
     finally:
         await alice.close()
         await bob.close()
+
+
+def _tasks(qualname: str) -> int:
+    """Tasks alive in this loop running a coroutine function of that name."""
+    return sum(
+        getattr(task.get_coro(), "__qualname__", "") == qualname for task in asyncio.all_tasks()
+    )
+
+
+async def test_closing_while_ice_still_connects_leaves_no_consent_task() -> None:
+    # a call hung up right after it was answered: aioice's connect() then returned during
+    # close() and started consent checks that looped for ever over the emptied nominated pairs
+    # (a task and its connection per session)
+    before = _tasks("Connection.query_consent")
+    for _ in range(3):
+        alice = MediaSession(LOOPBACK, ToneTrack(440.0))
+        bob = MediaSession(LOOPBACK, ToneTrack(1000.0))
+        await alice.set_answer(await bob.create_answer(await alice.create_offer()))
+        # close as soon as the check list is done, before connect() (which looks every 20 ms)
+        # has returned: close() finds no consent task, connect() starts one during close()
+        ice = alice.pc.getTransceivers()[0].receiver.transport.transport
+        deadline = asyncio.get_running_loop().time() + 10
+        while not ice._connection._check_list_done:
+            assert asyncio.get_running_loop().time() < deadline, "ICE never completed"
+            await asyncio.sleep(0)
+        assert ice.state == "checking"  # connect() has not returned yet
+        await alice.close()
+        await bob.close()
+    while _tasks("RTCPeerConnection.__connect"):  # until every connect() has returned
+        assert asyncio.get_running_loop().time() < deadline + 10, "connect() never returned"
+        await asyncio.sleep(0.02)
+    assert _tasks("Connection.query_consent") == before
