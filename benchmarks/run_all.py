@@ -4,6 +4,8 @@
 
     .venv/bin/python -m benchmarks.run_all [--quick] [--only calls,jitter]
 
+With ``--only``, the other benchmarks' sections already in RESULTS.md are kept.
+
 Runs ``bench_sip``, ``bench_transactions``, ``bench_rtp``, ``bench_jitter`` and
 ``bench_calls`` (each through the function that returns its rows as data), then writes one
 Markdown table per benchmark (medians, the peer, the ratio, the target and whether it is met)
@@ -40,9 +42,10 @@ class Table:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    ran: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M"))
 
     def markdown(self) -> list[str]:
-        out = [f"## {self.title}", "", f"`{self.command}` ({self.seconds:.0f} s)", ""]
+        out = [f"## {self.title}", "", f"`{self.command}` ({self.seconds:.0f} s, {self.ran})", ""]
         if self.error is not None:
             return [*out, "**Failed:**", "", "```", self.error.rstrip(), "```", ""]
         out.append("| " + " | ".join(self.header) + " |")
@@ -244,20 +247,38 @@ def run_all(quick: bool = False, only: list[str] | None = None) -> list[Table]:
     return tables
 
 
-def write(tables: list[Table], quick: bool) -> Path:
+def write(tables: list[Table], quick: bool, only: list[str] | None = None) -> Path:
+    """Write RESULTS.md; with ``only``, the sections of the other benchmarks already there are
+    kept as they are (each section says when it ran)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "RESULTS.md"
+    sections = {table.title: table.markdown() for table in tables}
+    if only and path.exists():
+        kept = _sections(path.read_text(encoding="utf-8"))
+        sections = {title: sections.get(title, kept[title]) for title in kept} | sections
     lines = [
         "# Benchmark results",
         "",
-        f"Made by `python -m benchmarks.run_all{' --quick' if quick else ''}` on "
-        f"{time.strftime('%Y-%m-%d %H:%M')}. Figures are medians unless a row says otherwise.",
+        f"Made by `python -m benchmarks.run_all{' --quick' if quick else ''}`; each section says "
+        "when it ran. Figures are medians unless a row says otherwise.",
         "",
     ]
-    for table in tables:
-        lines += table.markdown()
-    path = RESULTS / "RESULTS.md"
+    for section in sections.values():
+        lines += section
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    """The ``## title`` sections of a RESULTS.md, each with its lines."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = sections[line[3:].strip()] = []
+        if current is not None:
+            current.append(line)
+    return sections
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
     tables = run_all(args.quick, only)
-    path = write(tables, args.quick)
+    path = write(tables, args.quick, only)
     print(path.read_text(encoding="utf-8"))
     return 1 if any(t.error for t in tables) else 0
 
