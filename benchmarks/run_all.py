@@ -7,21 +7,23 @@
 With ``--only``, the other benchmarks' sections already in RESULTS.md are kept.
 
 Runs ``bench_sip``, ``bench_transactions``, ``bench_rtp``, ``bench_jitter`` and
-``bench_calls`` (each through the function that returns its rows as data), then writes one
-Markdown table per benchmark (medians, the peer, the ratio, the target and whether it is met)
-and a plot of the calls benchmark (streams against CPU per stream-second and against the
-lowest frames/s, ours and aiortc). A benchmark that fails is reported as failed in the
-Markdown (and the exit status is 1); none is skipped.
+``bench_calls`` (each in a fresh process, through the function that returns its rows as
+data), then writes one Markdown table per benchmark (medians, the peer, the ratio, the target
+and whether it is met) and a plot of the calls benchmark (streams against CPU per
+stream-second and against the lowest frames/s, ours and aiortc). A benchmark that fails is
+reported as failed in the Markdown (and the exit status is 1); none is skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import re
 import sys
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,7 +241,10 @@ def run_all(quick: bool = False, only: list[str] | None = None) -> list[Table]:
         print(f"run_all: {name} ...", file=sys.stderr, flush=True)
         started = time.monotonic()
         try:
-            table = collect(quick)
+            # a fresh process per benchmark: one benchmark's heap and caches do not weigh on
+            # the next one's figures
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                table = pool.submit(collect, quick).result()
         except Exception:
             table = Table(name, f"benchmarks/run_all.py ({name})", [], error=traceback.format_exc())
         table.seconds = time.monotonic() - started

@@ -405,7 +405,10 @@ class JitterBuffer:
         """Remember the numbers skipped by a step of ``ds`` up to ``sequence``."""
         missing = self._missing
         span = self._config.max_misorder
-        missing.update((sequence - back) & 0xFFFF for back in range(1, min(ds, span)))
+        if ds == 2:  # one number skipped, the usual case (a loss or a swap): no generator
+            missing.add((sequence - 1) & 0xFFFF)
+        else:
+            missing.update((sequence - back) & 0xFFFF for back in range(1, min(ds, span)))
         if len(missing) > 2 * span:  # forget numbers now too old to be reordered
             missing.intersection_update((sequence - back) & 0xFFFF for back in range(1, span))
 
