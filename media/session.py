@@ -368,7 +368,16 @@ class MediaSession:
         if isinstance(self._pull, TrackPcm):
             self._pull.close()
         self.source.stop()
+        # aiortc's connect task may still be setting the transports up: when it gets to start
+        # the sender and receiver after pc.close() stopped them, their loops (and the
+        # receiver's decoder thread) would run for ever on the closed connection
+        self.transceiver.sender.send = _never_started  # type: ignore[method-assign]
+        self.transceiver.receiver.receive = _never_started  # type: ignore[method-assign]
         await self.pc.close()
+
+
+async def _never_started(parameters: object) -> None:
+    """aiortc's ``RTCRtpSender.send`` / ``RTCRtpReceiver.receive`` of a closed session."""
 
 
 def _sends(direction: str) -> bool:

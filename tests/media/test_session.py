@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import threading
 from dataclasses import replace
 
 import pytest
@@ -259,3 +260,21 @@ async def test_closing_while_ice_still_connects_leaves_no_consent_task() -> None
         assert asyncio.get_running_loop().time() < deadline + 10, "connect() never returned"
         await asyncio.sleep(0.02)
     assert _tasks("Connection.query_consent") == before
+
+
+async def test_a_closed_session_never_starts_aiortc_sender_or_receiver() -> None:
+    # aiortc's connect task can reach sender.send() and receiver.receive() after pc.close()
+    # stopped them (a call hung up while its transports were still being set up, seen in the
+    # soak run's transfers): their loops, and the receiver's decoder thread, then ran for ever
+    loops = ("RTCRtpSender._run_rtp", "RTCRtpSender._run_rtcp", "RTCRtpReceiver._run_rtcp")
+    before = [_tasks(name) for name in loops], threading.active_count()
+    alice = MediaSession(LOOPBACK, ToneTrack(440.0))
+    bob = MediaSession(LOOPBACK, ToneTrack(1000.0))
+    await alice.set_answer(await bob.create_answer(await alice.create_offer()))
+    await alice.close()
+    await bob.close()
+    pc, transceiver = alice.pc, alice.transceiver
+    await transceiver.sender.send(pc._RTCPeerConnection__localRtp(transceiver))
+    await transceiver.receiver.receive(pc._RTCPeerConnection__remoteRtp(transceiver))
+    await asyncio.sleep(0)
+    assert ([_tasks(name) for name in loops], threading.active_count()) == before
