@@ -14,7 +14,7 @@ import contextlib
 import logging
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("sipcore.account")
-_EVENT_QUEUE = 1000  # events kept for a reader of Account.events
+_EVENT_QUEUE = 1000  # events kept for each reader of Account.events()
 
 
 # -- connectivity events ----------------------------------------------------------------------
@@ -103,7 +103,7 @@ class Account:
         self.reconnect = reconnect
         self.registration = Registration(config, token=token)
         self.flow: Flow | None = None
-        self.events: asyncio.Queue[Event] = asyncio.Queue(maxsize=_EVENT_QUEUE)
+        self._readers: list[asyncio.Queue[Event]] = []  # one per events() iterator
         self.listeners: list[Callable[[Event], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._wanted = False
@@ -112,6 +112,7 @@ class Account:
         self._settled_by: Event | None = None
         self.failures = 0
         self.history: list[Event] = []
+        """The latest events (100 to 200 of them)."""
         # RFC 7118 §5: a WebSocket client names itself with a random .invalid host, kept for the
         # account's life so that re-registrations refresh one binding
         self._ws_identity = (f"{secrets.token_hex(6)}.invalid", secrets.token_hex(4))
@@ -174,13 +175,26 @@ class Account:
             self._task = None
 
     # -- events ------------------------------------------------------------------------------
+    async def events(self) -> AsyncIterator[Event]:
+        """Every event from now on: ``async for event in account.events()``. A reader more
+        than 1000 events behind loses the oldest. Events are kept only for open iterators
+        (they hold whole messages)."""
+        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=_EVENT_QUEUE)
+        self._readers.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._readers.remove(queue)
+
     def _emit(self, event: Event) -> None:
         self.history.append(event)
         if len(self.history) > 200:
             del self.history[:100]
-        if self.events.full():  # nobody reads the queue: keep the newest events
-            self.events.get_nowait()
-        self.events.put_nowait(event)
+        for queue in self._readers:
+            if queue.full():  # a slow reader: keep the newest events
+                queue.get_nowait()
+            queue.put_nowait(event)
         for listener in self.listeners:
             try:
                 listener(event)

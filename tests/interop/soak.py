@@ -38,6 +38,8 @@ from .peers import Kamailio, make_cert
 from .test_faults_kamailio import phones
 
 CALL_RATE = 5.0  # calls without media per second
+# SOAK_TRACE=A,B: tracemalloc snapshots after media calls A and B, the largest growths printed
+TRACE_AT = tuple(int(n) for n in os.environ.get("SOAK_TRACE", "").split(",") if n)[:2]
 CHURN_PERIOD = 10.0  # seconds between two registration rounds
 
 
@@ -92,12 +94,12 @@ class Soak:
             try:
                 await asyncio.wait_for(self.media_call(number, alice, bob, carol), 90)
                 self.counts["media calls"] += 1
-                if os.environ.get("SOAK_TRACE") and self.counts["media calls"] in (5, 15):
+                if self.counts["media calls"] in TRACE_AT:
                     gc.collect()
                     self.snapshots.append(tracemalloc.take_snapshot())
                     if len(self.snapshots) == 2:
                         diff = self.snapshots[1].compare_to(self.snapshots[0], "traceback")
-                        for stat in diff[:8]:
+                        for stat in diff[:12]:
                             print(stat.size_diff, stat.count_diff, flush=True)
                             for line in stat.traceback.format()[-16:]:
                                 print("   ", line, flush=True)
@@ -225,7 +227,7 @@ def rss_mib() -> float:
 
 
 async def run(minutes: float) -> int:
-    tracemalloc.start(30 if os.environ.get("SOAK_TRACE") else 1)
+    tracemalloc.start(20 if TRACE_AT else 1)
     with tempfile.TemporaryDirectory(prefix="soak-") as workdir:
         kam = Kamailio(Path(workdir), tls=make_cert(Path(workdir) / "tls"), shm_mb=128)
         kam.start()

@@ -247,3 +247,31 @@ async def test_register_503_retry_after_zero_is_retried_with_backoff_then_given_
         gaps = [seen[1] - seen[0], seen[2] - seen[1]]
         assert gaps[0] >= 1.0 and gaps[1] >= 2.0  # 2^(n-1) s floors
         await account.stop(unregister=False)
+
+
+async def test_events_go_to_open_readers_only() -> None:
+    # the registration churn of the soak run: an account stopped and registered again every
+    # ten seconds kept its last 1000 events (whole REGISTERs and answers) for a reader that
+    # never came; events are now queued only for an open events() iterator
+    async with SipStack(registrar_config()) as server, SipStack(FAST) as client:
+        listener = await server.listen("TCP")
+        _registrar(server, "alicepw")
+        host, port = listener.local
+        account = client.account(
+            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="alicepw"),
+            f"tcp:{host}:{port}",
+        )
+        reader = account.events()
+        first = asyncio.ensure_future(anext(reader))
+        await asyncio.sleep(0)  # the reader is open
+        assert isinstance(await account.register(timeout=5), Registered)
+        seen = [await first]
+        while not isinstance(seen[-1], Registered):
+            seen.append(await asyncio.wait_for(anext(reader), 5))
+        await reader.aclose()
+        assert account._readers == []
+        for _ in range(30):  # nobody reads: only the bounded history keeps events
+            await account.stop()
+            assert isinstance(await account.register(timeout=5), Registered)
+        assert account._readers == [] and len(account.history) <= 200
+        await account.stop()
