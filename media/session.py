@@ -77,10 +77,10 @@ _original_query_consent = aioice.ice.Connection.query_consent
 async def _query_consent(self: aioice.ice.Connection) -> None:
     """aioice's consent freshness checks (RFC 7675), never started on a closed connection.
 
-    ``Connection.connect()`` starts them once its check list is done, which can be after the
-    nominated pair already carries DTLS and media. A ``close()`` while ``connect()`` still runs (a
-    call hung up soon after it was answered) finds no task to cancel, and the task started after
-    it loops for ever over the emptied nominated pairs, keeping the connection alive."""
+    ``Connection.close()`` cancels the task first, then waits for the checks and sockets to
+    close. A ``connect()`` whose check list completed just before (a call hung up soon after
+    it was answered) returns meanwhile and starts the task, which then loops for ever over the
+    emptied nominated pairs, keeping the connection alive."""
     if getattr(self, "_closing", False):
         return
     await _original_query_consent(self)
