@@ -1,13 +1,45 @@
-"""Waits shared by the interop tests and the soak run: for a condition, and for a tone in a
-call's audio. They poll instead of sleeping a fixed time, so that a loaded machine only makes
-them slower, not fail."""
+"""Shared by the interop tests and the soak run: phones registered through Kamailio, and waits
+for a condition and for a tone in a call's audio. The waits poll instead of sleeping a fixed
+time, so that a loaded machine only makes them slower, not fail."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 
-from tests.client.helpers import Ear
+from client.config import PhoneConfig
+from client.phone import Phone
+from sipcore.stack import StackConfig
+from tests.client.helpers import LOOPBACK, Ear
+
+from .peers import Kamailio
+
+
+@asynccontextmanager
+async def phones(kam: Kamailio, *names: str) -> AsyncIterator[list[Phone]]:
+    """Phones registered through ``kam``, one per ``user`` or ``user/transport`` (``ws`` or
+    ``wss``, the default); they reconnect after 0.2 to 1 s, for the tests that cut flows."""
+    assert kam.tls is not None
+    async with AsyncExitStack() as stack:
+        result = []
+        for item in names:
+            name, _, transport = item.partition("/")
+            config = PhoneConfig(
+                aor=f"sip:{name}@{kam.domain}",
+                server=kam.uri(transport or "wss"),  # type: ignore[arg-type]
+                password=f"{name}pw",
+                display_name=name.title(),
+                ca_file=str(kam.tls.ca),
+                media=LOOPBACK,
+            )
+            stack_config = StackConfig(
+                ca_file=str(kam.tls.ca), reconnect_base=0.2, reconnect_max=1.0
+            )
+            phone = await stack.enter_async_context(Phone(config, stack_config=stack_config))
+            await phone.register()
+            result.append(phone)
+        yield result
 
 
 async def until(

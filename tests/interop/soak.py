@@ -32,10 +32,9 @@ from sipcore.stack import SipStack
 from sipcore.ua import EndReason as CoreEnd
 from tests.client.helpers import Ear, tone
 
-from .helpers import hear, until
+from .helpers import hear, phones, until
 from .load import Agent, open_fds, stack_config
 from .peers import Kamailio, make_cert
-from .test_faults_kamailio import phones
 
 CALL_RATE = 5.0  # calls without media per second
 # SOAK_TRACE=A,B: tracemalloc snapshots after media calls A and B, the largest growths printed

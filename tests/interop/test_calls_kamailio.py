@@ -4,37 +4,13 @@ REGISTER and INVITE, record-routing proxy), with WebRTC media on loopback."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
 
 from client.call import Call, CallState, EndReason
-from client.config import PhoneConfig
 from client.events import CallStateChanged, DtmfReceived, RemoteHoldChanged
-from client.phone import Phone
-from tests.client.helpers import LOOPBACK, Ear, Recorder, connect
+from tests.client.helpers import Ear, Recorder, connect
 
-from .helpers import hear, until
+from .helpers import hear, phones, until
 from .peers import Kamailio
-
-
-@asynccontextmanager
-async def phones(kam: Kamailio, *names: str) -> AsyncIterator[list[Phone]]:
-    assert kam.tls is not None
-    async with AsyncExitStack() as stack:
-        result = []
-        for name in names:
-            config = PhoneConfig(
-                aor=f"sip:{name}@{kam.domain}",
-                server=kam.uri("wss"),
-                password=f"{name}pw",
-                display_name=name.title(),
-                ca_file=str(kam.tls.ca),
-                media=LOOPBACK,
-            )
-            phone = await stack.enter_async_context(Phone(config))
-            await phone.register()
-            result.append(phone)
-        yield result
 
 
 async def check_hold(holder: Call, held: Call, held_events: Recorder) -> None:

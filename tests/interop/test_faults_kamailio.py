@@ -5,43 +5,13 @@ the new flows (target refresh), and hold and BYE afterwards work both ways."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-
 from client.call import Call, EndReason
-from client.config import PhoneConfig
 from client.events import RegistrationChanged, SignallingChanged
-from client.phone import Phone
-from sipcore.stack import StackConfig
-from tests.client.helpers import LOOPBACK, Ear, Recorder, connect
+from tests.client.helpers import Ear, Recorder, connect
 
-from .helpers import hear
+from .helpers import hear, phones
 from .peers import Kamailio, KamailioFactory
 from .test_calls_kamailio import check_hold
-
-
-@asynccontextmanager
-async def phones(kam: Kamailio, *names_and_transports: str) -> AsyncIterator[list[Phone]]:
-    """Registered phones; each argument is ``name/transport`` (ws or wss)."""
-    assert kam.tls is not None
-    async with AsyncExitStack() as stack:
-        result = []
-        for item in names_and_transports:
-            name, transport = item.split("/")
-            config = PhoneConfig(
-                aor=f"sip:{name}@{kam.domain}",
-                server=kam.uri(transport),  # type: ignore[arg-type]
-                password=f"{name}pw",
-                ca_file=str(kam.tls.ca),
-                media=LOOPBACK,
-            )
-            stack_config = StackConfig(
-                ca_file=str(kam.tls.ca), reconnect_base=0.2, reconnect_max=1.0
-            )
-            phone = await stack.enter_async_context(Phone(config, stack_config=stack_config))
-            await phone.register()
-            result.append(phone)
-        yield result
 
 
 def steps(events: Recorder, call: Call) -> list[str]:

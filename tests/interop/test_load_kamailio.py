@@ -18,10 +18,9 @@ from sipcore.stack import SipStack
 from sipcore.ua import EndReason
 from tests.client.helpers import Ear, connect
 
-from .helpers import hear
+from .helpers import hear, phones
 from .load import Agent, drained, open_fds, stack_config
 from .peers import Kamailio
-from .test_calls_kamailio import phones
 
 CALLS_PER_ROUND = 60
 RATE = 30.0  # calls started per second
