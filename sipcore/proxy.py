@@ -417,9 +417,8 @@ class Proxy:
         binding = self.location.find_contact(uri, now)
         if binding is not None:
             return binding.flow
-        transport = uri.transport or ("tls" if uri.secure else "udp")
+        transport, port = _transport_port(uri)
         host = _bare(uri.maddr or uri.host)
-        port = uri.port or _DEFAULT_PORTS.get(transport, 5060)
         try:
             ipaddress.ip_address(host)
         except ValueError:
@@ -500,8 +499,7 @@ class Proxy:
     def _is_ours(self, uri: Uri) -> bool:
         if not isinstance(uri, SipUri):
             return False
-        transport = uri.transport or ("tls" if uri.secure else "udp")
-        port = uri.port or _DEFAULT_PORTS.get(transport, 5060)
+        _, port = _transport_port(uri)
         return (_bare(uri.host).lower(), port) in self._local
 
     # -- CANCEL (§16.10) -----------------------------------------------------------------------
@@ -519,6 +517,13 @@ class Proxy:
 
 def _bare(host: str) -> str:
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def _transport_port(uri: SipUri) -> tuple[str, int]:
+    """The transport (lower case) and port a request to ``uri`` goes to, without DNS: the
+    ``transport`` parameter, else TLS for sips and UDP; the port, else that transport's."""
+    transport = uri.transport or ("tls" if uri.secure else "udp")
+    return transport, uri.port or _DEFAULT_PORTS.get(transport, 5060)
 
 
 def _copy(request: Request) -> Request:

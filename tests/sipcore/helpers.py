@@ -1,8 +1,11 @@
-"""Message factories and a driver loop for the sans-I/O tests (no clock, no sockets)."""
+"""Message factories, a driver loop and digest helpers for the sans-I/O tests (no clock, no
+sockets)."""
 
 from __future__ import annotations
 
-from sipcore import NameAddr, Request, SipUri, Via, build_request, generate_branch
+import hashlib
+
+from sipcore import AuthHeader, NameAddr, Request, SipUri, Via, build_request, generate_branch
 from sipcore.events import Event
 from sipcore.flow import Flow
 from sipcore.transaction_layer import TransactionLayer
@@ -52,3 +55,20 @@ def advance(layer: TransactionLayer, until: float) -> list[tuple[float, bytes]]:
         layer.handle_timer(deadline)
         sent += [(deadline, data) for data, _ in layer.data_to_send()]
     return sent
+
+
+# -- digest authentication --------------------------------------------------------------------
+
+HASHES = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
+
+
+def H(algorithm: str, data: str | bytes) -> str:
+    """An independent H(): hashlib on the UTF-8 octets, lower-case hex."""
+    if isinstance(data, str):
+        data = data.encode()
+    return hashlib.new(HASHES[algorithm.removesuffix("-sess")], data).hexdigest()
+
+
+def params(value: str) -> dict[str, str]:
+    """The parameters of an authentication header value."""
+    return AuthHeader.parse(value).params

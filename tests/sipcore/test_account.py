@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sipcore import SipUri
-from sipcore.account import Connected, Disconnected, Reconnecting
+from sipcore.account import Connected, ConnectFailed, Disconnected, Reconnecting
 from sipcore.digest_server import make_challenge, verify
 from sipcore.events import Event
 from sipcore.registration import Registered, RegistrationConfig, RegistrationTerminated
@@ -156,8 +156,29 @@ async def test_without_reconnect_a_lost_flow_terminates() -> None:
         await account.stop()
 
 
-def _failures(history: list[Event]) -> int:
-    return sum(type(e).__name__ == "ConnectFailed" for e in history)
+async def _failed_attempts(
+    client: SipStack, target: str
+) -> tuple[list[Event], list[ConnectFailed], float]:
+    """An account on ``target``, which cannot be reached, stopped after three failed attempts
+    (however slow the machine is): (its history, the failures, the seconds it ran). Each attempt
+    fails once, then waits its RFC 5626 §4.5 backoff, at least half the base delay: no busy
+    loop, and nothing is sent."""
+    account = client.account(
+        RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"), target
+    )
+    started = client.now()
+    account.start()
+    await until(lambda: sum(isinstance(e, ConnectFailed) for e in account.history) >= 3, 10.0, 0.05)
+    await account.stop()
+    elapsed = client.now() - started
+    history = account.history
+    failures = [e for e in history if isinstance(e, ConnectFailed)]
+    assert 3 <= len(failures) <= 1 + elapsed / (FAST.reconnect_base / 2)
+    kinds = [type(e).__name__ for e in history]
+    assert "Connected" not in kinds and "RegistrationSent" not in kinds
+    delays = [e.delay for e in history if isinstance(e, Reconnecting)]
+    assert all(d >= FAST.reconnect_base / 2 for d in delays)
+    return history, failures, elapsed
 
 
 @pytest.mark.parametrize(
@@ -168,27 +189,14 @@ async def test_dns_failure_is_one_clear_error_per_attempt_with_backoff(target: s
     # RFC 6761 §6.4: .invalid never resolves (no network needed); every attempt fails once,
     # saying which name, then waits its RFC 5626 §4.5 backoff: no busy loop
     async with SipStack(FAST) as client:
-        account = client.account(
-            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"), target
-        )
-        started = client.now()
-        account.start()
-        # resolving may be slow on a loaded machine: wait for 3 attempts
-        await until(lambda: _failures(account.history) >= 3, 10.0, 0.05)
-        await account.stop()
-        elapsed = client.now() - started
-        kinds = [type(e).__name__ for e in account.history]
-        failures = [e for e in account.history if type(e).__name__ == "ConnectFailed"]
-        # each retry waits at least half the base delay: no more attempts than that allows
-        assert 3 <= len(failures) <= 1 + elapsed / (FAST.reconnect_base / 2)
+        history, failures, elapsed = await _failed_attempts(client, target)
+        kinds = [type(e).__name__ for e in history]
         assert kinds.count("Connecting") in (len(failures), len(failures) + 1)
-        assert "Connected" not in kinds and "RegistrationSent" not in kinds
         for failure in failures:
             assert "sip.example.invalid" in failure.reason
             assert "resolve" in failure.reason or "Name or service not known" in failure.reason
-        delays = [e.delay for e in account.history if isinstance(e, Reconnecting)]
+        delays = [e.delay for e in history if isinstance(e, Reconnecting)]
         assert sum(delays[:-1]) <= elapsed  # the last one may still be running
-        assert all(d >= FAST.reconnect_base / 2 for d in delays)
 
 
 @pytest.mark.parametrize("scheme", ["wss", "tls"])
@@ -204,24 +212,10 @@ async def test_certificate_for_another_host_is_one_clear_error_per_attempt_with_
         listener = await server.listen("WSS" if scheme == "wss" else "TLS", ssl=ssl)
         port = listener.local[1]
         target = f"wss://127.0.0.1:{port}/" if scheme == "wss" else f"tls:127.0.0.1:{port}"
-        account = client.account(
-            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"), target
-        )
-        started = client.now()
-        account.start()
-        # wait for three attempts, however slow the machine is
-        await until(lambda: _failures(account.history) >= 3, 10.0, 0.05)
-        await account.stop()
-        elapsed = client.now() - started
-        failures = [e for e in account.history if type(e).__name__ == "ConnectFailed"]
-        assert 3 <= len(failures) <= 1 + elapsed / (FAST.reconnect_base / 2)
+        _, failures, _ = await _failed_attempts(client, target)
         for failure in failures:
             assert "certificate" in failure.reason.lower(), failure.reason
             assert "127.0.0.1" in failure.reason, failure.reason
-        kinds = [type(e).__name__ for e in account.history]
-        assert "Connected" not in kinds and "RegistrationSent" not in kinds
-        delays = [e.delay for e in account.history if isinstance(e, Reconnecting)]
-        assert all(d >= FAST.reconnect_base / 2 for d in delays)
 
 
 async def test_register_503_retry_after_zero_is_retried_with_backoff_then_given_up() -> None:

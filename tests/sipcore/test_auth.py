@@ -29,20 +29,7 @@ from sipcore.auth import (
     userhash,
 )
 from sipcore.digest_server import make_challenge, verify
-
-HASHES = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
-
-
-def H(algorithm: str, data: str | bytes) -> str:
-    """An independent H(): hashlib on the UTF-8 octets, lower-case hex."""
-    if isinstance(data, str):
-        data = data.encode()
-    return hashlib.new(HASHES[algorithm.removesuffix("-sess")], data).hexdigest()
-
-
-def params(value: str) -> dict[str, str]:
-    return AuthHeader.parse(value).params
-
+from tests.sipcore.helpers import H, params
 
 # -- published test vectors --------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
@@ -11,19 +10,7 @@ import pytest
 from sipcore import AuthenticationError, AuthHeader
 from sipcore.auth import SUPPORTED_ALGORITHMS, authorization, userhash
 from sipcore.digest_server import check_nonce, make_challenge, make_nonce, verify
-
-HASHES = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
-
-
-def H(algorithm: str, data: str | bytes) -> str:
-    """An independent H(): hashlib on the UTF-8 octets, lower-case hex."""
-    if isinstance(data, str):
-        data = data.encode()
-    return hashlib.new(HASHES[algorithm.removesuffix("-sess")], data).hexdigest()
-
-
-def params(value: str) -> dict[str, str]:
-    return AuthHeader.parse(value).params
+from tests.sipcore.helpers import H, params
 
 
 class TestServer:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipcore import Request, Response
+from sipcore import Response
+from sipcore.transaction import build_cancel
 from tests.sipcore.proxy_helpers import (
     ALICE,
     BOB,
@@ -28,8 +29,7 @@ def test_cancel_while_ringing() -> None:
     net.bind("bob", BOB_CONTACT, BOB)
     invite, forwarded = call_setup(net)
     net.send(answer(forwarded, 180), BOB)
-    cancel = Request("CANCEL", invite.uri, invite.headers.copy())
-    cancel.headers.set("CSeq", "1 CANCEL")
+    cancel = build_cancel(invite)  # §9.1
     sent = net.send(cancel, ALICE)
     assert statuses(sent, ALICE) == [200]  # the CANCEL's own answer (§16.10)
     (downstream,) = requests_to(sent, BOB)
@@ -45,8 +45,7 @@ def test_cancel_waits_for_a_provisional_response() -> None:
     net = Net()
     net.bind("bob", BOB_CONTACT, BOB)
     invite, forwarded = call_setup(net)
-    cancel = Request("CANCEL", invite.uri, invite.headers.copy())
-    cancel.headers.set("CSeq", "1 CANCEL")
+    cancel = build_cancel(invite)  # §9.1
     assert requests_to(net.send(cancel, ALICE), BOB) == []  # §9.1: not before a 1xx
     sent = net.send(answer(forwarded, 100), BOB)
     assert [m.method for m in requests_to(sent, BOB)] == ["CANCEL"]

@@ -13,6 +13,7 @@ from sipcore import (
 from sipcore.auth import DigestClient, authorization
 from sipcore.flow import Flow
 from sipcore.push import PushNotice
+from sipcore.transaction import build_cancel
 from tests.sipcore.proxy_helpers import (
     ALICE,
     ALICE_CONTACT,
@@ -320,8 +321,7 @@ def test_pushed_invite_not_claimed_in_time_gets_480_and_cancel_487() -> None:
     assert 480 in statuses(net.advance(NOW + 20.0), ALICE)
     invite = request("INVITE", call_id="cancelled", from_tag="a2")
     net.send(invite, ALICE)
-    cancel = Request("CANCEL", invite.uri, invite.headers.copy())
-    cancel.headers.set("CSeq", "1 CANCEL")
+    cancel = build_cancel(invite)  # §9.1
     assert sorted(statuses(net.send(cancel, ALICE), ALICE)) == [200, 487]
     assert len(notices) == 2 and net.proxy.push.waiting == 0
     # without push parameters a closed flow leaves nothing to wake: 480 at once
