@@ -44,6 +44,7 @@ import timeit
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -71,6 +72,16 @@ class Case:
     name: str
     ours: Runner
     peer: Runner
+
+
+def _s16_frame(pcm: bytes, rate: int, pts: int) -> Any:
+    """A mono s16 PyAV frame of ``pcm`` at ``rate``, with its pts in samples."""
+    from media.tracks import _pcm_frame
+
+    frame = _pcm_frame(pcm, rate=rate)
+    frame.time_base = fractions.Fraction(1, rate)
+    frame.pts = pts
+    return frame
 
 
 def _aiortc_map() -> object:
@@ -172,7 +183,6 @@ def g711_cases() -> list[Case]:
 
     from aiortc.codecs.g711 import PcmuDecoder, PcmuEncoder
     from aiortc.jitterbuffer import JitterFrame
-    from av import AudioFrame
 
     from media.codecs import ulaw_decode, ulaw_encode
 
@@ -183,12 +193,7 @@ def g711_cases() -> list[Case]:
     decoder = PcmuDecoder()
 
     def their_encode() -> bytes:
-        frame = AudioFrame(format="s16", layout="mono", samples=160)
-        frame.sample_rate = 8000
-        frame.time_base = fractions.Fraction(1, 8000)
-        frame.pts = 0
-        frame.planes[0].update(pcm)
-        packets, _ = encoder.encode(frame)
+        packets, _ = encoder.encode(_s16_frame(pcm, 8000, 0))
         return packets[0]
 
     encoded = their_encode()
@@ -229,12 +234,8 @@ def opus_cases() -> list[Case]:
 
     def their_encode() -> bytes:
         nonlocal pts
-        frame = AudioFrame(format="s16", layout="mono", samples=960)
-        frame.sample_rate = 48000
-        frame.time_base = fractions.Fraction(1, 48000)
-        frame.pts = pts
+        frame = _s16_frame(pcm, 48000, pts)
         pts += 960
-        frame.planes[0].update(pcm)
         packets, _ = their_encoder.encode(frame)
         return packets[0] if packets else b""
 
@@ -259,12 +260,8 @@ def opus_cases() -> list[Case]:
 
     def av_encode() -> bytes:
         nonlocal av_pts
-        frame = AudioFrame(format="s16", layout="mono", samples=960)
-        frame.sample_rate = 48000
-        frame.time_base = fractions.Fraction(1, 48000)
-        frame.pts = av_pts
+        frame = _s16_frame(pcm, 48000, av_pts)
         av_pts += 960
-        frame.planes[0].update(pcm)
         return b"".join(bytes(p) for p in av_encoder.encode(frame))
 
     assert len(decoder.decode([av_encode() for _ in range(10)][-1])) == 2 * 960

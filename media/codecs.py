@@ -102,9 +102,8 @@ def _linear_from_alaw(code: int) -> int:
     return value if code & 0x80 else -value
 
 
-def _encode_table(law: object) -> bytes:
+def _encode_table(law: Callable[[int], int]) -> bytes:
     """Code of every native-order unsigned 16-bit value read from little-endian PCM."""
-    assert callable(law)
     out = bytearray(65536)
     for index in range(65536):
         raw = index.to_bytes(2, sys.byteorder)
@@ -112,9 +111,8 @@ def _encode_table(law: object) -> bytes:
     return bytes(out)
 
 
-def _decode_tables(law: object) -> tuple[bytes, bytes]:
+def _decode_tables(law: Callable[[int], int]) -> tuple[bytes, bytes]:
     """``bytes.translate`` tables giving the low and the high byte of each decoded sample."""
-    assert callable(law)
     samples = [law(code).to_bytes(2, "little", signed=True) for code in range(256)]
     return bytes(s[0] for s in samples), bytes(s[1] for s in samples)
 

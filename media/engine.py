@@ -45,7 +45,7 @@ from .rtcp_session import RtcpSession, next_interval
 from .rtp import pack_rtp_header, payload_end, peek_rtp
 from .srtp_link import SrtpLink
 from .stats import CODEC_IMPAIRMENTS, CallStats, ReceptionStats, e_model_mos
-from .tracks import _Converter, _pcm_frame
+from .tracks import SilenceTrack, _Converter, _pcm_frame
 
 __all__ = [
     "FRAME_TIME",
@@ -116,15 +116,6 @@ class _Resampled:
         chunk = bytes(self._buffer[:need])
         del self._buffer[:need]
         return chunk
-
-
-class _Silence:
-    def __init__(self, rate: int) -> None:
-        self.sample_rate = rate
-        self._pcm = bytes(2 * rate * PTIME_MS // 1000)
-
-    def next_pcm(self) -> bytes:
-        return self._pcm
 
 
 class AudioEngine:
@@ -302,7 +293,7 @@ class AudioStream:
         self._source = source
         rate = self._encoder.sample_rate
         if source is None:
-            self._pull: PcmSource = _Silence(rate)
+            self._pull: PcmSource = SilenceTrack(sample_rate=rate)
         elif source.sample_rate != rate:
             self._pull = _Resampled(source, rate)
         else:

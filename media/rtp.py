@@ -278,7 +278,7 @@ def parse_rtp(data: bytes) -> RtpPacket:
         pos = 16
         while pos < end:
             byte = data[pos]
-            if byte == 0:  # padding byte
+            if byte < 0x10:  # id 0: a padding byte
                 pos += 1
                 continue
             if byte >= 0xF0:  # id 15: parsing stops

@@ -225,7 +225,7 @@ class MediaSession:
         """Make the local description; when STUN/TURN gathering overruns ``gather_timeout``,
         start again with host candidates only, which takes no network round trip."""
         try:
-            return await self._describe_once(offer, self.config.gather_timeout)
+            return await self._describe_once(offer)
         except TimeoutError:
             relay = self.config.ice_transport_policy == "relay"
             if not self.config.ice_servers or self._negotiated or relay:
@@ -233,16 +233,16 @@ class MediaSession:
         await self.pc.close()
         self.gathering_fell_back = True
         self.pc = self._peer_connection(())
-        return await self._describe_once(offer, self.config.gather_timeout)
+        return await self._describe_once(offer)
 
-    async def _describe_once(self, offer: bytes | None, timeout: float) -> bytes:
+    async def _describe_once(self, offer: bytes | None) -> bytes:
         pc = self.pc
         if offer is not None:
             require_srtp(offer)  # aiortc would take plain RTP/AVP
             await pc.setRemoteDescription(RTCSessionDescription(offer.decode(), "offer"))
         description = await (pc.createOffer() if offer is None else pc.createAnswer())
         with host_addresses(self.config.host_addresses):
-            await asyncio.wait_for(pc.setLocalDescription(description), timeout)
+            await asyncio.wait_for(pc.setLocalDescription(description), self.config.gather_timeout)
         self._negotiated = True
         local = self.call_media.local_description(pc.localDescription.sdp, offer)
         if offer is not None:

@@ -223,8 +223,3 @@ class SrtpLink:
         self._hooked.clear()
         if "_send_rtp" in vars(self._dtls):
             del self._dtls._send_rtp
-
-    @property
-    def hooked(self) -> bool:
-        """Whether any datagram callback is still wrapped."""
-        return bool(self._hooked)

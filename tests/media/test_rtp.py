@@ -208,6 +208,8 @@ def general_path(data: bytes) -> bytes:
         b"",
         b"\x00\x00\x00\x00",
         b"\xef" + b"x" * 16 + b"\x00\x00\x00",
+        b"\x01ab\x00",  # id 0 with a length: one padding byte all the same
+        b"\x0f\x00\x10\xaa",
     ],
 )
 def test_one_byte_fast_path_matches_the_general_path(block: bytes) -> None:
