@@ -28,7 +28,6 @@ import array
 import asyncio
 import contextlib
 import importlib.metadata
-import inspect
 import logging
 import math
 import platform
@@ -112,7 +111,7 @@ class Diagnostics:
         self._mic_task: asyncio.Task[None] | None = None
         self._levels: dict[str, list[float]] = {"speakerLevel": [], "micLevel": []}
         self._tasks = TaskSet(
-            lambda exc: logger.error("async diagnostics callback failed: %r", exc)
+            lambda exc: logger.error("async diagnostics callback failed: %r", exc), logger
         )
 
     # -- runtime --------------------------------------------------------------------------------
@@ -368,13 +367,7 @@ class Diagnostics:
         self._call(self.report, "\n".join(self.log))
 
     def _call(self, callback: Callable[..., object], *args: str) -> None:
-        try:
-            result = callback(*args)
-        except Exception:
-            logger.exception("diagnostics callback failed")
-            return
-        if inspect.isawaitable(result):
-            self._tasks.track(result)
+        self._tasks.call(callback, *args, what="diagnostics callback")
 
 
 def _version(package: str) -> str:
