@@ -305,7 +305,7 @@ class Diagnostics:
             async with stack:
                 await stack.connect(self.server)
         except Exception as exc:  # TransportFailure, ssl.SSLError, OSError, a handshake error
-            self._set(scheme, f"fail: {_describe(exc)}")
+            self._set(scheme, f"fail: {netcheck.describe(exc)}")
             return False
         elapsed = (time.monotonic() - started) * 1000
         verified = ", certificate verified" if scheme == "wss" and self.config.tls_verify else ""
@@ -334,7 +334,7 @@ class Diagnostics:
         except TimeoutError:
             return Check("fail", f"no answer to REGISTER in {self.register_timeout:g} s")
         except Exception as exc:
-            return Check("fail", _describe(exc))
+            return Check("fail", netcheck.describe(exc))
         elapsed = (time.monotonic() - started) * 1000
         return Check(
             "pass", f"registered as {self.config.aor} in {elapsed:.0f} ms (expires {expires})"
@@ -397,8 +397,3 @@ def _yes(answer: bool | str) -> bool:
     if isinstance(answer, bool):
         return answer
     return answer.strip().lower() in ("yes", "y", "true", "1")
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
