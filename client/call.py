@@ -109,20 +109,21 @@ class Call:
         return self.core.invite.call_id if self.core is not None else ""
 
     @property
-    def remote_uri(self) -> str:
-        remote = self._remote()
-        return str(remote.uri) if remote is not None else ""
-
-    @property
-    def remote_display_name(self) -> str | None:
-        remote = self._remote()
-        return remote.display_name if remote is not None else None
-
-    def _remote(self) -> NameAddr | None:
+    def remote(self) -> NameAddr | None:
         """The peer as the INVITE names it (From of an incoming call, To of an outgoing one)."""
         if self.core is None:
             return None
         return self.core.invite.from_ if self.direction == "incoming" else self.core.invite.to
+
+    @property
+    def remote_uri(self) -> str:
+        remote = self.remote
+        return str(remote.uri) if remote is not None else ""
+
+    @property
+    def remote_display_name(self) -> str | None:
+        remote = self.remote
+        return remote.display_name if remote is not None else None
 
     @property
     def muted(self) -> bool:
@@ -132,11 +133,16 @@ class Call:
     def ended(self) -> bool:
         return self.state is CallState.ENDED
 
+    @property
+    def duration(self) -> float | None:
+        """Seconds established so far (until the end once ended), to the millisecond; None if
+        the call never was."""
+        if self.start_time is None:
+            return None
+        return round((self.end_time or time.time()) - self.start_time, 3)
+
     def details(self) -> dict[str, object]:
         """What is known about the call, for logs and user interfaces."""
-        duration = None
-        if self.start_time is not None:
-            duration = round((self.end_time or time.time()) - self.start_time, 3)
         return {
             "call_id": self.call_id,
             "direction": self.direction,
@@ -145,7 +151,7 @@ class Call:
             "remote_display_name": self.remote_display_name,
             "created_at": self.created_at,
             "start_time": self.start_time,
-            "duration": duration,
+            "duration": self.duration,
             "held": self.held,
             "remote_held": self.remote_held,
             "muted": self.muted,

@@ -383,7 +383,7 @@ class PhoneRun:
             call=n,
             reason=call.end_reason,
             status=call.end_status,
-            duration=call.details()["duration"],
+            duration=call.duration,
             frames_received=frames,
             result=code.name.lower(),
         )

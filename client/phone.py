@@ -159,14 +159,15 @@ class Phone:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def close(self) -> None:
-        """Hang up every call, unregister when registered, close the stack."""
+    async def close(self, *, unregister: bool = True) -> None:
+        """Hang up every call, unregister when registered (unless ``unregister`` is False: the
+        binding is left to expire), close the stack."""
         for call in list(self.calls):
             await call.hangup()
         if self.calls:
             await asyncio.sleep(0.05)  # let the BYEs and CANCELs leave
         if self.account is not None:
-            await self.account.stop(unregister=self.account.flow is not None)
+            await self.account.stop(unregister=unregister and self.account.flow is not None)
         await self.stack.close()
 
     # -- registration ---------------------------------------------------------------------------

@@ -88,8 +88,7 @@ class MediaRecovery:
                 return
             self._publish(attempt, "failed")
             call._move(Input.MEDIA_LOST)
-            wait = min(_RENEWAL_BACKOFF_MAX, 2.0 ** (attempt - 1))
-            await asyncio.sleep(wait * random.uniform(0.5, 1.0))
+            await _backoff(attempt, 1.0, _RENEWAL_BACKOFF_MAX)
         await call._end_locally(EndReason.MEDIA_TIMEOUT)
 
     async def _renew_once(self) -> bool:
@@ -214,8 +213,7 @@ class FlowRecovery:
             if self._over():
                 return
             self._publish("refresh_failed", attempt=attempt, reason=str(status))
-            wait = min(_BACKOFF_MAX, 0.5 * 2 ** (attempt - 1))
-            await asyncio.sleep(wait * random.uniform(0.5, 1.0))
+            await _backoff(attempt, 0.5, _BACKOFF_MAX)
 
     async def _refresh_once(self) -> int:
         """One target refresh; the status of its final response (408 when none came)."""
@@ -247,3 +245,10 @@ class FlowRecovery:
         self.call._publish(
             SignallingChanged(call=self.call, state=state, attempt=attempt, reason=reason)
         )
+
+
+async def _backoff(attempt: int, first: float, most: float) -> None:
+    """Wait before attempt ``attempt + 1``: ``first`` seconds doubled per attempt up to
+    ``most``, of which a random 50-100 % (RFC 5626 §4.5)."""
+    wait = min(most, first * 2 ** (attempt - 1))
+    await asyncio.sleep(wait * random.uniform(0.5, 1.0))

@@ -21,8 +21,12 @@ class TaskSet:
     """Tasks nobody may await (fire and forget): each is kept referenced until it ends, and
     what it raised goes to ``on_error`` (instead of asyncio's "never retrieved" warning)."""
 
-    def __init__(self, on_error: Callable[[BaseException], object]) -> None:
+    def __init__(
+        self, on_error: Callable[[BaseException], object], log: logging.Logger = logger
+    ) -> None:
         self.on_error = on_error
+        self.log = log
+        """Where :meth:`call` logs a callback that raises."""
         self._tasks: set[asyncio.Future[Any]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
@@ -36,6 +40,17 @@ class TaskSet:
         task = asyncio.ensure_future(awaitable)
         self._tasks.add(task)
         task.add_done_callback(self._done)
+
+    def call(self, callback: Callable[..., object], *args: Any, what: str = "callback") -> None:
+        """Run an application callback, plain or async: what it raises is logged as ``what``
+        failing, never propagated; the coroutine it returns runs as a task of the set."""
+        try:
+            result = callback(*args)
+        except Exception:
+            self.log.exception("%s failed", what)
+            return
+        if inspect.isawaitable(result):
+            self.track(result)
 
     def cancel(self) -> None:
         for task in list(self._tasks):

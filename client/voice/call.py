@@ -134,10 +134,9 @@ class VoiceCall:
 
     @property
     def remote_id(self) -> str:
-        core = self.call.core
-        if core is None:
+        peer = self.call.remote
+        if peer is None:
             return ""
-        peer = core.invite.from_ if self.call.direction == "incoming" else core.invite.to
         return getattr(peer.uri, "user", None) or str(peer.uri)
 
     # -- control ------------------------------------------------------------------------------
@@ -182,9 +181,6 @@ class VoiceCall:
 
     def getCallDetails(self) -> CallDetails:
         call = self.call
-        duration = 0.0
-        if call.start_time is not None:
-            duration = round((call.end_time or time.time()) - call.start_time, 3)
         return CallDetails(
             call_id=call.call_id,
             session_id=self.session_id,
@@ -193,7 +189,7 @@ class VoiceCall:
             call_state=call.state,
             call_end_reason=call.end_reason,
             start_time=call.start_time,
-            duration=duration,
+            duration=call.duration or 0.0,
         )
 
     def postFeedback(self, rating: int, issue: CallIssue | str) -> asyncio.Task[int]:

@@ -339,13 +339,7 @@ class VoiceClient:
         phone, self.phone = self.phone, None
         self._initialized = False
         if phone is not None:
-            if unregister:
-                await phone.close()
-            else:
-                for call in list(phone.calls):
-                    await call.hangup()
-                await phone.registration.stop(unregister=False)
-                await phone.stack.close()
+            await phone.close(unregister=unregister)
         logger.info("deinitialized %s", self.subscriber_name)
         if self._log is not None:
             self._log.close()

@@ -3,7 +3,6 @@ override what you need. Any method may be ``async``; its coroutine runs as a tas
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["CallListener", "VoiceClientEventListener", "notify"]
 
 logger = logging.getLogger("client.voice")
-_tasks = TaskSet(lambda exc: logger.error("async listener failed: %r", exc))
+_tasks = TaskSet(lambda exc: logger.error("async listener failed: %r", exc), logger)
 
 
 class VoiceClientEventListener:
@@ -76,12 +75,5 @@ def notify(listener: object | None, name: str, *args: object) -> None:
     """Call ``listener.name(*args)``; a coroutine it returns runs as a task. A listener that
     raises is logged, never propagated into the stack."""
     method = getattr(listener, name, None) if listener is not None else None
-    if method is None:
-        return
-    try:
-        result = method(*args)
-    except Exception:
-        logger.exception("listener %s failed", name)
-        return
-    if inspect.isawaitable(result):
-        _tasks.track(result)
+    if method is not None:
+        _tasks.call(method, *args, what=f"listener {name}")

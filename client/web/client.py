@@ -52,7 +52,7 @@ from client.events import (
 )
 from client.phone import Phone
 from client.states import CallState, EndReason
-from client.stream import EventHub, TaskSet
+from client.stream import TaskSet
 from media.tracks import FrameSink
 from sipcore import account as driver
 from sipcore.events import Event
@@ -133,15 +133,13 @@ class WebClient(ClientExtras):
         self.RegisterEventCallBack: Callable[..., object] | None = None
         self.CallListenerCallback: Callable[..., object] | None = None
         self.SessionCallback: Callable[..., object] | None = None
-        self._callbacks = EventHub[tuple[Callable[..., object], tuple[Any, ...]]]()
-        self._callbacks.listeners.append(lambda item: item[0](*item[1]))
         self._calls: dict[Call, WebCall] = {}
         self._current: WebCall | None = None
         self._link = "idle"
         self._registration = "initial"
         self._started = False
         self._closed = False
-        self._tasks = TaskSet(lambda exc: logger.warning("%s: %r", self.userName, exc))
+        self._tasks = TaskSet(lambda exc: logger.warning("%s: %r", self.userName, exc), logger)
         self._input_id = ""
         self._output_id = ""
         self._device_callbacks: tuple[Callable[..., object] | None, ...] = (None, None, None)
@@ -429,7 +427,7 @@ class WebClient(ClientExtras):
 
     def _call(self, callback: Callable[..., object], *args: Any) -> None:
         """Run an application callback (plain or coroutine function); errors are logged."""
-        self._callbacks.publish((callback, args))
+        self._tasks.call(callback, *args, what=f"{self.userName}: callback")
 
     def _fail(self, onError: Callable[[str], object] | None, message: str) -> None:
         logger.info("%s: %s", self.userName, message)

@@ -28,7 +28,6 @@ import array
 import asyncio
 import contextlib
 import importlib.metadata
-import inspect
 import logging
 import math
 import platform
@@ -112,7 +111,7 @@ class Diagnostics:
         self._mic_task: asyncio.Task[None] | None = None
         self._levels: dict[str, list[float]] = {"speakerLevel": [], "micLevel": []}
         self._tasks = TaskSet(
-            lambda exc: logger.error("async diagnostics callback failed: %r", exc)
+            lambda exc: logger.error("async diagnostics callback failed: %r", exc), logger
         )
 
     # -- runtime --------------------------------------------------------------------------------
@@ -306,7 +305,7 @@ class Diagnostics:
             async with stack:
                 await stack.connect(self.server)
         except Exception as exc:  # TransportFailure, ssl.SSLError, OSError, a handshake error
-            self._set(scheme, f"fail: {_describe(exc)}")
+            self._set(scheme, f"fail: {netcheck.describe(exc)}")
             return False
         elapsed = (time.monotonic() - started) * 1000
         verified = ", certificate verified" if scheme == "wss" and self.config.tls_verify else ""
@@ -335,7 +334,7 @@ class Diagnostics:
         except TimeoutError:
             return Check("fail", f"no answer to REGISTER in {self.register_timeout:g} s")
         except Exception as exc:
-            return Check("fail", _describe(exc))
+            return Check("fail", netcheck.describe(exc))
         elapsed = (time.monotonic() - started) * 1000
         return Check(
             "pass", f"registered as {self.config.aor} in {elapsed:.0f} ms (expires {expires})"
@@ -368,13 +367,7 @@ class Diagnostics:
         self._call(self.report, "\n".join(self.log))
 
     def _call(self, callback: Callable[..., object], *args: str) -> None:
-        try:
-            result = callback(*args)
-        except Exception:
-            logger.exception("diagnostics callback failed")
-            return
-        if inspect.isawaitable(result):
-            self._tasks.track(result)
+        self._tasks.call(callback, *args, what="diagnostics callback")
 
 
 def _version(package: str) -> str:
@@ -404,8 +397,3 @@ def _yes(answer: bool | str) -> bool:
     if isinstance(answer, bool):
         return answer
     return answer.strip().lower() in ("yes", "y", "true", "1")
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -151,7 +150,9 @@ class SessionCoordinator:
         self._children: set[asyncio.StreamWriter] = set()
         self._parent: asyncio.StreamWriter | None = None
         self._follower: asyncio.Task[None] | None = None
-        self._tasks = TaskSet(lambda exc: logger.error("async session callback failed: %r", exc))
+        self._tasks = TaskSet(
+            lambda exc: logger.error("async session callback failed: %r", exc), logger
+        )
         self._closed = False
 
     @property
@@ -330,13 +331,7 @@ class SessionCoordinator:
 
     # -- helpers ---------------------------------------------------------------------------------
     def _notify(self, state: str, phone: str | None) -> None:
-        try:
-            result = self.on_state(state, phone)
-        except Exception:
-            logger.exception("session callback failed for %s", state)
-            return
-        if inspect.isawaitable(result):
-            self._tasks.track(result)
+        self._tasks.call(self.on_state, state, phone, what=f"session callback for {state}")
 
     def _lock(self) -> bool:
         """Take the election lock without waiting; True if it is ours (now or already)."""

@@ -36,6 +36,7 @@ __all__ = [
     "Check",
     "IceServer",
     "binding_answer",
+    "describe",
     "gather",
     "ice_servers",
     "stun_binding",
@@ -83,12 +84,18 @@ def ice_servers(config: MediaConfig) -> list[IceServer]:
     return found
 
 
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of an exception, or just its type when it has no message."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 async def _connect(host: str, port: int, timeout: float) -> str | None:
     """None when a TCP connection to host:port opens in time, else why not."""
     try:
         _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except (OSError, TimeoutError) as exc:
-        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return describe(exc)
     writer.close()
     return None
 
