@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -44,19 +45,30 @@ CHURN_PERIOD = 10.0  # seconds between two registration rounds
 
 class Soak:
     def __init__(self, minutes: float) -> None:
+        self.minutes = minutes
         self.deadline = time.monotonic() + minutes * 60
         self.started = time.monotonic()
         self.counts: Counter[str] = Counter()
         self.failures: list[str] = []
         self.snapshots: list[tracemalloc.Snapshot] = []
+        self.stopping = asyncio.Event()
 
     def fail(self, what: str) -> None:
         self.counts[f"{what.split(':', maxsplit=1)[0]} failed"] += 1
         if len(self.failures) < 50:
-            self.failures.append(f"{time.monotonic() - self.started:7.1f}s {what}")
+            self.failures.append(f"{self.elapsed():7.1f}s {what}")
 
     def running(self) -> bool:
         return time.monotonic() < self.deadline
+
+    def stop_early(self) -> None:
+        self.deadline = 0.0
+        self.stopping.set()
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep for ``seconds``, or until the run is stopped early."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
 
     # -- calls without media --------------------------------------------------------------
     async def plain_calls(self, caller: Agent, callee: Agent) -> None:
@@ -81,7 +93,7 @@ class Soak:
                     self.counts["registrations"] += 1
                 except (AssertionError, TimeoutError) as exc:
                     self.fail(f"registration: {agent.user}: {exc!r}")
-            await asyncio.sleep(CHURN_PERIOD)
+            await self.pause(CHURN_PERIOD)
 
     # -- calls with media ------------------------------------------------------------------
     async def media_calls(self, alice: Phone, bob: Phone, carol: Phone) -> None:
@@ -164,8 +176,11 @@ class Soak:
         await until(lambda: not alice.calls and not bob.calls and not carol.calls, 15)
 
     # -- figures ---------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
     def report(self, final: bool = False) -> None:
-        elapsed = time.monotonic() - self.started
+        elapsed = self.elapsed()
         traced = tracemalloc.get_traced_memory()[0] / 2**20
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
         label = "end" if final else "now"
@@ -179,7 +194,7 @@ class Soak:
 
     async def reporter(self, interval: float) -> None:
         while self.running():
-            await asyncio.sleep(min(interval, max(0.1, self.deadline - time.monotonic())))
+            await self.pause(min(interval, max(0.1, self.deadline - time.monotonic())))
             self.report()
 
 
@@ -227,17 +242,32 @@ def rss_mib() -> float:
 
 async def run(minutes: float) -> int:
     tracemalloc.start(20 if TRACE_AT else 1)
+    run = Soak(minutes)
+    main = asyncio.current_task()
+    assert main is not None
+
+    def stop(signum: int) -> None:
+        # the first SIGINT/SIGTERM ends the run early with its figures, a second one at once;
+        # either way Kamailio is stopped
+        if run.running():
+            print(f"soak: {signal.Signals(signum).name}, stopping after the calls under way")
+            run.stop_early()
+        else:
+            main.cancel()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
     with tempfile.TemporaryDirectory(prefix="soak-") as workdir:
         kam = Kamailio(Path(workdir), tls=make_cert(Path(workdir) / "tls"), shm_mb=128)
         kam.start()
         try:
-            return await soak(kam, minutes)
+            return await soak(kam, run)
         finally:
             kam.stop()
 
 
-async def soak(kam: Kamailio, minutes: float) -> int:
-    run = Soak(minutes)
+async def soak(kam: Kamailio, run: Soak) -> int:
     kam.add_user("uac", "uacpw")
     kam.add_user("uas", "uaspw")
     host, port = kam.address("tcp")
@@ -253,6 +283,7 @@ async def soak(kam: Kamailio, minutes: float) -> int:
         for agent in (caller, callee, *agents):
             await agent.register()
         async with phones(kam, "alice/ws", "bob/wss", "carol/ws") as (alice, bob, carol):
+            minutes = run.minutes
             interval = min(60.0, max(10.0, minutes * 60 / 6))
             print(f"soak: {minutes:g} min through Kamailio {target}, figures every {interval:g} s")
             await asyncio.gather(
@@ -264,7 +295,8 @@ async def soak(kam: Kamailio, minutes: float) -> int:
     run.report(final=True)
     for failure in run.failures:
         print("FAILED", failure)
-    print("soak: " + ("FAILED" if run.failures else "passed"))
+    early = f" (stopped early, at {run.elapsed() / 60:.1f} min)" if run.stopping.is_set() else ""
+    print("soak: " + ("FAILED" if run.failures else "passed") + early)
     return 1 if run.failures else 0
 
 
