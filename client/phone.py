@@ -32,8 +32,8 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from sipcore import account as driver
 from sipcore.account import Account, local_identity
-from sipcore.auth import DigestClient
 from sipcore.call import LocalIdentity
+from sipcore.digest_client import DigestClient
 from sipcore.errors import ParseError
 from sipcore.events import Event
 from sipcore.flow import Flow

@@ -19,8 +19,8 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .auth import DigestClient
 from .bearer import bearer
+from .digest_client import DigestClient
 from .events import Event
 from .headers import AuthHeader, Via
 from .message import (

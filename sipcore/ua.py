@@ -24,7 +24,6 @@ import itertools
 from collections import deque
 from collections.abc import Callable
 
-from .auth import DigestClient
 from .call import (
     Call,
     CallAnswered,
@@ -42,6 +41,7 @@ from .call import (
     ReinviteReceived,
 )
 from .dialog import Dialog, DialogId, dialog_id_of_request
+from .digest_client import DigestClient
 from .events import (
     AckReceived,
     AdditionalSuccess,

@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 from sipcore.account import Account
-from sipcore.auth import DigestClient
+from sipcore.digest_client import DigestClient
 from sipcore.events import Event
 from sipcore.flow import Flow
 from sipcore.registration import Registered, RegistrationConfig

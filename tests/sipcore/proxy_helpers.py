@@ -16,7 +16,7 @@ from sipcore import (
     generate_branch,
     parse_message,
 )
-from sipcore.auth import DigestClient
+from sipcore.digest_client import DigestClient
 from sipcore.flow import Flow
 from sipcore.proxy import (
     Binding,

@@ -10,7 +10,8 @@ from sipcore import (
     Via,
     generate_branch,
 )
-from sipcore.auth import DigestClient, authorization
+from sipcore.auth import authorization
+from sipcore.digest_client import DigestClient
 from sipcore.flow import Flow
 from sipcore.push import PushNotice
 from sipcore.transaction import build_cancel

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sipcore import NameAddr, Request, Response, SipUri, Via, build_request, generate_branch
-from sipcore.auth import DigestClient
+from sipcore.digest_client import DigestClient
 from sipcore.events import CancelReceived, Event
 from sipcore.flow import Flow
 from sipcore.message import generate_call_id, generate_tag

@@ -192,7 +192,7 @@ async def test_call_through_the_embedded_proxy() -> None:
     """alice over WS and bob over TCP register to the embedded server; alice calls bob."""
     import asyncio
 
-    from sipcore.auth import DigestClient
+    from sipcore.digest_client import DigestClient
     from sipcore.registration import RegistrationConfig
     from sipcore.server import EmbeddedServer
     from sipcore.stack import SipStack
