@@ -8,18 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .sdp import (
-    DIRECTIONS,
-    Attribute,
-    Codec,
-    Line,
-    MediaSection,
-    SdpError,
-    SessionDescription,
-    _int,
-    _split_pt,
-    parse,
-)
+from .sdp import DIRECTIONS, MediaSection, SdpError, SessionDescription, parse
+from .sdp_values import Attribute, Codec, Line, bounded_int, split_payload_type
 
 __all__ = [
     "NegotiatedAudio",
@@ -137,7 +127,7 @@ def _drop_payload_types(section: MediaSection, dropped: set[int]) -> None:
         if line.type == "a":
             attr = Attribute.parse(line.value)
             if attr.name in ("rtpmap", "fmtp", "rtcp-fb"):
-                split = _split_pt(attr.value or "")
+                split = split_payload_type(attr.value or "")
                 if split is not None and split[0] in dropped:
                     continue
         keep.append(line)
@@ -168,9 +158,9 @@ def filter_codecs(section: MediaSection, preferred: list[str]) -> list[Codec]:
         lowered = codec.name.lower()
         if codec in chosen:
             continue
-        companion = (lowered == "rtx" and _int(codec.parameters.get("apt") or "") in kept_pts) or (
-            lowered == "telephone-event" and codec.clock_rate in (8000, *rates)
-        )
+        companion = (
+            lowered == "rtx" and bounded_int(codec.parameters.get("apt") or "") in kept_pts
+        ) or (lowered == "telephone-event" and codec.clock_rate in (8000, *rates))
         if companion:
             chosen.append(codec)
     section.formats = [str(c.payload_type) for c in chosen]
@@ -265,7 +255,7 @@ def answer_telephone_event(offer_section: MediaSection, answer_section: MediaSec
     """
     drop = {c.payload_type for c in answer_section.codecs if _is_telephone_event(c)}
     if drop:
-        answer_section.formats = [f for f in answer_section.formats if _int(f) not in drop]
+        answer_section.formats = [f for f in answer_section.formats if bounded_int(f) not in drop]
         _drop_payload_types(answer_section, drop)
     rates = {c.clock_rate for c in answer_section.codecs if not _is_telephone_event(c)}
     added: list[int] = []

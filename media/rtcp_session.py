@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .rtp import (
+from .rtcp import (
     SDES_CNAME,
     Bye,
     ReceiverReport,

@@ -1,5 +1,6 @@
-"""A pure SDP model (RFC 8866, formerly RFC 4566); the RFC 3264 offer/answer helpers that edit
-it live in :mod:`media.offer_answer`.
+"""A pure SDP model (RFC 8866, formerly RFC 4566) and its parser; the value types it reads
+lines into (Origin, Connection, Codec, Candidate, ...) live in :mod:`media.sdp_values`, and the
+RFC 3264 offer/answer helpers that edit it in :mod:`media.offer_answer`.
 
 The model keeps every line verbatim and in order: a :class:`SessionDescription` holds its
 session-level lines and a list of :class:`MediaSection`, each of which holds its ``m=`` fields
@@ -31,20 +32,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from .sdp_values import (
+    Attribute,
+    Bandwidth,
+    Candidate,
+    Codec,
+    Connection,
+    Fingerprint,
+    Group,
+    Line,
+    Origin,
+    bounded_int,
+    codec_from_rtpmap,
+    split_payload_type,
+)
+
 __all__ = [
     "DIRECTIONS",
     "MAX_LINES",
     "MAX_SDP_LENGTH",
-    "Attribute",
-    "Bandwidth",
-    "Candidate",
-    "Codec",
-    "Connection",
-    "Fingerprint",
-    "Group",
-    "Line",
     "MediaSection",
-    "Origin",
     "SdpError",
     "SessionDescription",
     "parse",
@@ -66,229 +73,6 @@ class SdpError(ValueError):
     def __init__(self, message: str, line: int | None = None) -> None:
         self.line = line
         super().__init__(f"SDP line {line}: {message}" if line is not None else message)
-
-
-# --- value types -------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Line:
-    """One ``<type>=<value>`` line, kept verbatim."""
-
-    type: str
-    value: str
-
-    def __str__(self) -> str:
-        return f"{self.type}={self.value}"
-
-
-@dataclass(frozen=True, slots=True)
-class Attribute:
-    """``a=name`` (a property attribute, ``value`` None) or ``a=name:value`` (RFC 8866 §5.13)."""
-
-    name: str
-    value: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Attribute:
-        name, colon, value = text.partition(":")
-        return cls(name, value if colon else None)
-
-    def __str__(self) -> str:
-        return self.name if self.value is None else f"{self.name}:{self.value}"
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """``o=`` (RFC 8866 §5.2)."""
-
-    username: str
-    session_id: int
-    session_version: int
-    nettype: str
-    addrtype: str
-    address: str
-
-    def __str__(self) -> str:
-        return (
-            f"{self.username} {self.session_id} {self.session_version} "
-            f"{self.nettype} {self.addrtype} {self.address}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    """``c=`` (RFC 8866 §5.7); ``address`` may carry ``/ttl`` and ``/count`` suffixes."""
-
-    nettype: str
-    addrtype: str
-    address: str
-
-    @property
-    def host(self) -> str:
-        """The address without multicast suffixes."""
-        return self.address.split("/", 1)[0]
-
-    def __str__(self) -> str:
-        return f"{self.nettype} {self.addrtype} {self.address}"
-
-
-@dataclass(frozen=True, slots=True)
-class Bandwidth:
-    """``b=`` (RFC 8866 §5.8): ``AS``, ``CT``, ``TIAS`` (RFC 3890), ..."""
-
-    type: str
-    value: int
-
-
-@dataclass(frozen=True, slots=True)
-class Codec:
-    """One RTP format of a media section: ``a=rtpmap`` (RFC 8866 §6.6) with its ``a=fmtp``
-    (§6.15), or the static assignment of RFC 3551 §6 when there is no rtpmap."""
-
-    payload_type: int
-    name: str
-    clock_rate: int
-    channels: int | None = None
-    fmtp: str | None = None
-    """The format parameters verbatim, e.g. ``minptime=10;useinbandfec=1`` or ``0-16``."""
-
-    @property
-    def parameters(self) -> dict[str, str | None]:
-        """``fmtp`` split at ``;`` into ``name=value`` pairs (``None`` for bare tokens)."""
-        params: dict[str, str | None] = {}
-        for item in (self.fmtp or "").split(";"):
-            name, eq, value = item.strip().partition("=")
-            if name:
-                params[name.strip()] = value.strip() if eq else None
-        return params
-
-    @property
-    def encoding(self) -> str:
-        """``name/clock_rate[/channels]`` as in rtpmap."""
-        suffix = f"/{self.channels}" if self.channels is not None else ""
-        return f"{self.name}/{self.clock_rate}{suffix}"
-
-    def same_codec(self, other: Codec) -> bool:
-        """Same encoding (name case-insensitive, rate, channels with 1 as default)."""
-        return (
-            self.name.lower() == other.name.lower()
-            and self.clock_rate == other.clock_rate
-            and (self.channels or 1) == (other.channels or 1)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """``a=candidate`` (RFC 8839 §5.1)."""
-
-    foundation: str
-    component: int
-    transport: str
-    priority: int
-    address: str
-    port: int
-    type: str
-    related_address: str | None = None
-    related_port: int | None = None
-    extensions: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def parse(cls, value: str) -> Candidate | None:
-        """Parse an attribute value; None when malformed."""
-        parts = value.split()
-        if len(parts) < 8 or parts[6] != "typ" or len(parts) % 2:
-            return None
-        component = _int(parts[1], 1, 256)
-        priority = _int(parts[3], 0, 2**32 - 1)
-        port = _int(parts[5], 0, 65535)
-        if component is None or priority is None or port is None:
-            return None
-        related_address: str | None = None
-        related_port: int | None = None
-        extensions: list[tuple[str, str]] = []
-        for i in range(8, len(parts), 2):
-            name, ext = parts[i], parts[i + 1]
-            if name == "raddr":
-                related_address = ext
-            elif name == "rport" and _int(ext, 0, 65535) is not None:
-                related_port = int(ext)
-            else:
-                extensions.append((name, ext))
-        return cls(
-            foundation=parts[0],
-            component=component,
-            transport=parts[2],
-            priority=priority,
-            address=parts[4],
-            port=port,
-            type=parts[7],
-            related_address=related_address,
-            related_port=related_port,
-            extensions=tuple(extensions),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Fingerprint:
-    """``a=fingerprint`` (RFC 8122 §5)."""
-
-    algorithm: str
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class Group:
-    """``a=group`` (RFC 5888 §5), e.g. ``BUNDLE 0 1`` (RFC 9143)."""
-
-    semantics: str
-    mids: tuple[str, ...]
-
-
-# RFC 3551 §6 Tables 4 and 5: static payload types
-_STATIC: dict[int, tuple[str, int, int | None]] = {
-    0: ("PCMU", 8000, 1),
-    3: ("GSM", 8000, 1),
-    4: ("G723", 8000, 1),
-    5: ("DVI4", 8000, 1),
-    6: ("DVI4", 16000, 1),
-    7: ("LPC", 8000, 1),
-    8: ("PCMA", 8000, 1),
-    9: ("G722", 8000, 1),
-    10: ("L16", 44100, 2),
-    11: ("L16", 44100, 1),
-    12: ("QCELP", 8000, 1),
-    13: ("CN", 8000, 1),
-    14: ("MPA", 90000, None),
-    15: ("G728", 8000, 1),
-    16: ("DVI4", 11025, 1),
-    17: ("DVI4", 22050, 1),
-    18: ("G729", 8000, 1),
-    25: ("CelB", 90000, None),
-    26: ("JPEG", 90000, None),
-    28: ("nv", 90000, None),
-    31: ("H261", 90000, None),
-    32: ("MPV", 90000, None),
-    33: ("MP2T", 90000, None),
-    34: ("H263", 90000, None),
-}
-
-
-def _int(text: str, low: int = 0, high: int | None = None) -> int | None:
-    """A decimal integer within bounds, or None."""
-    if not text or len(text) > 20 or not text.isascii() or not text.isdigit():
-        return None
-    value = int(text)
-    if value < low or (high is not None and value > high):
-        return None
-    return value
-
-
-def _split_pt(value: str) -> tuple[int, str] | None:
-    """``<pt> <rest>`` of rtpmap/fmtp/rtcp-fb values."""
-    pt_text, _, rest = value.partition(" ")
-    pt = _int(pt_text, 0, 127)
-    return None if pt is None else (pt, rest)
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -466,7 +250,7 @@ class MediaSection(_Block):
     @property
     def payload_types(self) -> list[int]:
         """The formats that are RTP payload type numbers, in m= order."""
-        return [pt for fmt in self.formats if (pt := _int(fmt, 0, 127)) is not None]
+        return [pt for fmt in self.formats if (pt := bounded_int(fmt, 0, 127)) is not None]
 
     @property
     def mid(self) -> str | None:
@@ -497,7 +281,7 @@ class MediaSection(_Block):
         """First ``a=name:<pt> <rest>`` per payload type."""
         found: dict[int, str] = {}
         for attr in self.attributes(name):
-            split = _split_pt(attr.value or "")
+            split = split_payload_type(attr.value or "")
             if split is not None and split[0] not in found:
                 found[split[0]] = split[1].strip()
         return found
@@ -523,7 +307,7 @@ class MediaSection(_Block):
         fmtps = self._pt_values("fmtp")
         out = []
         for pt in self.payload_types:
-            codec = _codec(pt, rtpmaps.get(pt), fmtps.get(pt))
+            codec = codec_from_rtpmap(pt, rtpmaps.get(pt), fmtps.get(pt))
             if codec is not None:
                 out.append(codec)
         return out
@@ -533,20 +317,6 @@ class MediaSection(_Block):
             if codec.payload_type == payload_type:
                 return codec
         return None
-
-
-def _codec(pt: int, rtpmap: str | None, fmtp: str | None) -> Codec | None:
-    if rtpmap is not None:
-        parts = rtpmap.split("/")
-        if len(parts) in (2, 3) and parts[0]:
-            rate = _int(parts[1], 1)
-            channels = _int(parts[2], 1) if len(parts) == 3 else None
-            if rate is not None and (len(parts) == 2 or channels is not None):
-                return Codec(pt, parts[0], rate, channels, fmtp)
-    if pt in _STATIC:
-        name, rate, channels = _STATIC[pt]
-        return Codec(pt, name, rate, channels, fmtp)
-    return None
 
 
 @dataclass(eq=False)
@@ -659,7 +429,7 @@ def _check_origin(value: str, number: int) -> None:
     parts = value.split()
     if len(parts) != 6:
         raise SdpError(f"o= needs 6 fields, got {len(parts)}", number)
-    if _int(parts[1]) is None or _int(parts[2]) is None:
+    if bounded_int(parts[1]) is None or bounded_int(parts[2]) is None:
         raise SdpError("o= session id and version must be numbers", number)
 
 
@@ -670,13 +440,13 @@ def _check_connection(value: str, number: int) -> None:
 
 def _check_bandwidth(value: str, number: int) -> None:
     kind, colon, amount = value.partition(":")
-    if not colon or not kind or _int(amount) is None:
+    if not colon or not kind or bounded_int(amount) is None:
         raise SdpError("b= needs <bwtype>:<bandwidth>", number)
 
 
 def _check_timing(value: str, number: int) -> None:
     parts = value.split()
-    if len(parts) != 2 or _int(parts[0]) is None or _int(parts[1]) is None:
+    if len(parts) != 2 or bounded_int(parts[0]) is None or bounded_int(parts[1]) is None:
         raise SdpError("t= needs <start-time> <stop-time>", number)
 
 
@@ -685,8 +455,8 @@ def _parse_media(value: str, number: int) -> MediaSection:
     if len(parts) < 4:
         raise SdpError("m= needs <media> <port> <proto> <fmt> ...", number)
     port_text, slash, count_text = parts[1].partition("/")
-    port = _int(port_text, 0, 65535)
-    count = _int(count_text, 1) if slash else None
+    port = bounded_int(port_text, 0, 65535)
+    count = bounded_int(count_text, 1) if slash else None
     if port is None or (slash and count is None):
         raise SdpError(f"bad m= port {parts[1]!r}", number)
     section = MediaSection(parts[0], port, parts[2], parts[3:], count)

@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def child(name: str, args: list[str]) -> None:
     import atheris
 
-    modules = ["sipcore", "media.rtp", "media.sdp", "media.offer_answer", "media.dtmf",
-               "media.jitter", "client.web.netcheck", "aioice.stun"]  # fmt: skip
+    modules = ["sipcore", "media.rtp", "media.rtcp", "media.sdp", "media.sdp_values",
+               "media.offer_answer", "media.dtmf", "media.jitter", "client.web.netcheck",
+               "aioice.stun"]  # fmt: skip
     with atheris.instrument_imports(include=modules):
         from tests.fuzz.targets import TARGETS
 

@@ -40,20 +40,17 @@ from media.offer_answer import (
     require_srtp,
     set_direction,
 )
-from media.rtp import (
+from media.rtcp import (
     Bye,
     ReceiverReport,
     ReportBlock,
-    RtpPacket,
     SenderReport,
     SourceDescription,
     UnknownRtcp,
     parse_rtcp,
-    parse_rtp,
-    payload_end,
-    peek_rtp,
     serialize_rtcp,
 )
+from media.rtp import RtpPacket, parse_rtp, payload_end, peek_rtp
 from media.sdp import SdpError
 from sipcore import ParseError, Request, SipError, StreamFramer, parse_message
 from sipcore.auth import authorization

@@ -20,7 +20,7 @@ from media.engine import AudioEngine, AudioStream, DtmfUnavailable, StreamConfig
 from media.levels import goertzel
 from media.offer_answer import NegotiatedAudio
 from media.rtp import peek_rtp
-from media.sdp import Codec
+from media.sdp_values import Codec
 from media.tracks import ToneTrack
 
 PCMU = Codec(payload_type=0, name="PCMU", clock_rate=8000)

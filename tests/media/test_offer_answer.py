@@ -20,13 +20,12 @@ from media.offer_answer import (
     set_direction,
 )
 from media.sdp import (
-    Codec,
-    Line,
     MediaSection,
     SdpError,
     SessionDescription,
     parse,
 )
+from media.sdp_values import Codec, Line
 from tests.media.sdp_samples import (
     AIORTC_ANSWER,
     CHROMIUM_OFFER,
@@ -294,11 +293,6 @@ class TestCodecs:
         ]
         answer.port = 0
         assert negotiated_codecs(offer, answer) == []
-
-    def test_same_codec(self) -> None:
-        assert Codec(0, "PCMU", 8000).same_codec(Codec(0, "pcmu", 8000, 1))
-        assert not Codec(111, "opus", 48000, 2).same_codec(Codec(111, "opus", 48000, 1))
-        assert not Codec(9, "G722", 8000).same_codec(Codec(9, "G722", 16000))
 
 
 def _audio(*lines: str, formats: str) -> MediaSection:
