@@ -24,7 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the interop helpers live in the tests package
 
-from tests.interop.peers import Kamailio, Sipp, free_ports  # noqa: E402
+from tests.interop.kamailio_peer import Kamailio  # noqa: E402
+from tests.interop.ports import free_ports  # noqa: E402
+from tests.interop.sipp_peer import Sipp  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:

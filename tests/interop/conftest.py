@@ -17,7 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from .peers import Kamailio, KamailioFactory, Sipp, make_cert, missing_binaries
+from sipcore.transport.pki import make_cert
+
+from .kamailio_peer import Kamailio, KamailioFactory
+from .processes import missing_binaries
+from .sipp_peer import Sipp
 from .turn import Turn
 
 INTEROP_FIXTURES = frozenset({"kamailio", "kamailio_factory", "sipp", "turn"})

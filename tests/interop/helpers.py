@@ -1,6 +1,7 @@
-"""Shared by the interop tests and the soak run: phones registered through Kamailio, and waits
-for a condition and for a tone in a call's audio. The waits poll instead of sleeping a fixed
-time, so that a loaded machine only makes them slower, not fail."""
+"""Shared by the interop tests and the soak run: phones registered through Kamailio, a SIPp
+REGISTER through Kamailio, and waits for a condition and for a tone in a call's audio. The waits
+poll instead of sleeping a fixed time, so that a loaded machine only makes them slower, not
+fail."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from client.phone import Phone
 from sipcore.stack import StackConfig
 from tests.client.helpers import LOOPBACK, Ear
 
-from .peers import Kamailio
+from .kamailio_peer import Kamailio
+from .sipp_peer import Sipp, SippResult
 
 
 @asynccontextmanager
@@ -77,3 +79,25 @@ async def hear(ear: Ear, frequency: float, who: str, timeout: float = 10.0) -> N
         raise AssertionError(
             f"{who} hears {heard:.0f} dB at {frequency:.0f} Hz ({new} new frames)"
         ) from None
+
+
+def register(
+    sipp: Sipp, kam: Kamailio, user: str, password: str, port: int, **variables: str | int
+) -> SippResult:
+    """REGISTER user (contact 127.0.0.1:port) with reg_auth.xml, over UDP."""
+    return sipp.run(
+        "reg_auth.xml",
+        "-m",
+        1,
+        "-p",
+        port,
+        "-au",
+        user,
+        "-ap",
+        password,
+        "-default_behaviors",
+        "all,-bye",
+        remote=kam.hostport("udp"),
+        variables={"user": user, "domain": kam.domain, **variables},
+        timeout=15,
+    )

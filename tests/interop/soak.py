@@ -30,12 +30,13 @@ from client.call import Call, EndReason
 from client.events import DtmfReceived, PhoneEvent, SignallingChanged
 from client.phone import Phone
 from sipcore.stack import SipStack
+from sipcore.transport.pki import make_cert
 from sipcore.ua import EndReason as CoreEnd
 from tests.client.helpers import Ear, tone
 
 from .helpers import hear, phones, until
+from .kamailio_peer import Kamailio
 from .load import Agent, open_fds, stack_config
-from .peers import Kamailio, make_cert
 
 CALL_RATE = 5.0  # calls without media per second
 # SOAK_TRACE=A,B: tracemalloc snapshots after media calls A and B, the largest growths printed

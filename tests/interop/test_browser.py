@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from .browser.run import BUNDLE
-from .peers import missing_binaries
+from .processes import missing_binaries
 
 pytestmark = pytest.mark.interop
 

@@ -10,7 +10,7 @@ from client.events import CallStateChanged, DtmfReceived, RemoteHoldChanged
 from tests.client.helpers import Ear, Recorder, connect
 
 from .helpers import hear, phones, until
-from .peers import Kamailio
+from .kamailio_peer import Kamailio
 
 
 async def check_hold(holder: Call, held: Call, held_events: Recorder) -> None:

@@ -13,7 +13,8 @@ import asyncio
 from client.cli import ExitCode
 from tests.client.helpers import CliProcess
 
-from .peers import Sipp, free_ports
+from .ports import free_ports
+from .sipp_peer import Sipp
 
 CALLS = 3
 

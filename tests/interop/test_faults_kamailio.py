@@ -10,7 +10,7 @@ from client.events import RegistrationChanged, SignallingChanged
 from tests.client.helpers import Ear, Recorder, connect
 
 from .helpers import hear, phones
-from .peers import Kamailio, KamailioFactory
+from .kamailio_peer import Kamailio, KamailioFactory
 from .test_calls_kamailio import check_hold
 
 

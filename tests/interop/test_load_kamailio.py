@@ -19,8 +19,8 @@ from sipcore.ua import EndReason
 from tests.client.helpers import Ear, connect
 
 from .helpers import hear, phones
+from .kamailio_peer import Kamailio
 from .load import Agent, drained, open_fds, stack_config
-from .peers import Kamailio
 
 CALLS_PER_ROUND = 60
 RATE = 30.0  # calls started per second

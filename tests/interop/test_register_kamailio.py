@@ -20,7 +20,7 @@ from sipcore.registration import (
 from sipcore.stack import SipStack, StackConfig
 
 from .helpers import until
-from .peers import Kamailio, KamailioFactory
+from .kamailio_peer import Kamailio, KamailioFactory
 
 TRANSPORTS = ["udp", "tcp", "ws", "wss"]
 

@@ -10,7 +10,8 @@ from sipcore import SipUri
 from sipcore.registration import Registered, RegistrationConfig
 from sipcore.stack import IncomingRequest, SipStack, StackConfig
 
-from .peers import Sipp, free_ports
+from .ports import free_ports
+from .sipp_peer import Sipp
 
 
 def answering(stack: SipStack, port: int) -> None:

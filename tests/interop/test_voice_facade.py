@@ -11,7 +11,7 @@ from client.voice import VoiceClient, VoiceContext
 from tests.client.helpers import LOOPBACK
 from tests.client.voice.helpers import Events, wait_for
 
-from .peers import Kamailio
+from .kamailio_peer import Kamailio
 
 
 async def start(kam: Kamailio, tmp_path: Path, name: str) -> tuple[VoiceClient, Events]:

@@ -16,7 +16,7 @@ from tests.client.helpers import LOOPBACK, Recorder
 from tests.client.web.helpers import Callbacks
 
 from .helpers import until
-from .peers import Kamailio
+from .kamailio_peer import Kamailio
 
 
 @pytest.mark.parametrize("security", ["wss", "ws"])

@@ -6,7 +6,7 @@ the caller's working directory; it returns once the server answers a STUN Bindin
 (RFC 8489 §6), and stops it by its PID. Loopback peers need ``--allow-loopback-peers``:
 without it coturn refuses to relay to 127.0.0.1.
 
-Processes are started and stopped with the helpers of :mod:`tests.interop.peers`, so they
+Processes are started and stopped with the helpers of :mod:`tests.interop.processes`, so they
 are killed at interpreter exit if a caller forgot to.
 """
 
@@ -23,16 +23,8 @@ from typing import IO
 
 from aiortc import RTCIceServer
 
-from .peers import (
-    LOOPBACK,
-    PeerError,
-    _ephemeral_low,
-    _spawn,
-    _terminate,
-    free_ports,
-    require_binary,
-    tail,
-)
+from .ports import LOOPBACK, ephemeral_low, free_ports
+from .processes import PeerError, require_binary, spawn, tail, terminate_group
 
 __all__ = ["Turn", "stun_binding"]
 
@@ -70,7 +62,7 @@ def stun_binding(host: str, port: int, *, timeout: float = 0.2) -> tuple[str, in
 def _relay_range() -> tuple[int, int]:
     """A block of ports for relayed addresses, below the ephemeral range (coturn skips
     the ones that are taken)."""
-    high = min(_ephemeral_low(), 65536) - RELAY_PORTS - 1
+    high = min(ephemeral_low(), 65536) - RELAY_PORTS - 1
     low = 20000 if high > 25000 else 1025
     first = random.SystemRandom().randint(low, high)
     return first, first + RELAY_PORTS - 1
@@ -168,7 +160,7 @@ class Turn:
         # the password is in the command line: log only the rest
         self._log.write(f"==== start: {' '.join(c for c in cmd if '--user=' not in c)}\n".encode())
         self._log.flush()
-        self._proc = _spawn(cmd, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT)
+        self._proc = spawn(cmd, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT)
         try:
             self._wait_ready()
         except PeerError:
@@ -194,7 +186,7 @@ class Turn:
     def stop(self) -> int | None:
         """Stop the server (by PID); its exit status, or None if it was not started."""
         proc, self._proc = self._proc, None
-        status = _terminate(proc) if proc is not None else None
+        status = terminate_group(proc) if proc is not None else None
         if self._log is not None:
             with contextlib.suppress(OSError):
                 self._log.close()

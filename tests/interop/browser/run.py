@@ -33,17 +33,13 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
+from sipcore.transport.pki import make_cert
 from tests.interop.browser.driver import WEB, Browser, Page
 from tests.interop.browser.ours import OurPhone
 from tests.interop.browser.scenarios import SCENARIOS, Parties
-from tests.interop.peers import (
-    Kamailio,
-    _spawn,
-    _terminate,
-    free_ports,
-    make_cert,
-    missing_binaries,
-)
+from tests.interop.kamailio_peer import Kamailio
+from tests.interop.ports import free_ports
+from tests.interop.processes import missing_binaries, spawn, terminate_group
 
 SETUP_HINT = "run scripts/setup"
 BUNDLE = WEB / "build" / "jssip.bundle.js"
@@ -151,7 +147,7 @@ async def run(args: argparse.Namespace, log: Log, result: dict[str, Any]) -> Non
 
         (port,) = free_ports(1, "tcp")
         with open(workdir / "http.log", "wb") as http_log:
-            http = _spawn(
+            http = spawn(
                 [
                     sys.executable,
                     "-m",
@@ -262,7 +258,7 @@ async def _stop_all(
             await browser.close()
         log(f"browser driver pid {browser.pid} stopped")
     if http is not None:
-        _terminate(http, grace=2.0)
+        terminate_group(http, grace=2.0)
         log(f"http server pid {http.pid} stopped")
     if kam is not None:
         kam.stop()
