@@ -37,6 +37,7 @@ from tests.client.helpers import Ear, tone
 from .helpers import hear, phones, until
 from .kamailio_peer import Kamailio
 from .load import Agent, open_fds, stack_config
+from .processes import tail
 
 CALL_RATE = 5.0  # calls without media per second
 # SOAK_TRACE=A,B: tracemalloc snapshots after media calls A and B, the largest growths printed
@@ -77,13 +78,34 @@ class Soak:
         while self.running():
             caller.call("uas")
             placed += 1
+            self.count_plain(caller)
             await asyncio.sleep(1 / CALL_RATE)
         with contextlib.suppress(TimeoutError):
             await caller.wait_ended(placed, 30)
+        self.count_plain(caller)
+        if caller.refused or sum(caller.ended.values()) != placed:
+            first = caller.first_refused
+            since = (
+                f", the first at {first - caller.stack.now() + self.elapsed():.0f} s"
+                if first
+                else ""
+            )
+            refused = ", ".join(
+                f"{reason} {status}: {n}" for (reason, status), n in caller.refused.items()
+            )
+            self.fail(
+                f"plain calls: {placed} placed, {caller.ended.total()} ended;"
+                f" refused: {refused or 'none'}{since}"
+            )
+
+    def count_plain(self, caller: Agent) -> None:
         self.counts["plain calls"] = caller.ended[CoreEnd.LOCAL_HANGUP]
-        bad = sum(caller.ended.values()) - caller.ended[CoreEnd.LOCAL_HANGUP]
-        if bad or sum(caller.ended.values()) != placed:
-            self.fail(f"plain calls: {placed} placed, ended {dict(caller.ended)}")
+        if caller.refused and not self.counts["plain calls refused"]:
+            print(
+                f"[{self.elapsed():7.1f}s] plain calls refused: {dict(caller.refused)}", flush=True
+            )
+        if caller.refused:
+            self.counts["plain calls refused"] = caller.refused.total()
 
     async def churn(self, agents: list[Agent]) -> None:
         while self.running():
@@ -263,7 +285,10 @@ async def run(minutes: float) -> int:
         kam = Kamailio(Path(workdir), tls=make_cert(Path(workdir) / "tls"), shm_mb=128)
         kam.start()
         try:
-            return await soak(kam, run)
+            status = await soak(kam, run)
+            if status:
+                print(f"soak: the end of the Kamailio log:\n{tail(kam.log_path)}")
+            return status
         finally:
             kam.stop()
 
