@@ -23,13 +23,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 from sipcore.transport.pki import CertFiles, make_cert
 
 from .kamcmd import Contact, KamcmdError, RpcNode, parse_contact, parse_rpc
 from .ports import LOOPBACK, free_ports
-from .processes import PeerError, kill_group, require_binary, spawn, tail, terminate_group
+from .processes import LoggedProcess, PeerError, kill_group, require_binary, tail, terminate_group
 
 HERE = Path(__file__).resolve().parent
 KAMAILIO_CFG = HERE / "kamailio" / "kamailio.cfg"
@@ -54,7 +54,7 @@ class KamailioPorts:
         return cls(sip=sip, ws=ws, wss=wss)
 
 
-class Kamailio:
+class Kamailio(LoggedProcess):
     """One Kamailio instance running the project's interop configuration.
 
     ``Kamailio(workdir).start()`` picks free ports, writes a certificate (unless ``tls`` is
@@ -89,11 +89,9 @@ class Kamailio:
         self.host = host
         self.config = Path(config)
         self.ready_timeout = ready_timeout
-        self.log_path = self.workdir / "kamailio.log"
+        super().__init__(self.workdir / "kamailio.log")
         self.ctl_path = self._ctl_path()
         self._run_defines: dict[str, Define] = {}
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
         self.starts = 0
 
     def __repr__(self) -> str:
@@ -107,14 +105,6 @@ class Kamailio:
         return Path(tempfile.mkdtemp(prefix="kam-")) / "ctl.sock"
 
     # -- process ---------------------------------------------------------------------
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def command(self, defines: Mapping[str, Define] | None = None) -> list[str]:
         """The kamailio command line for the current ports and the given defines."""
@@ -170,7 +160,7 @@ class Kamailio:
                 self._launch()
                 self._wait_ready()
             except PeerError:
-                self._stop_process(grace=2.0)
+                self._end(lambda proc: terminate_group(proc, grace=2.0))
                 if attempt + 1 < attempts and "Address already in use" in tail(self.log_path, 30):
                     continue
                 raise
@@ -182,11 +172,8 @@ class Kamailio:
             self.ctl_path.unlink()
         cmd = self.command()
         self.starts += 1
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open while running
         stamp = datetime.datetime.now().isoformat(timespec="milliseconds")
-        self._log.write(f"==== {stamp} start {self.starts}: {' '.join(cmd)}\n".encode())
-        self._log.flush()
-        self._proc = spawn(cmd, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT)
+        self._spawn(cmd, cwd=self.workdir, header=f"{stamp} start {self.starts}: {' '.join(cmd)}")
 
     def _wait_ready(self) -> None:
         assert self._proc is not None
@@ -238,30 +225,14 @@ class Kamailio:
             return False
         return reply.startswith(b"SIP/2.0 ")
 
-    def _stop_process(self, *, grace: float) -> int | None:
-        if self._proc is None:
-            return None
-        rc = terminate_group(self._proc, grace=grace)
-        self._close_log()
-        return rc
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
     def stop(self, timeout: float = 5.0) -> int | None:
         """SIGTERM, then SIGKILL to the process group after ``timeout`` s. Returns the
         exit status (None if never started). The object can be started again."""
-        return self._stop_process(grace=timeout)
+        return self._end(lambda proc: terminate_group(proc, grace=timeout))
 
     def kill(self) -> int | None:
         """SIGKILL Kamailio and all its workers at once, as in a crash."""
-        if self._proc is None:
-            return None
-        rc = kill_group(self._proc)
-        self._close_log()
-        return rc
+        return self._end(kill_group)
 
     def restart(self, defines: Mapping[str, Define] | None = None) -> Kamailio:
         """Stop and start again on the same ports, with the defines of the last start

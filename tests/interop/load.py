@@ -46,9 +46,8 @@ class Agent:
         )
         stack.users.append(self)
         self.ended: Counter[EndReason] = Counter()
-        # calls that ended otherwise than by a hangup: (reason, status) and when the first did
+        # calls that ended otherwise than by a hangup, by (reason, status)
         self.refused: Counter[tuple[str, int | None]] = Counter()
-        self.first_refused: float | None = None
         self.answered = 0
         self.peak_pending = 0
         self._changed = asyncio.Event()
@@ -107,8 +106,6 @@ class Agent:
                 self.ended[event.reason] += 1
                 if event.reason not in (EndReason.LOCAL_HANGUP, EndReason.REMOTE_HANGUP):
                     self.refused[event.reason.value, event.status] += 1
-                    if self.first_refused is None:
-                        self.first_refused = now
                 self._changed.set()
 
 

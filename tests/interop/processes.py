@@ -7,6 +7,8 @@
   peer's), in its own process group; :func:`terminate_group` and :func:`kill_group` stop it
   by its PID, with everything in its group. Whatever is still running at interpreter exit is
   killed, in case a caller forgot to;
+- :class:`LoggedProcess` is the common part of a long-running peer (Kamailio, coturn): one
+  process at a time, its output appended to a log;
 - :func:`tail` reads the end of a log, for error messages.
 """
 
@@ -19,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -160,3 +163,38 @@ def tail(path: Path, lines: int = 40) -> str:
     except FileNotFoundError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+class LoggedProcess:
+    """One peer process at a time (started with :func:`spawn`), its stdout and stderr
+    appended to ``log_path`` after a ``==== header`` line per start."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _spawn(self, cmd: list[str], *, cwd: Path, header: str) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open while running
+        self._log.write(f"==== {header}\n".encode())
+        self._log.flush()
+        self._proc = spawn(cmd, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def _end(self, stop: Callable[[subprocess.Popen[bytes]], int]) -> int | None:
+        """Stop the process with ``stop`` (e.g. :func:`terminate_group`) and close the log;
+        the exit status, or None when nothing was started."""
+        proc, self._proc = self._proc, None
+        status = stop(proc) if proc is not None else None
+        if self._log is not None:
+            with contextlib.suppress(OSError):
+                self._log.close()
+            self._log = None
+        return status

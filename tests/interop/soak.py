@@ -50,6 +50,7 @@ class Soak:
         self.minutes = minutes
         self.deadline = time.monotonic() + minutes * 60
         self.started = time.monotonic()
+        self.first_refused: float | None = None  # seconds into the run
         self.counts: Counter[str] = Counter()
         self.failures: list[str] = []
         self.snapshots: list[tracemalloc.Snapshot] = []
@@ -61,11 +62,7 @@ class Soak:
             self.failures.append(f"{self.elapsed():7.1f}s {what}")
 
     def running(self) -> bool:
-        return time.monotonic() < self.deadline
-
-    def stop_early(self) -> None:
-        self.deadline = 0.0
-        self.stopping.set()
+        return not self.stopping.is_set() and time.monotonic() < self.deadline
 
     async def pause(self, seconds: float) -> None:
         """Sleep for ``seconds``, or until the run is stopped early."""
@@ -83,11 +80,10 @@ class Soak:
         with contextlib.suppress(TimeoutError):
             await caller.wait_ended(placed, 30)
         self.count_plain(caller)
-        if caller.refused or sum(caller.ended.values()) != placed:
-            first = caller.first_refused
+        if caller.refused or caller.ended.total() != placed:
             since = (
-                f", the first at {first - caller.stack.now() + self.elapsed():.0f} s"
-                if first
+                f", the first at {self.first_refused:.0f} s"
+                if self.first_refused is not None
                 else ""
             )
             refused = ", ".join(
@@ -100,12 +96,13 @@ class Soak:
 
     def count_plain(self, caller: Agent) -> None:
         self.counts["plain calls"] = caller.ended[CoreEnd.LOCAL_HANGUP]
-        if caller.refused and not self.counts["plain calls refused"]:
-            print(
-                f"[{self.elapsed():7.1f}s] plain calls refused: {dict(caller.refused)}", flush=True
-            )
-        if caller.refused:
-            self.counts["plain calls refused"] = caller.refused.total()
+        if not caller.refused:
+            return
+        if self.first_refused is None:
+            self.first_refused = self.elapsed()
+            refused = dict(caller.refused)
+            print(f"[{self.first_refused:7.1f}s] plain calls refused: {refused}", flush=True)
+        self.counts["plain calls refused"] = caller.refused.total()
 
     async def churn(self, agents: list[Agent]) -> None:
         while self.running():
@@ -274,7 +271,7 @@ async def run(minutes: float) -> int:
         # either way Kamailio is stopped
         if run.running():
             print(f"soak: {signal.Signals(signum).name}, stopping after the calls under way")
-            run.stop_early()
+            run.stopping.set()
         else:
             main.cancel()
 
@@ -309,9 +306,10 @@ async def soak(kam: Kamailio, run: Soak) -> int:
         for agent in (caller, callee, *agents):
             await agent.register()
         async with phones(kam, "alice/ws", "bob/wss", "carol/ws") as (alice, bob, carol):
-            minutes = run.minutes
-            interval = min(60.0, max(10.0, minutes * 60 / 6))
-            print(f"soak: {minutes:g} min through Kamailio {target}, figures every {interval:g} s")
+            interval = min(60.0, max(10.0, run.minutes * 60 / 6))
+            print(
+                f"soak: {run.minutes:g} min through Kamailio {target}, figures every {interval:g} s"
+            )
             await asyncio.gather(
                 run.plain_calls(caller, callee),
                 run.churn(agents),

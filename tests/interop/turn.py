@@ -12,19 +12,16 @@ are killed at interpreter exit if a caller forgot to.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import socket
-import subprocess
 import time
 from pathlib import Path
-from typing import IO
 
 from aiortc import RTCIceServer
 
 from .ports import LOOPBACK, ephemeral_low, free_ports
-from .processes import PeerError, require_binary, spawn, tail, terminate_group
+from .processes import LoggedProcess, PeerError, require_binary, tail, terminate_group
 
 __all__ = ["Turn", "stun_binding"]
 
@@ -68,7 +65,7 @@ def _relay_range() -> tuple[int, int]:
     return first, first + RELAY_PORTS - 1
 
 
-class Turn:
+class Turn(LoggedProcess):
     """One coturn ``turnserver`` with user ``username``/``password`` in ``realm``.
 
     ``Turn(workdir).start()`` picks a free port and relay range, starts the server and
@@ -95,21 +92,11 @@ class Turn:
         self.ready_timeout = ready_timeout
         self.port: int | None = None
         self.relay_ports: tuple[int, int] | None = None
-        self.log_path = self.workdir / "turnserver.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        super().__init__(self.workdir / "turnserver.log")
 
     def __repr__(self) -> str:  # no password: reprs end up in test reports
         state = f"pid {self.pid}" if self.running else "stopped"
         return f"<Turn {self.host}:{self.port} {state} log={self.log_path}>"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     @property
     def url(self) -> str:
@@ -156,11 +143,9 @@ class Turn:
         (self.port,) = free_ports(1, "both", host=self.host)
         self.relay_ports = _relay_range()
         cmd = self.command()
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open while running
         # the password is in the command line: log only the rest
-        self._log.write(f"==== start: {' '.join(c for c in cmd if '--user=' not in c)}\n".encode())
-        self._log.flush()
-        self._proc = spawn(cmd, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT)
+        header = f"start: {' '.join(c for c in cmd if '--user=' not in c)}"
+        self._spawn(cmd, cwd=self.workdir, header=header)
         try:
             self._wait_ready()
         except PeerError:
@@ -185,10 +170,4 @@ class Turn:
 
     def stop(self) -> int | None:
         """Stop the server (by PID); its exit status, or None if it was not started."""
-        proc, self._proc = self._proc, None
-        status = terminate_group(proc) if proc is not None else None
-        if self._log is not None:
-            with contextlib.suppress(OSError):
-                self._log.close()
-            self._log = None
-        return status
+        return self._end(terminate_group)

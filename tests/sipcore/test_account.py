@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sipcore import SipUri
-from sipcore.account import Connected, ConnectFailed, Disconnected, Reconnecting
+from sipcore.account import Account, Connected, ConnectFailed, Disconnected, Reconnecting
 from sipcore.digest_server import make_challenge, verify
 from sipcore.events import Event
 from sipcore.registration import Registered, RegistrationConfig, RegistrationTerminated
@@ -38,6 +38,14 @@ def _registrar(stack: SipStack, password: str, *, expires: int = 60) -> None:
     stack.on_request(handler)
 
 
+def _alice(
+    client: SipStack, target: str, password: str = "pw", *, reconnect: bool = True
+) -> Account:
+    """alice@example.com registering at ``target`` from ``client``."""
+    config = RegistrationConfig(aor=SipUri("example.com", user="alice"), password=password)
+    return client.account(config, target, reconnect=reconnect)
+
+
 def registrar_config() -> StackConfig:
     return replace(FAST, policy=UasPolicy(allow=("REGISTER", "OPTIONS")))
 
@@ -49,10 +57,7 @@ async def test_account_registers_with_digest(transport: str) -> None:
         _registrar(server, "alicepw")
         host, port = listener.local
         target = f"ws://{host}:{port}" if transport == "ws" else f"{transport}:{host}:{port}"
-        account = client.account(
-            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="alicepw"),
-            target,
-        )
+        account = _alice(client, target, "alicepw")
         outcome = await account.register(timeout=5)
         assert isinstance(outcome, Registered)
         assert outcome.expires == 60
@@ -64,10 +69,7 @@ async def test_wrong_password_terminates_without_retry_storm() -> None:
     async with SipStack(registrar_config()) as server, SipStack(FAST) as client:
         listener = await server.listen("UDP")
         _registrar(server, "right")
-        account = client.account(
-            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="wrong"),
-            f"udp:{listener.local[0]}:{listener.local[1]}",
-        )
+        account = _alice(client, f"udp:{listener.local[0]}:{listener.local[1]}", "wrong")
         outcome = await account.register(timeout=5)
         assert isinstance(outcome, RegistrationTerminated)
         assert outcome.status == 401
@@ -83,10 +85,7 @@ async def test_reconnects_with_backoff_and_reregisters() -> None:
         listener = await server.listen("TCP")
         _registrar(server, "pw")
         host, port = listener.local
-        account = client.account(
-            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"),
-            f"tcp:{host}:{port}",
-        )
+        account = _alice(client, f"tcp:{host}:{port}")
         assert isinstance(await account.register(timeout=5), Registered)
         assert account.flow is not None
         # the server drops the connection: the account reconnects and registers again
@@ -102,10 +101,7 @@ async def test_reconnects_with_backoff_and_reregisters() -> None:
 
 async def test_connect_failure_backs_off_without_busy_loop() -> None:
     async with SipStack(FAST) as client:
-        account = client.account(
-            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"),
-            "tcp:127.0.0.1:9",  # nothing listens there
-        )
+        account = _alice(client, "tcp:127.0.0.1:9")  # nothing listens there
         account.start()
         await asyncio.sleep(0.6)
         attempts = sum(type(e).__name__ == "ConnectFailed" for e in account.history)
@@ -120,11 +116,7 @@ async def test_connect_failure_backs_off_without_busy_loop() -> None:
 
 async def test_without_reconnect_a_failed_connection_terminates() -> None:
     async with SipStack(FAST) as client:
-        account = client.account(
-            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"),
-            "tcp:127.0.0.1:9",  # nothing listens there
-            reconnect=False,
-        )
+        account = _alice(client, "tcp:127.0.0.1:9", reconnect=False)  # nothing listens there
         outcome = await account.register(timeout=5)
         assert isinstance(outcome, RegistrationTerminated)
         assert outcome.reason.startswith("connection failed")
@@ -138,11 +130,7 @@ async def test_without_reconnect_a_lost_flow_terminates() -> None:
         listener = await server.listen("TCP")
         _registrar(server, "pw")
         host, port = listener.local
-        account = client.account(
-            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"),
-            f"tcp:{host}:{port}",
-            reconnect=False,
-        )
+        account = _alice(client, f"tcp:{host}:{port}", reconnect=False)
         assert isinstance(await account.register(timeout=5), Registered)
         server.close_flow(next(iter(listener.flows())))
         await until(lambda: isinstance(account.history[-1], RegistrationTerminated), 2.0)
@@ -163,9 +151,7 @@ async def _failed_attempts(
     (however slow the machine is): (its history, the failures, the seconds it ran). Each attempt
     fails once, then waits its RFC 5626 §4.5 backoff, at least half the base delay: no busy
     loop, and nothing is sent."""
-    account = client.account(
-        RegistrationConfig(aor=SipUri("example.com", user="alice"), password="pw"), target
-    )
+    account = _alice(client, target)
     started = client.now()
     account.start()
     await until(lambda: sum(isinstance(e, ConnectFailed) for e in account.history) >= 3, 10.0, 0.05)
@@ -251,10 +237,7 @@ async def test_events_go_to_open_readers_only() -> None:
         listener = await server.listen("TCP")
         _registrar(server, "alicepw")
         host, port = listener.local
-        account = client.account(
-            RegistrationConfig(aor=SipUri("example.com", user="alice"), password="alicepw"),
-            f"tcp:{host}:{port}",
-        )
+        account = _alice(client, f"tcp:{host}:{port}", "alicepw")
         reader = account.events()
         first = asyncio.ensure_future(anext(reader))
         await asyncio.sleep(0)  # the reader is open
